@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Builds the Homework 2 report (PDF) from live computation.
+
+Each section (q1, q2, q3) is a list of cached steps under compute/; their results fill the
+templates under templates/, every stated number and formula is a verified claim, and latexmk
+turns the rendered LaTeX into build/report.pdf.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from compute.pipeline import Runner, build_lock, device_kind, library_version, resolve_device  # noqa: E402
+from compute.step import DataError  # noqa: E402
+from report.claims import ClaimError, ClaimRegistry  # noqa: E402
+from report.latex import LatexError, compile_pdf  # noqa: E402
+from report.render import Tex, escape, make_environment  # noqa: E402
+
+SECTIONS = {"q1": "Efficient self-attention", "q2": "A CNN on OCTMNIST",
+            "q3": "Speech recognition on LJ Speech"}
+PROFILES = {
+    "quick": "the offline default: project-generated data, sized for a laptop CPU (minutes)",
+    "homework": "the course's exact settings on the real datasets (a GPU is advised)",
+    "smoke": "tiny settings for the tests (seconds); the numbers mean nothing",
+}
+LIBRARIES = ("torch", "torchvision", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib",
+             "pandas", "jellyfish", "pylatex", "soundfile")
+
+EPILOG = """\
+sections:
+  q1  efficient self-attention: complexities, the feature map and its dimension M (SymPy),
+      the linear-attention identity, measured softmax vs linear attention timings
+  q2  a CNN on OCTMNIST: two networks x three learning rates, curves, parameter counts
+  q3  speech recognition on LJ Speech: Transformer encoder, LSTM and attention decoders
+
+profiles:
+""" + "".join(f"  {name:<9} {text}\n" for name, text in PROFILES.items()) + """
+data (homework profile; the quick profile makes its own):
+  OCTMNIST   --octmnist PATH/octmnist.npz  or  OCTMNIST_PATH=...  (else downloaded)
+  LJ Speech  --ljspeech PATH/LJSpeech-1.1  or  LJSPEECH_PATH=...  (else downloaded)
+
+outputs:
+  build/report.pdf   the report
+  build/tex/         the generated LaTeX, figures and the LaTeX log
+  build/cache/       one folder per step and cache key: result.json, manifest.json, files/
+
+examples:
+  python build.py                          build everything (quick profile)
+  python build.py --section q1             recompute q1 only; q2/q3 from the cache
+  python build.py --explain                what would run, and why
+  python build.py --check                  verify every claim against its computation
+  python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
+"""
+
+
+def section_modules(name: str):
+    return importlib.import_module(f"compute.{name}.steps"), importlib.import_module(f"report.sections.{name}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="build.py", description=__doc__, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--section", action="append", metavar="NAME",
+                        help="recompute only this section (repeatable); the others come from the "
+                             "cache or show a placeholder page. Default: all sections")
+    parser.add_argument("--profile", default="quick", metavar="NAME",
+                        help="settings for the run: " + ", ".join(PROFILES) + " (default: quick)")
+    parser.add_argument("--force", action="store_true", help="recompute the selected sections even when cached")
+    parser.add_argument("--explain", action="store_true",
+                        help="print for each step whether it is cached and, if not, what changed; run nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="compute what is missing, verify all claims, and stop before LaTeX")
+    parser.add_argument("--check-data", action="store_true",
+                        help="summarise the datasets the profile uses and stop (non-zero if unusable)")
+    parser.add_argument("--download", action="store_true", help="download the real datasets and stop")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where torch computes (default: auto = CUDA when present)")
+    parser.add_argument("--octmnist", type=Path, metavar="PATH", help="path to octmnist.npz")
+    parser.add_argument("--ljspeech", type=Path, metavar="PATH", help="path to the LJSpeech-1.1 folder")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "build", metavar="DIR",
+                        help="where the cache, the LaTeX and the PDF go (default: build/)")
+    args = parser.parse_args(argv)
+    for name in args.section or []:
+        if name not in SECTIONS:
+            parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
+    if args.profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
+    return args
+
+
+def data_options(args: argparse.Namespace) -> dict:
+    env = os.environ
+    return {
+        "octmnist": args.octmnist or (Path(env["OCTMNIST_PATH"]) if env.get("OCTMNIST_PATH") else None),
+        "ljspeech": args.ljspeech or (Path(env["LJSPEECH_PATH"]) if env.get("LJSPEECH_PATH") else None),
+        "device": args.device,
+    }
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+class Document:
+    """Renders the sections and the main file into build/tex, tracking claims and figures."""
+
+    def __init__(self, tex_dir: Path, registry: ClaimRegistry, results: dict):
+        self.tex_dir = tex_dir
+        self.registry = registry
+        self.results = results
+        self.env = make_environment({"claim": registry.value, "fig": self.figure})
+        self.sources: dict[str, str] = {}
+
+    def figure(self, step: str, name: str) -> Tex:
+        source = self.results[step].file(name)
+        if not source.exists():
+            raise ClaimError(f"figure {name} is missing from the result of {step} ({source})")
+        stem = re.sub(r"[^A-Za-z0-9-]", "-", f"{step}-{Path(name).stem}")  # graphicx-safe name
+        target = self.tex_dir / "figures" / (stem + Path(name).suffix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return Tex(f"figures/{target.name}")
+
+    def render(self, template: str, output: str, variables: dict) -> None:
+        text = self.env.get_template(template).render(**variables)
+        (self.tex_dir / output).write_text(text)
+        self.sources[output] = template
+
+
+def provenance(runner: Runner, profile: str, device: str) -> dict:
+    steps = [{"name": o.name, "key": o.key, "cached": o.cached, "seconds": o.seconds, "device": o.device,
+              "seed": o.seed} for o in runner.outcomes.values()]
+    return {"commit": git_commit(), "profile": profile, "device": device_kind(device),
+            "python": sys.version.split()[0], "built": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "libraries": [(name, library_version(name)) for name in LIBRARIES], "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = data_options(args)
+    selected = args.section or list(SECTIONS)
+    if args.download:
+        for name in SECTIONS:
+            module = section_modules(name)[0]
+            if hasattr(module, "download"):
+                print(f"{name}: {module.download(options)}")
+        return 0
+    if args.check_data:
+        return check_data(args.profile, options)
+    device = resolve_device(args.device)
+    with build_lock(args.build_dir):
+        runner = Runner(args.build_dir, device=device, force=args.force)
+        if args.explain:
+            return explain(runner, args.profile, options)
+        results, computed = {}, []
+        for name in SECTIONS:
+            steps = section_modules(name)[0].steps(args.profile, options)
+            if name in selected:
+                results.update(runner.run_all(steps))
+                computed.append(name)
+                continue
+            cached = {s.name: runner.cached(s) for s in steps}
+            if all(cached.values()):
+                results.update(cached)
+                computed.append(name)
+                print(f"{name}: from the cache", file=sys.stderr)
+            else:
+                print(f"{name}: not computed for this profile and code; placeholder page "
+                      f"(run: python build.py --section {name})", file=sys.stderr)
+        return render(args, runner, device, results, computed)
+
+
+def render(args, runner: Runner, device: str, results: dict, computed: list[str]) -> int:
+    tex_dir = args.build_dir / "tex"
+    shutil.rmtree(tex_dir / "figures", ignore_errors=True)
+    tex_dir.mkdir(parents=True, exist_ok=True)
+    registry = ClaimRegistry()
+    for name in computed:
+        registry.add(section_modules(name)[1].claims(results))
+    doc = Document(tex_dir, registry, results)
+    for name, title in SECTIONS.items():
+        if name in computed:
+            doc.render(f"{name}.tex.j2", f"{name}.tex", section_modules(name)[1].context(results))
+        else:
+            doc.render("placeholder.tex.j2", f"{name}.tex", {"name": name, "title": title, "profile": args.profile})
+    problems = registry.problems(set(computed))
+    for problem in problems:
+        print(f"claim check failed: {problem}", file=sys.stderr)
+    if args.check:
+        print(f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
+              f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    if problems:
+        print("not building the PDF: the text would state something unverified", file=sys.stderr)
+        return 1
+    meta = tomllib.loads((ROOT / "report.toml").read_text())
+    doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
+                                           "provenance": provenance(runner, args.profile, device)})
+    start = time.monotonic()
+    pdf = compile_pdf(tex_dir, "main.tex", doc.sources)
+    target = args.build_dir / "report.pdf"
+    shutil.copyfile(pdf, target)
+    print(f"latex: {time.monotonic() - start:.1f} s", file=sys.stderr)
+    print(target)
+    return 0
+
+
+def explain(runner: Runner, profile: str, options: dict) -> int:
+    for name in SECTIONS:
+        for step in section_modules(name)[0].steps(profile, options):
+            key, _, reason = runner.plan(step)
+            print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
+    return 0
+
+
+def check_data(profile: str, options: dict) -> int:
+    status = 0
+    for name in SECTIONS:
+        module = section_modules(name)[0]
+        if not hasattr(module, "check_data"):
+            continue
+        try:
+            for line in module.check_data(profile, options):
+                print(f"{name}: {line}")
+        except DataError as error:
+            print(f"{name}: unusable: {error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (DataError, LatexError, ClaimError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished steps stay cached; the next build resumes from them", file=sys.stderr)
+        sys.exit(130)

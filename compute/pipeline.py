@@ -1,0 +1,321 @@
+"""Runs declared steps through a content-addressed cache under build/cache.
+
+A step's key digests everything its result depends on: the normalised source of every project
+module its `run` function imports, its parameters, the digests of its input files, the versions of
+the libraries it names, the device kind and the seed. Results are written atomically and only
+after the step succeeded, so an interrupted or failed run never leaves a cache entry behind.
+"""
+from __future__ import annotations
+
+import ast
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from compute.step import Context, Result, Step
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PACKAGES = ("compute", "report")
+
+
+# --- what a key is made of -------------------------------------------------------------------
+
+def normalised_source(path: Path) -> str:
+    """The module's AST without docstrings: comments and formatting do not change a key."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _module_file(name: str) -> Path | None:
+    if name.split(".")[0] not in PROJECT_PACKAGES:
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # `from pkg.module import function` names no module
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names.add(base)
+            # `from compute.q3 import model` imports the submodule `compute.q3.model`
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def code_files(module: str) -> list[Path]:
+    """The file defining `module` and every project module it imports, transitively."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        todo.extend(_imported_modules(path, package))
+    return sorted(set(seen.values()))
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, memoised on (size, mtime) so large datasets are hashed once."""
+    path = Path(path)
+    if path.is_dir():
+        return _sha(json.dumps({str(p.relative_to(path)): file_digest(p)
+                                for p in sorted(path.rglob("*")) if p.is_file()}))
+    stat = path.stat()
+    memo = ROOT / "build" / "digests.json"
+    table = json.loads(memo.read_text()) if memo.exists() else {}
+    tag = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if tag not in table:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        table[tag] = h.hexdigest()
+        _write_json_atomic(memo, table)
+    return table[tag]
+
+
+def library_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def resolve_device(choice: str) -> str:
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
+    if choice == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device; use --device auto")
+    return "cpu"
+
+
+def device_kind(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return "cuda:" + torch.cuda.get_device_name(0)
+    return "cpu"
+
+
+def _display(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def key_components(step: Step, upstream_keys: dict[str, str], device: str) -> dict:
+    """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
+    return {
+        "code": {_display(p): _sha(normalised_source(p)) for p in code_files(step.run.__module__)},
+        "function": step.run.__qualname__,
+        "params": json.loads(json.dumps(step.params, sort_keys=True, default=str)),
+        "needs": {name: upstream_keys[name] for name in step.needs},
+        "inputs": {str(p): file_digest(p) for p in step.input_files},
+        "libraries": {name: library_version(name) for name in sorted(step.libraries)},
+        "device": device_kind(device) if step.uses_device else "any",
+        "seed": step.seed,
+    }
+
+
+def cache_key(components: dict) -> str:
+    return _sha(json.dumps(components, sort_keys=True))[:16]
+
+
+def explain_change(old: dict | None, new: dict) -> str:
+    """Says in words what differs between the last cached components and the current ones."""
+    if old is None:
+        return "never computed"
+    reasons = []
+    for part in ("code", "inputs", "libraries", "needs", "params"):
+        before, after = old.get(part, {}), new[part]
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                what = {"code": "code changed in", "inputs": "input changed:",
+                        "libraries": "library version changed:", "needs": "upstream result changed:",
+                        "params": "parameter changed:"}[part]
+                detail = ""
+                if part in ("libraries", "params"):
+                    detail = f" ({before.get(name, 'unset')} -> {after.get(name, 'unset')})"
+                reasons.append(f"{what} {name}{detail}")
+    for part in ("function", "device", "seed"):
+        if old.get(part) != new[part]:
+            reasons.append(f"{part} changed ({old.get(part)} -> {new[part]})")
+    return "; ".join(reasons) or "cache entry missing"
+
+
+# --- the cache on disk ------------------------------------------------------------------------
+
+def _write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@dataclass
+class Outcome:
+    """What happened to a step in this build, for the progress lines and the appendix."""
+
+    name: str
+    key: str
+    cached: bool
+    reason: str
+    seconds: float  # time the computation took when it ran (from the manifest when cached)
+    device: str
+    seed: int
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def entry(self, step: str, key: str) -> Path:
+        return self.root / step / key
+
+    def has(self, step: str, key: str) -> bool:
+        return (self.entry(step, key) / "manifest.json").exists()
+
+    def load(self, step: str, key: str) -> Result:
+        d = self.entry(step, key)
+        return Result(json.loads((d / "result.json").read_text()), d / "files")
+
+    def manifest(self, step: str, key: str) -> dict:
+        return json.loads((self.entry(step, key) / "manifest.json").read_text())
+
+    def last_components(self, step: str) -> dict | None:
+        latest = self.root / step / "latest.json"
+        return json.loads(latest.read_text()) if latest.exists() else None
+
+    def store(self, step: str, key: str, tmp: Path, data: dict, manifest: dict) -> None:
+        (tmp / "result.json").write_text(json.dumps(data, indent=1))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        final = self.entry(step, key)
+        if final.exists():  # a leftover from an older layout; the new result replaces it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _write_json_atomic(self.root / step / "latest.json", manifest["components"])
+
+
+@contextmanager
+def build_lock(build_dir: Path):
+    """Serialises builds that share a build folder; the second one waits and says so."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another build is running in this folder; waiting for it to finish", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+class Runner:
+    """Decides per step whether the cache holds its result, runs it when not, and says why."""
+
+    def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False):
+        self.build_dir = build_dir
+        self.cache = Cache(build_dir / "cache")
+        self.device = device
+        self.force = force
+        self.keys: dict[str, str] = {}
+        self.outcomes: dict[str, Outcome] = {}
+
+    def plan(self, step: Step) -> tuple[str, dict, str | None]:
+        """The step's key, its components, and why it must run (None when cached)."""
+        components = key_components(step, self.keys, self.device)
+        key = cache_key(components)
+        self.keys[step.name] = key
+        if self.force:
+            return key, components, "forced (--force)"
+        if self.cache.has(step.name, key):
+            return key, components, None
+        return key, components, explain_change(self.cache.last_components(step.name), components)
+
+    def cached(self, step: Step) -> Result | None:
+        """The cached result for the step's current key, or None; never computes."""
+        key, _, _ = self.plan(step)
+        if not self.cache.has(step.name, key):
+            return None
+        self._record(step, key, cached=True, reason="cached")
+        return self.cache.load(step.name, key)
+
+    def run(self, step: Step, needed: dict[str, Result]) -> Result:
+        key, components, reason = self.plan(step)
+        if reason is None:
+            self._record(step, key, cached=True, reason="cached")
+            print(f"{step.name}: cached ({key})", file=sys.stderr, flush=True)
+            return self.cache.load(step.name, key)
+        print(f"{step.name}: running ({reason})", file=sys.stderr, flush=True)
+        step_dir = self.cache.root / step.name
+        tmp = step_dir / f".tmp-{key}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "files").mkdir(parents=True)
+        work = self.build_dir / "work" / step.name / key
+        work.mkdir(parents=True, exist_ok=True)
+        ctx = Context(params=step.params, seed=step.seed, device=self.device, out=tmp / "files",
+                      work=work, needed={n: needed[n] for n in step.needs}, name=step.name)
+        start = time.monotonic()
+        try:
+            data = step.run(ctx)
+            json.dumps(data)  # a result that cannot be stored is a failure, not a cache entry
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        seconds = time.monotonic() - start
+        manifest = {"step": step.name, "key": key, "components": components, "seconds": seconds,
+                    "device": device_kind(self.device), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self.cache.store(step.name, key, tmp, data, manifest)
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"{step.name}: done in {seconds:.1f} s", file=sys.stderr, flush=True)
+        self._record(step, key, cached=False, reason=reason)
+        return self.cache.load(step.name, key)
+
+    def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
+        manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
+        self.outcomes[step.name] = Outcome(step.name, key, cached, reason, manifest.get("seconds", 0.0),
+                                           manifest.get("device", device_kind(self.device)), step.seed)
+
+    def run_all(self, steps: list[Step]) -> dict[str, Result]:
+        results: dict[str, Result] = {}
+        for step in steps:
+            results[step.name] = self.run(step, results)
+        return results

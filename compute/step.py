@@ -1,0 +1,99 @@
+"""What a computation step declares and what it receives when it runs.
+
+A step is a plain function `run(ctx) -> dict` plus a declaration of everything its
+result depends on; the runner (compute/pipeline.py) turns the declaration into a cache key.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+
+class DataError(Exception):
+    """A dataset is missing or unusable; the message names the file, the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One cached unit of computation.
+
+    name: "<section>.<what>", e.g. "q2.train".
+    run: function(ctx) -> JSON-serialisable dict; files it writes into ctx.out are kept.
+    params: JSON-serialisable settings, part of the cache key, given as ctx.params.
+    needs: names of upstream steps whose results this step reads (ctx.needed[name]).
+    input_files: files read from outside the project (datasets); their digests are in the key.
+    libraries: distributions whose versions are in the key (e.g. "torch", "sympy").
+    seed: the random seed, in the key and given as ctx.seed.
+    uses_device: the key includes the device kind (cpu / the CUDA device name).
+    """
+
+    name: str
+    run: Callable[["Context"], dict]
+    params: dict = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    input_files: tuple[Path, ...] = ()
+    libraries: tuple[str, ...] = ()
+    seed: int = 0
+    uses_device: bool = False
+
+    @property
+    def section(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+@dataclass
+class Result:
+    """A finished step's results: its JSON document and the folder holding its files."""
+
+    data: dict
+    dir: Path
+
+    def file(self, name: str) -> Path:
+        return self.dir / name
+
+
+@dataclass
+class Context:
+    """What a running step may use. Write output files only into `out`."""
+
+    params: dict
+    seed: int
+    device: str
+    out: Path
+    work: Path  # survives an interrupted run (checkpoints); removed once the step succeeds
+    needed: dict[str, Result]
+    name: str = ""
+    interactive: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    def log(self, message: str) -> None:
+        print(f"  {self.name}: {message}", file=sys.stderr, flush=True)
+
+    def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+        """Wraps a long loop: a bar with ETA on a terminal, a plain line every ~10% otherwise."""
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        label = f"{self.name} {desc}".strip()
+        if self.interactive:
+            from tqdm import tqdm
+
+            yield from tqdm(iterable, total=total, desc=label, leave=False, dynamic_ncols=True)
+            return
+        start, every = time.monotonic(), max(1, (total or 10) // 10)
+        for i, item in enumerate(iterable, 1):
+            yield item
+            if total and (i % every == 0 or i == total):
+                spent = time.monotonic() - start
+                eta = spent / i * (total - i)
+                self.log(f"{desc} {i}/{total} ({spent:.0f} s, ETA {eta:.0f} s)".strip())
+
+
+def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
+                 needed: dict[str, Result] | None = None, device: str = "cpu") -> Context:
+    """A context for tests that call a step's `run` directly."""
+    (tmp / "out").mkdir(parents=True, exist_ok=True)
+    (tmp / "work").mkdir(parents=True, exist_ok=True)
+    return Context(params=params or {}, seed=seed, device=device, out=tmp / "out",
+                   work=tmp / "work", needed=needed or {}, name="test", interactive=False)

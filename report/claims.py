@@ -1,0 +1,86 @@
+"""The registry of claims: every formula or number the text states, with its verification.
+
+A claim pairs the value the text states with the same quantity derived another way (an
+independent count, a recomputation from the raw per-epoch logs, a closed form). `build.py --check`
+fails when a template uses a claim that is not defined, when a defined claim is never used, or when
+a value disagrees with its verification.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+
+class ClaimError(Exception):
+    """A claim is undefined, unused or fails its verification."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """name: "<section>.<what>"; value: what the text states; expected: derived independently.
+
+    Values may be SymPy expressions (equal when their difference simplifies to 0), exact integers,
+    booleans or strings (equal), or floats (equal within `tol`, absolute).
+    """
+
+    name: str
+    value: Any
+    expected: Any
+    tol: float = 0.0
+
+    def failure(self) -> str | None:
+        """Why the claim does not hold, or None when it does."""
+        v, e = self.value, self.expected
+        if isinstance(v, sympy.Basic) or isinstance(e, sympy.Basic):
+            ok = _sympy_equal(sympy.sympify(v), sympy.sympify(e))
+        elif isinstance(v, float) or isinstance(e, float):
+            ok = (isinstance(v, (int, float)) and isinstance(e, (int, float))
+                  and math.isfinite(v) and abs(v - e) <= self.tol)
+        else:
+            ok = type(v) is type(e) and v == e
+        return None if ok else f"{self.name}: states {v!r} but verification gives {e!r}" + (
+            f" (tolerance {self.tol})" if self.tol else "")
+
+
+def _sympy_equal(a: sympy.Basic, b: sympy.Basic) -> bool:
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        return sympy.simplify(sympy.combsimp(a - b)) == 0
+    return bool(a == b)
+
+
+class ClaimRegistry:
+    """Claims by name; records which ones the templates used."""
+
+    def __init__(self, claims: list[Claim] = ()):
+        self.claims: dict[str, Claim] = {}
+        self.used: set[str] = set()
+        self.undefined: set[str] = set()
+        self.add(claims)
+
+    def add(self, claims) -> None:
+        for claim in claims:
+            if claim.name in self.claims:
+                raise ClaimError(f"claim {claim.name!r} is defined twice")
+            self.claims[claim.name] = claim
+
+    def value(self, name: str) -> Any:
+        """What a template calls: the stated value of a defined claim."""
+        if name not in self.claims:
+            self.undefined.add(name)
+            raise ClaimError(f"the template uses claim {name!r}, which no section defines")
+        self.used.add(name)
+        return self.claims[name].value
+
+    def problems(self, sections: set[str] | None = None) -> list[str]:
+        """Everything wrong with the claims of the given sections (all when None)."""
+        def mine(name: str) -> bool:
+            return sections is None or name.split(".", 1)[0] in sections
+
+        out = [f"{n}: used in a template but not defined" for n in sorted(self.undefined) if mine(n)]
+        out += [f"{n}: defined but never used in a template"
+                for n in sorted(set(self.claims) - self.used) if mine(n)]
+        failures = (c.failure() for n, c in sorted(self.claims.items()) if mine(n))
+        return out + [f for f in failures if f]

@@ -1,0 +1,130 @@
+"""Jinja2 with LaTeX-looking delimiters, and escaping by type.
+
+Every plain string a template prints is escaped; trusted LaTeX (`Tex`) passes through; a number
+or a SymPy object printed without `|num` or `|tex` is an error, so every number in the PDF is
+formatted on purpose and every formula comes from SymPy's printer.
+"""
+from __future__ import annotations
+
+import numbers
+import re
+from pathlib import Path
+
+import jinja2
+import jinja2.ext
+import sympy
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class Tex(str):
+    """A string that is already valid LaTeX and must not be escaped."""
+
+
+_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_SPECIAL_RE = re.compile(r"[\\&%$#_{}~^]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def escape(text: str) -> Tex:
+    """Plain text -> LaTeX that prints it literally; control characters are dropped."""
+    return Tex(_SPECIAL_RE.sub(lambda m: _SPECIAL.get(m.group(0), ""), str(text)))
+
+
+def finalize(value):
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming the missing variable
+    if isinstance(value, Tex):
+        return value
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, sympy.Basic):
+        raise TypeError(f"SymPy object {value} printed without |tex")
+    if isinstance(value, (bool, numbers.Number)) or type(value).__module__ == "numpy":
+        raise TypeError(f"number {value!r} printed without |num")
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be printed; format it first")
+
+
+def num(value, digits: int | None = None, percent: bool = False, sign: bool = False) -> Tex:
+    """A number for the text: integers with thousands separators, floats to `digits` decimals.
+
+    percent=True prints 100*value followed by a percent sign.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        raise TypeError(f"|num needs a number, got {value!r}")
+    if isinstance(value, sympy.Basic):
+        value = int(value) if value.is_Integer else float(value)
+    if percent:
+        value = 100 * value
+    if isinstance(value, numbers.Integral) and digits is None:
+        text = f"{int(value):{'+' if sign else ''},}"
+    else:
+        text = f"{float(value):{'+' if sign else ''},.{3 if digits is None else digits}f}"
+    text = text.replace(",", "{,}").replace("-", r"\ensuremath{-}")
+    return Tex(text + (r"\%" if percent else ""))
+
+
+def tex(value) -> Tex:
+    """A SymPy expression (or anything sympify accepts) as LaTeX, without math delimiters."""
+    return Tex(sympy.latex(sympy.sympify(value)))
+
+
+class _WholeLineComments(jinja2.ext.Extension):
+    """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX paragraph)."""
+
+    def preprocess(self, source, name, filename=None):
+        return re.sub(r"(?m)^[ \t]*%#.*\n", "", source)
+
+
+def make_environment(globals_: dict | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        block_start_string=r"\BLOCK{", block_end_string="}",
+        variable_start_string=r"\VAR{", variable_end_string="}",
+        comment_start_string=r"\#{", comment_end_string="}",
+        line_comment_prefix="%#",
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
+        extensions=[_WholeLineComments],
+    )
+    env.filters.update(num=num, tex=tex, escape=escape)
+    env.globals.update(globals_ or {})
+    return env
+
+
+def table(header: list, rows: list[list], align: str) -> Tex:
+    """A booktabs tabular built by pylatex; cells must be text or already-formatted Tex."""
+    from pylatex import Tabular
+    from pylatex.utils import NoEscape
+
+    def cell(value):
+        if isinstance(value, Tex):
+            return NoEscape(value)
+        if isinstance(value, str):
+            return NoEscape(escape(value))
+        raise TypeError(f"table cell {value!r} must be formatted (|num or Tex) first")
+
+    tabular = Tabular(align, booktabs=True)
+    tabular.add_row([cell(h) for h in header])
+    tabular.add_hline()
+    for row in rows:
+        tabular.add_row([cell(v) for v in row])
+    return Tex(tabular.dumps())
+
+
+def template_line_for(template: str, generated_line: str) -> int | None:
+    """The template line that most likely produced a line of generated LaTeX.
+
+    Each template line becomes a pattern (its literal text, with `\\VAR{...}` as a wildcard); the
+    match with the most literal characters wins.
+    """
+    best, best_len = None, 0
+    for number, line in enumerate((TEMPLATES / template).read_text().splitlines(), 1):
+        parts = re.split(r"\\VAR\{.*?\}", line.strip())
+        literal = sum(len(p) for p in parts)
+        if literal <= best_len or not line.strip():
+            continue
+        pattern = ".*".join(re.escape(p) for p in parts)
+        if re.search(pattern, generated_line.strip()):
+            best, best_len = number, literal
+    return best

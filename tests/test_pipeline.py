@@ -1,0 +1,117 @@
+"""The step cache: keys, reruns with reasons, atomic writes, failures never cached."""
+import sys
+import textwrap
+
+import pytest
+
+import compute.pipeline as pipeline
+from compute.step import Step
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A throw-away project package `fakeproj` whose modules the cache key must follow."""
+    pkg = tmp_path / "fakeproj"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text("def scale():\n    return 2\n")
+    (pkg / "work.py").write_text(textwrap.dedent('''
+        """Doubles a number."""
+        from fakeproj import helper
+
+        CALLS = []
+
+        def run(ctx):
+            CALLS.append(1)
+            (ctx.out / "note.txt").write_text("hi")
+            return {"value": ctx.params["x"] * helper.scale()}
+
+        def fail(ctx):
+            (ctx.out / "partial.txt").write_text("half")
+            raise RuntimeError("boom")
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pipeline, "PROJECT_PACKAGES", ("fakeproj",))
+    for name in [m for m in sys.modules if m.startswith("fakeproj")]:
+        del sys.modules[name]
+    import fakeproj.work
+    yield pkg, fakeproj.work
+    for name in [m for m in sys.modules if m.startswith("fakeproj")]:
+        del sys.modules[name]
+
+
+def test_code_files_follow_project_imports_transitively(project):
+    pkg, _ = project
+    names = {p.name for p in pipeline.code_files("fakeproj.work")}
+    assert names == {"work.py", "helper.py", "__init__.py"}
+
+
+def test_docstrings_and_comments_do_not_change_the_normalised_source(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text('"""Doc."""\nx = 1  # one\n')
+    b.write_text('x = 1\n')
+    assert pipeline.normalised_source(a) == pipeline.normalised_source(b)
+    b.write_text('x = 2\n')
+    assert pipeline.normalised_source(a) != pipeline.normalised_source(b)
+
+
+def test_second_run_is_cached_and_runs_nothing(project, tmp_path):
+    _, work = project
+    step = Step("t.double", work.run, params={"x": 3})
+    first = pipeline.Runner(tmp_path / "build").run(step, {})
+    second = pipeline.Runner(tmp_path / "build").run(step, {})
+    assert first.data == second.data == {"value": 6}
+    assert len(work.CALLS) == 1
+    assert second.file("note.txt").read_text() == "hi"
+
+
+def test_editing_an_imported_module_reruns_and_names_the_file(project, tmp_path):
+    pkg, work = project
+    step = Step("t.double", work.run, params={"x": 3})
+    pipeline.Runner(tmp_path / "build").run(step, {})
+    (pkg / "helper.py").write_text("def scale():\n    return 3\n")
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason.startswith("code changed in") and "helper.py" in reason
+
+
+def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
+    _, work = project
+    pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4}))
+    assert reason == "parameter changed: x (3 -> 4)"
+
+
+def test_a_failed_step_leaves_no_cache_entry(project, tmp_path):
+    _, work = project
+    runner = pipeline.Runner(tmp_path / "build")
+    step = Step("t.fail", work.fail)
+    with pytest.raises(RuntimeError):
+        runner.run(step, {})
+    key, _, reason = runner.plan(step)
+    assert reason == "never computed"
+    assert not (tmp_path / "build" / "cache" / "t.fail" / key).exists()
+    assert list((tmp_path / "build" / "cache" / "t.fail").iterdir()) == []
+
+
+def test_upstream_key_is_part_of_the_downstream_key(project, tmp_path):
+    _, work = project
+    up = Step("t.up", work.run, params={"x": 1})
+    down = Step("t.down", work.run, params={"x": 1}, needs=("t.up",))
+    runner = pipeline.Runner(tmp_path / "build")
+    runner.run_all([up, down])
+    up2 = Step("t.up", work.run, params={"x": 2})
+    runner2 = pipeline.Runner(tmp_path / "build")
+    runner2.plan(up2)
+    _, _, reason = runner2.plan(down)
+    assert reason.startswith("upstream result changed: t.up")
+
+
+def test_input_file_digest_is_part_of_the_key(project, tmp_path):
+    _, work = project
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"one")
+    step = Step("t.input", work.run, params={"x": 1}, input_files=(data,))
+    pipeline.Runner(tmp_path / "build").run(step, {})
+    data.write_bytes(b"two, longer")
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason == f"input changed: {data}"
