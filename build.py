@@ -64,8 +64,14 @@ examples:
 """
 
 
-def section_modules(name: str):
-    return importlib.import_module(f"compute.{name}.steps"), importlib.import_module(f"report.sections.{name}")
+def section_steps(name: str):
+    """compute/<name>/steps.py: the section's PROFILES, steps(), and its data functions."""
+    return importlib.import_module(f"compute.{name}.steps")
+
+
+def section_report(name: str):
+    """report/sections/<name>.py: the section's claims() and template context()."""
+    return importlib.import_module(f"report.sections.{name}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -160,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = args.section or list(SECTIONS)
     if args.download:
         for name in SECTIONS:
-            module = section_modules(name)[0]
+            module = section_steps(name)
             if hasattr(module, "download"):
                 print(f"{name}: {module.download(options)}")
         return 0
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             return explain(runner, args.profile, options)
         results, computed = {}, []
         for name in SECTIONS:
-            steps = section_modules(name)[0].steps(args.profile, options)
+            steps = section_steps(name).steps(args.profile, options)
             if name in selected:
                 results.update(runner.run_all(steps))
                 computed.append(name)
@@ -195,11 +201,11 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     tex_dir.mkdir(parents=True, exist_ok=True)
     registry = ClaimRegistry()
     for name in computed:
-        registry.add(section_modules(name)[1].claims(results))
+        registry.add(section_report(name).claims(results))
     doc = Document(tex_dir, registry, results)
     for name, title in SECTIONS.items():
         if name in computed:
-            doc.render(f"{name}.tex.j2", f"{name}.tex", section_modules(name)[1].context(results))
+            doc.render(f"{name}.tex.j2", f"{name}.tex", section_report(name).context(results))
         else:
             doc.render("placeholder.tex.j2", f"{name}.tex", {"name": name, "title": title, "profile": args.profile})
     problems = registry.problems(set(computed))
@@ -226,7 +232,7 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
 
 def explain(runner: Runner, profile: str, options: dict) -> int:
     for name in SECTIONS:
-        for step in section_modules(name)[0].steps(profile, options):
+        for step in section_steps(name).steps(profile, options):
             key, _, reason = runner.plan(step)
             print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
     return 0
@@ -235,7 +241,7 @@ def explain(runner: Runner, profile: str, options: dict) -> int:
 def check_data(profile: str, options: dict) -> int:
     status = 0
     for name in SECTIONS:
-        module = section_modules(name)[0]
+        module = section_steps(name)
         if not hasattr(module, "check_data"):
             continue
         try:

@@ -76,6 +76,15 @@ class _WholeLineComments(jinja2.ext.Extension):
         return re.sub(r"(?m)^[ \t]*%#.*\n", "", source)
 
 
+def texjoin(items, separator: str = ", ") -> Tex:
+    """Joins already-formatted pieces (each Tex) with a separator written in the template."""
+    items = list(items)
+    for item in items:
+        if not isinstance(item, Tex):
+            raise TypeError(f"|texjoin needs formatted pieces (|num or |tex), got {item!r}")
+    return Tex(separator.join(items))
+
+
 def make_environment(globals_: dict | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -87,7 +96,7 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
         extensions=[_WholeLineComments],
     )
-    env.filters.update(num=num, tex=tex, escape=escape)
+    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin)
     env.globals.update(globals_ or {})
     return env
 
@@ -115,12 +124,12 @@ def table(header: list, rows: list[list], align: str) -> Tex:
 def template_line_for(template: str, generated_line: str) -> int | None:
     """The template line that most likely produced a line of generated LaTeX.
 
-    Each template line becomes a pattern (its literal text, with `\\VAR{...}` as a wildcard); the
+    Each template line becomes a pattern (its literal text, with `\\VAR{...}` and `\\BLOCK{...}` as wildcards); the
     match with the most literal characters wins.
     """
     best, best_len = None, 0
     for number, line in enumerate((TEMPLATES / template).read_text().splitlines(), 1):
-        parts = re.split(r"\\VAR\{.*?\}", line.strip())
+        parts = re.split(r"\\(?:VAR|BLOCK)\{.*?\}", line.strip())
         literal = sum(len(p) for p in parts)
         if literal <= best_len or not line.strip():
             continue
