@@ -1,0 +1,93 @@
+"""build.py end to end on the smoke profile: sections, cache, placeholders, claims, LaTeX."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                                 reason="latexmk/pdftotext are not installed (make test installs them as root)")
+
+
+def build(*args, build_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", "smoke",
+                           "--build-dir", str(build_dir), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def q1_build(tmp_path_factory):
+    """One smoke build of Q1 alone, shared by the tests that read it."""
+    build_dir = tmp_path_factory.mktemp("build")
+    first = build("--section", "q1", build_dir=build_dir)
+    return build_dir, first
+
+
+def test_help_reads_like_a_manual():
+    out = subprocess.run([sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True, text=True).stdout
+    for text in ("--section", "--profile", "--explain", "--check", "--check-data", "quick", "homework",
+                 "smoke", "build/report.pdf", "examples:"):
+        assert text in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--section", "q9"], "unknown section 'q9'; valid sections: q1, q2, q3"),
+    (["--profile", "fast"], "unknown profile 'fast'; valid profiles: quick, homework, smoke"),
+])
+def test_unknown_names_are_errors_listing_the_valid_ones(tmp_path, args, message):
+    result = build(*args, build_dir=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+@needs_latex
+def test_q1_alone_builds_a_pdf_with_placeholders_for_the_other_sections(q1_build):
+    build_dir, first = q1_build
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == str(build_dir / "report.pdf")
+    text = pdf_text(build_dir / "report.pdf")
+    assert "Efficient self-attention" in text
+    assert "47,905" in text and "2,145" in text
+    assert text.count("NOT COMPUTED") == 2
+
+
+@needs_latex
+def test_a_second_build_of_q1_computes_nothing(q1_build):
+    build_dir, _ = q1_build
+    second = build("--section", "q1", build_dir=build_dir)
+    assert second.returncode == 0, second.stderr
+    assert "q1.symbolic: cached" in second.stderr and "q1.numeric: cached" in second.stderr
+    assert "running" not in second.stderr
+
+
+@needs_latex
+def test_explain_says_cached_for_q1_and_never_computed_for_q2(q1_build):
+    build_dir, _ = q1_build
+    out = build("--explain", build_dir=build_dir).stdout
+    assert "q1.symbolic: cached" in out
+    assert "q2." in out and "would run: never computed" in out
+
+
+@needs_latex
+def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
+    build_dir, _ = q1_build
+    copy = tmp_path / "build"
+    shutil.copytree(build_dir, copy)
+    ok = build("--section", "q1", "--check", build_dir=copy)
+    assert ok.returncode == 0, ok.stderr
+    assert "0 problem(s)" in ok.stdout
+    (result,) = (copy / "cache" / "q1.symbolic").glob("*/result.json")
+    data = json.loads(result.read_text())
+    row = next(r for r in data["feature_map"]["table"] if r["D"] == 64 and r["K"] == 3)
+    row["constructed"] = row["closed_form"] = 2146  # what a typo in a hand-written table would look like
+    result.write_text(json.dumps(data))
+    bad = build("--section", "q1", "--check", build_dir=copy)
+    assert bad.returncode == 1
+    assert "q1.M_table.D64.K3: states 2146 but verification gives 2145" in bad.stderr
