@@ -1,0 +1,190 @@
+"""OCTMNIST: finding, downloading and checking `octmnist.npz`, and the course's view of it."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compute.q2 import figures
+from compute.step import DataError
+
+CLASSES = ("CNV", "DME", "drusen", "normal")
+SPLITS = ("train", "val", "test")
+IMAGE_SIZE = 28
+REAL_SIZES = {"train": 97_477, "val": 10_832, "test": 1_000}
+TRAIN_COUNTS = (33_484, 10_213, 7_754, 46_026)
+TRAIN_PRIOR = tuple(c / sum(TRAIN_COUNTS) for c in TRAIN_COUNTS)
+COURSE_TEST_PER_CLASS = (182, 55, 42, 250)  # the course's 529 test images: the first of each class
+PIXEL_SCALE = 256.0  # the course divides by 256, not 255
+MD5 = "c68d92d5b585d8d81f7112f81e2d0842"
+URL = "https://zenodo.org/records/10519652/files/octmnist.npz?download=1"
+FILE_NAME = "octmnist.npz"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / FILE_NAME
+FIX = f"run `make data`, or point OCTMNIST_PATH at a complete copy of {FILE_NAME} (MD5 {MD5})"
+
+
+def md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The six arrays of an octmnist.npz-format file, checked; DataError names any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file. Fix: {FIX}.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)}. Fix: {FIX}.")
+            arrays = {f"{s}_{k}": npz[f"{s}_{k}"] for s in SPLITS for k in ("images", "labels")}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise DataError(f"{path}: not a readable .npz file ({error}). Fix: {FIX}.") from error
+    problems = array_problems(arrays)
+    if problems:
+        raise DataError(f"{path}: {'; '.join(problems)}. Fix: {FIX}.")
+    return arrays
+
+
+def array_problems(arrays: dict[str, np.ndarray]) -> list[str]:
+    """What is wrong with the arrays of an octmnist.npz-format file (empty when nothing is)."""
+    problems = []
+    for s in SPLITS:
+        images, labels = arrays[f"{s}_images"], arrays[f"{s}_labels"]
+        for name, a in ((f"{s}_images", images), (f"{s}_labels", labels)):
+            if a.dtype != np.uint8:
+                problems.append(f"{name} has dtype {a.dtype}, expected uint8")
+        if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            problems.append(f"{s}_images has shape {images.shape}, expected (N, 28, 28)")
+        if labels.ndim != 2 or labels.shape[1] != 1:
+            problems.append(f"{s}_labels has shape {labels.shape}, expected (N, 1)")
+        elif images.ndim >= 1 and len(labels) != len(images):
+            problems.append(f"{s}: {len(images)} images but {len(labels)} labels")
+        if labels.size and labels.max() >= len(CLASSES):
+            problems.append(f"{s}_labels holds {int(labels.max())}; classes are 0..{len(CLASSES) - 1}")
+    return problems
+
+
+def class_counts(labels: np.ndarray) -> list[int]:
+    return np.bincount(labels.reshape(-1), minlength=len(CLASSES)).tolist()
+
+
+def describe(arrays: dict[str, np.ndarray]) -> dict:
+    """Images and class counts per split."""
+    return {s: {"images": int(len(arrays[f"{s}_labels"])), "class_counts": class_counts(arrays[f"{s}_labels"])}
+            for s in SPLITS}
+
+
+def course_test_subset(labels: np.ndarray) -> np.ndarray:
+    """Indices of the course's test subset: the first 182, 55, 42, 250 images of classes 0..3."""
+    labels = labels.reshape(-1)
+    chosen = []
+    for c, k in enumerate(COURSE_TEST_PER_CLASS):
+        of_class = np.flatnonzero(labels == c)
+        if len(of_class) < k:
+            raise DataError(f"test split has {len(of_class)} images of class {c} ({CLASSES[c]}); "
+                            f"the course's subset needs {k}. Fix: {FIX}.")
+        chosen.append(of_class[:k])
+    return np.sort(np.concatenate(chosen))
+
+
+def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (N, 28, 28), (N, 1) -> float (N, 1, 28, 28) in [0, 1) and int64 (N,)."""
+    x = torch.from_numpy(images.astype(np.float32) / PIXEL_SCALE).unsqueeze(1)
+    return x, torch.from_numpy(labels.reshape(-1).astype(np.int64))
+
+
+def locate(path: Path | str | None) -> Path | None:
+    """The OCTMNIST file to use: the given path, else OCTMNIST_PATH, else a downloaded copy."""
+    for candidate in (path, os.environ.get("OCTMNIST_PATH") or None):
+        if candidate:
+            candidate = Path(candidate).expanduser()
+            return candidate / FILE_NAME if candidate.is_dir() else candidate
+    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+
+
+def download(target: Path = DEFAULT_PATH) -> Path:
+    """Fetches octmnist.npz to `target` (via the medmnist package when installed, else Zenodo),
+    checks its MD5, and only then moves it into place."""
+    target = Path(target)
+    if target.is_file() and md5(target) == MD5:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".octmnist-", dir=target.parent))
+    try:
+        fetched = _fetch_with_medmnist(scratch) or _fetch_from_zenodo(scratch)
+        found = md5(fetched)
+        if found != MD5:
+            raise DataError(f"{URL}: downloaded file has MD5 {found}, expected {MD5} (corrupted or "
+                            "changed upstream). Fix: run `make data` again, or download it by hand "
+                            "and set OCTMNIST_PATH.")
+        os.replace(fetched, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _fetch_with_medmnist(folder: Path) -> Path | None:
+    try:
+        import medmnist
+    except ImportError:
+        return None
+    medmnist.OCTMNIST(split="test", root=str(folder), download=True)
+    return folder / FILE_NAME
+
+
+def _fetch_from_zenodo(folder: Path) -> Path:
+    from tqdm import tqdm
+
+    part = folder / (FILE_NAME + ".part")
+    try:
+        with urllib.request.urlopen(URL, timeout=60) as response, open(part, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=FILE_NAME) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
+    except OSError as error:
+        raise DataError(f"{URL}: download failed ({error}). Fix: check the network and run "
+                        f"`make data` again, or download {FILE_NAME} by hand and set OCTMNIST_PATH.") from error
+    return part
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:
+    """Writes an octmnist.npz-format file whole or not at all."""
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return Path(path)
+
+
+def reference_mismatches(arrays: dict[str, np.ndarray]) -> list[str]:
+    """Where a real file differs from the published OCTMNIST split sizes and training class counts."""
+    found = describe(arrays)
+    problems = [f"{s} has {found[s]['images']} images, OCTMNIST has {n}"
+                for s, n in REAL_SIZES.items() if found[s]["images"] != n]
+    if found["train"]["class_counts"] != list(TRAIN_COUNTS):
+        problems.append(f"train class counts {found['train']['class_counts']}, OCTMNIST has {list(TRAIN_COUNTS)}")
+    return problems
+
+
+def run(ctx) -> dict:
+    """The q2.data step for the real file: checks it and summarises it (its digest is in the key)."""
+    path = Path(ctx.params["path"])
+    arrays = load_arrays(path)
+    return {"source": "octmnist", "file": str(path.resolve()), "md5": md5(path), "splits": describe(arrays),
+            "classes": list(CLASSES), "reference_mismatches": reference_mismatches(arrays),
+            "figures": {"samples": figures.samples(arrays["train_images"], arrays["train_labels"],
+                                                   list(CLASSES), ctx.out)}}

@@ -1,0 +1,82 @@
+"""Q2 figures, as vector PDFs for print: sample images, training curves, confusion matrices."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
+         "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def _save(fig, out: Path, name: str) -> str:
+    fig.savefig(Path(out) / name, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path, per_class: int = 6) -> str:
+    """The first `per_class` images of each class, one row per class."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(classes), per_class, figsize=(0.75 * per_class + 0.8, 0.75 * len(classes)))
+        for c, name in enumerate(classes):
+            chosen = np.flatnonzero(labels.reshape(-1) == c)[:per_class]
+            for j, ax in enumerate(axes[c]):
+                if j < len(chosen):
+                    ax.imshow(images[chosen[j]], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+            axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center")
+        fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        return _save(fig, out, "samples.pdf")
+
+
+def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: str) -> str:
+    """One line per learning rate of `net`: runs[i][key] against the epoch."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 2.4))
+        for r in (r for r in runs if r["net"] == net):
+            epochs = np.arange(1, len(r[key]) + 1)
+            ax.plot(epochs, r[key], marker="o", markersize=2.5, linewidth=1.2, label=f"lr = {r['lr']:g}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3, linewidth=0.5)
+        ax.legend(frameon=False)
+        return _save(fig, out, name)
+
+
+def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str) -> str:
+    """Counts, rows the true class, columns the predicted class."""
+    m = np.asarray(matrix)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(2.8, 2.5))
+        ax.imshow(m, cmap="Blues")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                    color="white" if v > m.max() / 2 else "black")
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        return _save(fig, out, name)
+
+
+def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str], out: Path) -> dict:
+    """All training figures; returns {"train_loss": {net: file}, "val_acc": ..., "confusion": ...}."""
+    names = {"train_loss": {}, "val_acc": {}, "confusion": {}}
+    for net, lr in best_lr.items():
+        names["train_loss"][net] = curves(runs, net, "train_loss", "training loss (epoch mean)", out,
+                                          f"train_loss_{net}.pdf")
+        names["val_acc"][net] = curves(runs, net, "val_acc", "validation accuracy", out, f"val_acc_{net}.pdf")
+        best = next(r for r in runs if r["net"] == net and r["lr"] == lr)
+        names["confusion"][net] = confusion(best["confusion_529"], classes, out, f"confusion_{net}.pdf")
+    return names

@@ -1,0 +1,76 @@
+"""Q2 (CNN on OCTMNIST): the profiles and the steps that compute the section's results.
+
+q2.data  generates the project's OCTMNIST-like data set (offline profiles) or checks the real file;
+q2.train trains both networks at the three learning rates (2.1, 2.2);
+q2.cost  counts parameters and multiply-adds and times inference (2.3).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from compute.q2 import cost, data, synthetic, train
+from compute.step import DataError, Step
+
+COURSE = {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
+          "epochs": 15, "batch_size": 8, "seed": 42}
+PROFILES = {
+    # project-generated data, sized so that all six runs take a few minutes on two CPU cores
+    "quick": COURSE | {"data": "synthetic", "sizes": {"train": 20_000, "val": 2_000, "test": 1_000},
+                       "cpu_threads": 1, "eval_batch": 1000, "timing_batches": [1, 1000], "timing_repeats": 5},
+    # the course's settings on the real OCTMNIST
+    "homework": COURSE | {"data": "octmnist", "octmnist_path": None,
+                          "cpu_threads": 1, "eval_batch": 1000, "timing_batches": [1, 1000], "timing_repeats": 5},
+    # seconds, for tests; the test split keeps 1,000 images so that the course's 529 exist
+    "smoke": COURSE | {"data": "synthetic", "sizes": {"train": 96, "val": 64, "test": 1_000}, "epochs": 2,
+                       "cpu_threads": 1, "eval_batch": 1000, "timing_batches": [1, 16], "timing_repeats": 1},
+}
+TRAIN_SETTINGS = ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads", "eval_batch")
+
+
+def steps(profile: str, options: dict) -> list[Step]:
+    p = PROFILES[profile]
+    if p["data"] == "synthetic":
+        source = Step("q2.data", synthetic.run, params={"sizes": p["sizes"]},
+                      libraries=("numpy", "matplotlib"), seed=p["seed"])
+    else:
+        path = data.locate(options.get("octmnist") or p["octmnist_path"])
+        if path is None or not path.exists():
+            path = download(options)  # the homework profile fetches the real data when none is given
+        source = Step("q2.data", data.run, params={"path": str(path)}, input_files=(path,),
+                      libraries=("numpy", "matplotlib"))
+    return [
+        source,
+        Step("q2.train", train.run, params={k: p[k] for k in TRAIN_SETTINGS}, needs=("q2.data",),
+             input_files=source.input_files, libraries=("torch", "numpy", "matplotlib"),
+             seed=p["seed"], uses_device=True),
+        Step("q2.cost", cost.run, params={k: p[k] for k in ("cpu_threads", "timing_batches", "timing_repeats")},
+             libraries=("torch", "sympy"), seed=p["seed"], uses_device=True),
+    ]
+
+
+def check_data(profile: str, options: dict) -> list[str]:
+    """What `build.py --check-data` prints for Q2: images per split, class counts, and problems.
+    An unusable file raises DataError; a usable one that differs from the published file is a
+    `problem:` line."""
+    p = PROFILES[profile]
+    if p["data"] == "synthetic":
+        sizes = ", ".join(f"{s} {n:,}" for s, n in p["sizes"].items())
+        return [f"project-generated OCTMNIST-like data (compute/q2/synthetic.py, seed {p['seed']}): "
+                f"{sizes} images; nothing to check"]
+    path = data.locate(options.get("octmnist") or p["octmnist_path"])
+    if path is None:
+        raise DataError(f"{data.DEFAULT_PATH}: no OCTMNIST file given or downloaded. Fix: {data.FIX}.")
+    arrays = data.load_arrays(path)
+    lines = [f"{path}"]
+    for split, d in data.describe(arrays).items():
+        counts = ", ".join(f"{name} {n:,}" for name, n in zip(data.CLASSES, d["class_counts"]))
+        lines.append(f"  {split}: {d['images']:,} images ({counts})")
+    found = data.md5(path)
+    if found != data.MD5:
+        lines.append(f"problem: MD5 {found}, the published file has {data.MD5}")
+    return lines + [f"problem: {m}" for m in data.reference_mismatches(arrays)]
+
+
+def download(options: dict) -> Path:
+    """For `make data`: fetches octmnist.npz (to the given path, else data/octmnist.npz) and checks it."""
+    return data.download(data.locate(options.get("octmnist")) or data.DEFAULT_PATH)

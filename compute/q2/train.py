@@ -1,0 +1,176 @@
+"""Q2 training (2.1, 2.2): each network at the three learning rates, validated every epoch and
+tested with its final-epoch weights, checkpointed every epoch so an interrupted run resumes.
+
+The runs of one network are trained side by side (compute/q2/fused.py). Like the course's
+separate runs with seed 42, they start from the same initial weights and see the same batches
+and dropout masks; only the learning rate differs.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from compute.q2 import figures
+from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
+from compute.q2.fused import FusedCNN
+from compute.q2.models import NETWORKS
+
+PROTOCOL = [
+    "Plain SGD (no momentum, no weight decay), batch 8, NLL loss on log-softmax outputs, "
+    "pixels divided by 256, seed {seed}.",
+    "The three learning rates of a network are trained side by side as one wide network: they start "
+    "from the same initial weights and see the same shuffled batches and dropout masks, as the "
+    "course's separate runs with a fixed seed did; each run is otherwise its own SGD run.",
+    "Training loss is the mean over the batches of that epoch (not the running mean since epoch 1).",
+    "The learning rate is chosen on the final-epoch validation accuracy; test accuracy uses the "
+    "final-epoch weights, on the course's {subset} test images and on all {test} test images; "
+    "validation uses all {val} validation images.",
+    "Seconds per run: the wall time of the network's side-by-side training and validation divided "
+    "by the number of learning rates.",
+]
+
+
+class TrainingStopped(Exception):
+    """Raised after the checkpoint of epoch `stop_after_epoch`, to interrupt a run on purpose."""
+
+
+def run(ctx) -> dict:
+    """The q2.train step: both networks, all learning rates, curves, test accuracy, confusion."""
+    p = ctx.params
+    data = ctx.needed["q2.data"]
+    path = data.dir / data.data["file"]
+    arrays = load_arrays(path)
+    splits = {s: to_tensors(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "val", "test")}
+    subset = course_test_subset(arrays["test_labels"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(p["cpu_threads"] or threads)
+    try:
+        runs, seconds = [], {}
+        for net in p["networks"]:
+            result = train_network(net, splits, subset, p, ctx)
+            runs += result["runs"]
+            seconds[net] = result["seconds"]
+    finally:
+        torch.set_num_threads(threads)
+    best = {}
+    for net in p["networks"]:
+        of_net = [r for r in runs if r["net"] == net]
+        best[net] = max(of_net, key=lambda r: (r["val_acc"][-1], -r["lr"]))["lr"]
+    return {
+        "protocol": [line.format(seed=ctx.seed, subset=len(subset), test=len(splits["test"][1]),
+                                 val=len(splits["val"][1])) for line in PROTOCOL],
+        "data": {"source": data.data["source"], "md5": data.data["md5"], "splits": describe(arrays),
+                 "classes": list(CLASSES),
+                 "course_test_per_class": list(COURSE_TEST_PER_CLASS)},
+        "settings": {k: p[k] for k in ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads")}
+        | {"seed": ctx.seed, "device": ctx.device, "selection": "final-epoch validation accuracy"},
+        "runs": runs,
+        "best_lr": best,
+        "seconds_fused": seconds,
+        "figures": figures.training_figures(runs, best, list(CLASSES), ctx.out),
+    }
+
+
+def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> dict:
+    """Trains `net` at every learning rate; resumes from ctx.work when a checkpoint is there."""
+    device, lrs, epochs = ctx.device, p["learning_rates"], p["epochs"]
+    x, y = (t.to(device) for t in splits["train"])
+    torch.manual_seed(ctx.seed)
+    model = NETWORKS[net]()
+    fused = FusedCNN([copy.deepcopy(model) for _ in lrs], lrs, device)
+    shuffle = torch.Generator().manual_seed(ctx.seed)
+    dropout = torch.Generator(device=device).manual_seed(ctx.seed + 1)
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "seconds": 0.0}
+    checkpoint = Path(ctx.work) / f"{net}.pt"
+    key = {k: v for k, v in p.items() if k != "stop_after_epoch"} | {"net": net, "seed": ctx.seed, "device": device}
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if saved["key"] == key:
+            fused.load_state(saved["model"])
+            shuffle.set_state(saved["shuffle"])
+            dropout.set_state(saved["dropout"])
+            history = saved["history"]
+            ctx.log(f"{net}: resuming after epoch {len(history['val_acc'])}")
+    done, steps = len(history["val_acc"]), -(-len(y) // p["batch_size"])
+    ticks = iter(ctx.progress(range((epochs - done) * steps), desc=net))
+    for epoch in range(done, epochs):
+        start = time.perf_counter()
+        train_loss = train_epoch(fused, x, y, p["batch_size"], shuffle, dropout, ticks)
+        val_loss, val_acc, _ = evaluate(fused, *splits["val"], p["eval_batch"])
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        history["seconds"] += time.perf_counter() - start
+        _save(checkpoint, {"key": key, "model": fused.state(), "shuffle": shuffle.get_state(),
+                           "dropout": dropout.get_state(), "history": history})
+        ctx.log(f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(train_loss)}, "
+                f"val acc {_fmt(val_acc)} (lr {_fmt(lrs)})")
+        if p.get("stop_after_epoch") == epoch + 1:
+            raise TrainingStopped(f"{net} stopped after epoch {epoch + 1}")
+    next(ticks, None)
+    _, test_acc, predicted = evaluate(fused, *splits["test"], p["eval_batch"])
+    true = splits["test"][1].numpy()
+    return {"seconds": history["seconds"], "runs": [{
+        "net": net, "lr": lr,
+        "train_loss": [e[r] for e in history["train_loss"]],
+        "val_loss": [e[r] for e in history["val_loss"]],
+        "val_acc": [e[r] for e in history["val_acc"]],
+        "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
+        "test_acc_1000": test_acc[r],
+        "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),
+        "confusion_1000": confusion(true, predicted[r], len(CLASSES)),
+        "seconds": history["seconds"] / len(lrs),
+    } for r, lr in enumerate(lrs)]}
+
+
+def train_epoch(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int,
+                shuffle: torch.Generator, dropout: torch.Generator, ticks=None) -> list[float]:
+    """One shuffled pass over (x, y) in batches; returns each run's mean of its batch losses."""
+    n, d = len(y), fused.dims
+    steps = -(-n // batch)
+    order = torch.randperm(n, generator=shuffle).to(x.device)
+    # gathered once per epoch so that every batch is a slice
+    xs, targets = x[order], F.one_hot(y[order], d.n_classes).float()
+    keep = torch.empty(steps, batch, d.fc1, device=x.device)
+    keep.bernoulli_(1 - d.dropout, generator=dropout).div_(1 - d.dropout)
+    loss_sum = torch.zeros(fused.runs, device=x.device)
+    for i in range(steps):
+        if ticks is not None:
+            next(ticks)
+        b = slice(i * batch, (i + 1) * batch)
+        loss_sum += fused.sgd_step(xs[b], targets[b], keep[i, : len(targets[b])])
+    return (loss_sum / steps).tolist()
+
+
+def evaluate(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int):
+    """Mean NLL and accuracy of every run (lists of R floats) and the predictions (R, N) array."""
+    device = fused.lr.device
+    log_p = torch.cat([fused.log_probs(x[i: i + batch].to(device)) for i in range(0, len(y), batch)], dim=1)
+    y = y.to(device)
+    loss = -log_p.gather(-1, y.expand(fused.runs, -1)[..., None]).squeeze(-1).mean(1)
+    predicted = log_p.argmax(-1)
+    accuracy = (predicted == y).float().mean(1)
+    return loss.tolist(), accuracy.tolist(), predicted.cpu().numpy()
+
+
+def confusion(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Counts with rows the true class and columns the predicted class."""
+    counts = np.bincount(true * n_classes + predicted, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes).tolist()
+
+
+def _save(path: Path, state: dict) -> None:
+    """Written whole or not at all: an interruption leaves the previous checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _fmt(values) -> str:
+    return "/".join(f"{v:.4g}" for v in values)

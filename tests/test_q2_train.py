@@ -1,0 +1,82 @@
+"""q2.train on the smoke profile: the result's contents, determinism, resuming after an interruption."""
+import pytest
+
+from compute.q2 import synthetic, train
+from compute.q2.steps import PROFILES, TRAIN_SETTINGS
+from compute.step import Result, fake_context
+
+SMOKE = PROFILES["smoke"]
+PARAMS = {k: SMOKE[k] for k in TRAIN_SETTINGS}
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory):
+    ctx = fake_context(tmp_path_factory.mktemp("data"), params={"sizes": SMOKE["sizes"]}, seed=SMOKE["seed"])
+    return {"q2.data": Result(synthetic.run(ctx), ctx.out)}
+
+
+def train_once(folder, needed, **extra):
+    ctx = fake_context(folder, params=PARAMS | extra, seed=SMOKE["seed"], needed=needed)
+    return train.run(ctx), ctx
+
+
+def without_seconds(result):
+    """Everything but wall-clock times, which differ from run to run."""
+    runs = [{k: v for k, v in r.items() if k != "seconds"} for r in result["runs"]]
+    return {k: v for k, v in result.items() if k != "seconds_fused"} | {"runs": runs}
+
+
+@pytest.fixture(scope="module")
+def first(smoke_data, tmp_path_factory):
+    return train_once(tmp_path_factory.mktemp("first"), smoke_data)
+
+
+def test_result_has_every_run_with_per_epoch_curves_and_test_accuracy(first):
+    result, ctx = first
+    assert [(r["net"], r["lr"]) for r in result["runs"]] == [
+        (net, lr) for net in ("cnn_maxpool", "cnn_strided") for lr in (0.1, 0.01, 0.001)]
+    for r in result["runs"]:
+        assert len(r["train_loss"]) == len(r["val_loss"]) == len(r["val_acc"]) == SMOKE["epochs"]
+        assert 0 <= r["test_acc_529"] <= 1 and 0 <= r["test_acc_1000"] <= 1
+        assert sum(map(sum, r["confusion_529"])) == 529 and sum(map(sum, r["confusion_1000"])) == 1000
+        accuracy = sum(r["confusion_529"][c][c] for c in range(4)) / 529
+        assert accuracy == pytest.approx(r["test_acc_529"])
+    assert set(result["best_lr"]) == {"cnn_maxpool", "cnn_strided"}
+    assert result["data"]["splits"]["train"]["images"] == SMOKE["sizes"]["train"]
+
+
+def test_best_rate_is_the_one_with_the_highest_final_validation_accuracy(first):
+    result, _ = first
+    for net, lr in result["best_lr"].items():
+        finals = {r["lr"]: r["val_acc"][-1] for r in result["runs"] if r["net"] == net}
+        assert finals[lr] == max(finals.values())
+
+
+def test_figures_named_in_the_result_are_pdf_files(first):
+    result, ctx = first
+    names = [name for kind in result["figures"].values() for name in kind.values()]
+    assert sorted(names) == sorted(f"{kind}_{net}.pdf" for kind in ("train_loss", "val_acc", "confusion")
+                                   for net in ("cnn_maxpool", "cnn_strided"))
+    assert all((ctx.out / name).read_bytes()[:4] == b"%PDF" for name in names)
+
+
+def test_the_first_epoch_lowers_the_training_loss_at_the_largest_rate(smoke_data, tmp_path):
+    result, _ = train_once(tmp_path, smoke_data, epochs=3)
+    losses = [r["train_loss"] for r in result["runs"] if r["lr"] == 0.1]
+    assert all(loss[-1] < loss[0] for loss in losses)
+
+
+def test_same_seed_gives_identical_numbers_on_cpu(first, smoke_data, tmp_path):
+    again, _ = train_once(tmp_path, smoke_data)
+    assert without_seconds(again) == without_seconds(first[0])
+
+
+def test_an_interrupted_run_resumes_and_ends_with_the_same_numbers(first, smoke_data, tmp_path, capsys):
+    with pytest.raises(train.TrainingStopped):
+        train_once(tmp_path, smoke_data, stop_after_epoch=1)
+    assert (tmp_path / "work" / "cnn_maxpool.pt").is_file()
+    capsys.readouterr()
+    resumed, _ = train_once(tmp_path, smoke_data)
+    log = capsys.readouterr().err
+    assert "cnn_maxpool: resuming after epoch 1" in log and "cnn_maxpool epoch 1/2" not in log
+    assert without_seconds(resumed) == without_seconds(first[0])
