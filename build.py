@@ -107,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def data_options(args: argparse.Namespace) -> dict:
+    """Dataset paths and device for the sections; `download_missing` is set only for the sections
+    being computed, so listing the others never starts a download."""
     env = os.environ
     return {
         "octmnist": args.octmnist or (Path(env["OCTMNIST_PATH"]) if env.get("OCTMNIST_PATH") else None),
@@ -179,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             return explain(runner, args.profile, options)
         results, computed = {}, []
         for name in SECTIONS:
-            steps = section_steps(name).steps(args.profile, options)
             if name in selected:
+                steps = section_steps(name).steps(args.profile, options | {"download_missing": True})
                 results.update(runner.run_all(steps))
                 computed.append(name)
+                continue
+            try:
+                steps = section_steps(name).steps(args.profile, options)
+            except DataError as error:
+                print(f"{name}: placeholder page; its data is not available ({error})", file=sys.stderr)
                 continue
             cached = {s.name: runner.cached(s) for s in steps}
             if all(cached.values()):
@@ -232,7 +239,12 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
 
 def explain(runner: Runner, profile: str, options: dict) -> int:
     for name in SECTIONS:
-        for step in section_steps(name).steps(profile, options):
+        try:
+            steps = section_steps(name).steps(profile, options)
+        except DataError as error:
+            print(f"{name}: cannot plan: {error}")
+            continue
+        for step in steps:
             key, _, reason = runner.plan(step)
             print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
     return 0

@@ -2,7 +2,7 @@
 import pytest
 
 from compute.q2 import cost, data, steps
-from compute.step import fake_context
+from compute.step import DataError, fake_context
 
 OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 
@@ -32,9 +32,17 @@ def test_homework_profile_downloads_when_no_file_is_given(tmp_path, monkeypatch)
     monkeypatch.setattr(data, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
     fetched = []
     monkeypatch.setattr(data, "download", lambda target: fetched.append(target) or target)
-    declared = steps.steps("homework", OPTIONS)
+    declared = steps.steps("homework", OPTIONS | {"download_missing": True})
     assert fetched == [tmp_path / "absent" / "octmnist.npz"]
     assert declared[0].input_files == (fetched[0],)
+
+
+def test_homework_profile_without_data_names_the_fix_when_not_asked_to_download(tmp_path, monkeypatch):
+    monkeypatch.delenv("OCTMNIST_PATH", raising=False)
+    monkeypatch.setattr(data, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
+    monkeypatch.setattr(data, "download", lambda target: pytest.fail("listed steps must not download"))
+    with pytest.raises(DataError, match="make data"):
+        steps.steps("homework", OPTIONS)
 
 
 def test_check_data_says_the_offline_data_is_generated():

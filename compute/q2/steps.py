@@ -35,6 +35,8 @@ def steps(profile: str, options: dict) -> list[Step]:
     else:
         path = data.locate(options.get("octmnist") or p["octmnist_path"])
         if path is None or not path.exists():
+            if not options.get("download_missing"):
+                raise DataError(f"{path or data.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}.")
             path = download(options)  # the homework profile fetches the real data when none is given
         source = Step("q2.data", data.run, params={"path": str(path)}, input_files=(path,),
                       libraries=("numpy", "matplotlib"))
