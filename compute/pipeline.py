@@ -85,24 +85,42 @@ def code_files(module: str) -> list[Path]:
     return sorted(set(seen.values()))
 
 
+class _DigestMemo:
+    """SHA-256 digests of input files, remembered by (path, size, mtime) in build/digests.json,
+    so a dataset of thousands of files is read once, not at every build."""
+
+    def __init__(self, path: Path):
+        self.path, self.table, self.dirty = path, None, False
+
+    def digest(self, file: Path) -> str:
+        if self.table is None:
+            self.table = json.loads(self.path.read_text()) if self.path.exists() else {}
+        stat = file.stat()
+        tag = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        if tag not in self.table:
+            h = hashlib.sha256()
+            with open(file, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self.table[tag], self.dirty = h.hexdigest(), True
+        return self.table[tag]
+
+    def save(self) -> None:
+        if self.dirty:
+            _write_json_atomic(self.path, self.table)
+            self.dirty = False
+
+
+DIGESTS = _DigestMemo(ROOT / "build" / "digests.json")
+
+
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file, memoised on (size, mtime) so large datasets are hashed once."""
+    """SHA-256 of a file, or of a folder's files and names."""
     path = Path(path)
     if path.is_dir():
         return _sha(json.dumps({str(p.relative_to(path)): file_digest(p)
                                 for p in sorted(path.rglob("*")) if p.is_file()}))
-    stat = path.stat()
-    memo = ROOT / "build" / "digests.json"
-    table = json.loads(memo.read_text()) if memo.exists() else {}
-    tag = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    if tag not in table:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        table[tag] = h.hexdigest()
-        _write_json_atomic(memo, table)
-    return table[tag]
+    return DIGESTS.digest(path)
 
 
 def library_version(name: str) -> str:
@@ -144,12 +162,14 @@ def _sha(text: str) -> str:
 
 def key_components(step: Step, upstream_keys: dict[str, str], device: str) -> dict:
     """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
+    inputs = {str(p): file_digest(p) for p in step.input_files}
+    DIGESTS.save()
     return {
         "code": {_display(p): _sha(normalised_source(p)) for p in code_files(step.run.__module__)},
         "function": step.run.__qualname__,
         "params": json.loads(json.dumps(step.params, sort_keys=True, default=str)),
         "needs": {name: upstream_keys[name] for name in step.needs},
-        "inputs": {str(p): file_digest(p) for p in step.input_files},
+        "inputs": inputs,
         "libraries": {name: library_version(name) for name in sorted(step.libraries)},
         "device": device_kind(device) if step.uses_device else "any",
         "seed": step.seed,
