@@ -76,6 +76,11 @@ class _WholeLineComments(jinja2.ext.Extension):
         return re.sub(r"(?m)^[ \t]*%#.*\n", "", source)
 
 
+def breakable(text: str) -> Tex:
+    """Escaped text that LaTeX may break after any character (long transcriptions without spaces)."""
+    return Tex(r"\allowbreak{}".join(escape(ch) for ch in str(text)))
+
+
 def texjoin(items, separator: str = ", ") -> Tex:
     """Joins already-formatted pieces (each Tex) with a separator written in the template."""
     items = list(items)
@@ -96,7 +101,7 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
         extensions=[_WholeLineComments],
     )
-    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin)
+    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin, breakable=breakable)
     env.globals.update(globals_ or {})
     return env
 

@@ -167,4 +167,6 @@ def run(ctx) -> dict:
         "seconds": seconds,
         "ms_per_clip": 1000 * seconds / max(len(rows), 1),
         "workers": workers,
+        "settings": {k: p[k] for k in ("sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames",
+                                       "max_text")},
     }

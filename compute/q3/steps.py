@@ -1,0 +1,100 @@
+"""Q3's steps and the settings of each profile: the offline corpus (quick and smoke), the log-mel
+features, and one training step per decoder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from compute.q3 import corpus, data, features, train
+from compute.q3.download import download_ljspeech
+from compute.step import DataError, Step
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
+
+HOMEWORK = {
+    # data: LJ Speech 1.1, the course split by row order
+    "source": "ljspeech", "n_clips": None, "bounds": [9825, 10480, 13100], "require_complete": True,
+    # audio and text (the 16 kHz mel bank on 22,050 Hz audio is the reference's quirk)
+    "sample_rate": 22050, "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": 80,
+    "frames": 2754, "max_text": 97,
+    # model
+    "model": {"n_mels": 80, "n_state": 200, "n_head": 2, "n_mlp": 400, "n_audio_layer": 2,
+              "n_vocab": 35, "n_text_ctx": 98, "max_timescale": 3000.0},
+    # training
+    "epochs": 15, "batch_size": 64, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.01,
+    "label_smoothing": 0.1, "warmup_epochs": 2, "decay_epochs": 12, "lr_floor": 0.01, "seed": 42,
+    # reporting
+    "samples": 6, "baseline_candidates": 100,
+}
+PROFILES = {
+    "homework": HOMEWORK,
+    # The espeak-ng corpus: its clips last at most about 7 s (950 frames; 98% under 820) where LJ
+    # Speech's last up to 10 s inside 20 s of padding. 1,200 training clips and 10 epochs fit two
+    # CPU cores (about 21 ms a clip a step on two threads: some 10 minutes for both decoders);
+    # batches of 4 give the attention the ~1,500 updates it needs before it aligns with the audio.
+    "quick": {**HOMEWORK, "source": "corpus", "n_clips": 1600, "bounds": [1200, 1350, 1600],
+              "require_complete": False, "frames": 800, "epochs": 10, "batch_size": 4,
+              "warmup_epochs": 1, "decay_epochs": 8},
+    "smoke": {**HOMEWORK, "source": "corpus", "n_clips": 12, "bounds": [8, 10, 12],
+              "require_complete": False, "frames": 120, "epochs": 2, "batch_size": 4,
+              "warmup_epochs": 1, "decay_epochs": 1, "samples": 2, "baseline_candidates": 5},
+}
+FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
+TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing",
+              "warmup_epochs", "decay_epochs", "lr_floor", "samples", "baseline_candidates")
+TRAIN_LIBRARIES = ("torch", "torchaudio", "jellyfish", "matplotlib")
+
+
+def differences_from_homework(profile: str) -> dict:
+    """{setting: {"homework": value, "profile": value}} for every setting the profile changes."""
+    settings = PROFILES[profile]
+    return {k: {"homework": v, "profile": settings[k]} for k, v in HOMEWORK.items() if settings[k] != v}
+
+
+def ljspeech_root(options: dict) -> Path | None:
+    return data.find_ljspeech(options.get("ljspeech"), defaults=(DATA_DIR,))
+
+
+def steps(profile: str, options: dict) -> list[Step]:
+    p = PROFILES[profile]
+    out: list[Step] = []
+    feature_params = {k: p[k] for k in FEATURE_KEYS}
+    if p["source"] == "corpus":
+        out.append(Step("q3.corpus", corpus.run, params={"n_clips": p["n_clips"], "sample_rate": p["sample_rate"]},
+                        libraries=("numpy", "soundfile", "torch", "torchaudio"), seed=p["seed"]))
+        out.append(Step("q3.features", features.run, params={"source": "corpus", "root": None, **feature_params},
+                        needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio")))
+    else:
+        root = ljspeech_root(options)
+        out.append(Step("q3.features", features.run,
+                        params={"source": "ljspeech", "root": str(root) if root else None, **feature_params},
+                        input_files=data.input_files(root) if root else (),
+                        libraries=("numpy", "soundfile", "torch", "torchaudio")))
+    for decoder in ("lstm", "attention"):
+        params = {"decoder": decoder, **{k: p[k] for k in TRAIN_KEYS},
+                  "differences_from_homework": differences_from_homework(profile)}
+        out.append(Step(f"q3.train.{decoder}", train.run, params=params, needs=("q3.features",),
+                        libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True))
+    return out
+
+
+def check_data(profile: str, options: dict) -> list[str]:
+    """Lines describing the data the profile uses; DataError when it is unusable."""
+    p = PROFILES[profile]
+    if p["source"] == "corpus":
+        return [f"LJ Speech layout generated offline: {p['n_clips']} clips spoken by {corpus.check_espeak()}",
+                "splits: " + ", ".join(f"{name} {n}" for name, n in
+                                       zip(("train", "val", "test"), split_sizes(p["bounds"])))]
+    root = ljspeech_root(options)
+    if root is None:
+        raise DataError("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set "
+                        f"LJSPEECH_PATH, or download it into {DATA_DIR} with `make data`.")
+    return data.check_data(root, p["bounds"], p["sample_rate"], p["require_complete"])
+
+
+def split_sizes(bounds: list[int]) -> list[int]:
+    return [bounds[0], bounds[1] - bounds[0], bounds[2] - bounds[1]]
+
+
+def download(options: dict) -> Path:
+    """The LJ Speech 1.1 folder, downloaded into data/ unless one is given or already there."""
+    return ljspeech_root(options) or download_ljspeech(DATA_DIR)
