@@ -315,3 +315,12 @@ def test_archive_with_members_outside_the_folder_is_refused(tmp_path):
                                    sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
                                    show_progress=False)
     assert not (tmp_path / "data" / "LJSpeech-1.1").exists()
+
+
+@needs_sample
+def test_real_sample_is_described_then_refused_for_the_course_split():
+    with pytest.raises(DataError) as error:
+        data.check_data(SAMPLE, data.COURSE_BOUNDS, 22050, require_complete=True)
+    message = str(error.value)
+    assert "186 clips, 186 readable, 0.33 hours" in message
+    assert "186 rows but the split bounds [9825, 10480, 13100] need 13100" in message

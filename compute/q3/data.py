@@ -209,6 +209,12 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
     with require_complete (the homework profile) also any wav a split lists that is absent or
     unreadable, since the split would no longer be the course's.
     """
+    too_short = None
+    rows = len(read_metadata(root))
+    if rows < bounds[2]:  # not the whole dataset: describe what is there, then refuse
+        too_short = (f"{Path(root) / METADATA}: {rows} rows but the split bounds {list(bounds)} need "
+                     f"{bounds[2]}. Use the complete LJ Speech 1.1 (13,100 rows) or bounds that fit this folder.")
+        bounds = [rows, rows, rows]
     s = summarize(root, bounds, sample_rate)
     if s["readable"] == 0:
         raise DataError(f"{s['root']}: none of the {s['clips']} clips in metadata.csv has a readable "
@@ -230,6 +236,8 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
                       ("not_mono", "not mono (will be averaged to mono)")):
         if s[key]["count"]:
             lines.append(f"{s[key]['count']} wav files {what}: {_names(s[key])}")
+    if too_short:
+        raise DataError("\n".join(lines + [f"warning: {p}" for p in problems] + [too_short]))
     if problems and require_complete:
         raise DataError(f"{s['root']}: " + "; ".join(problems)
                         + ". The homework profile needs every clip of the course split; "
