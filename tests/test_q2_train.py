@@ -1,4 +1,7 @@
-"""q2.train on the smoke profile: the result's contents, determinism, resuming after an interruption."""
+"""q2.train on the smoke profile: the result's contents, determinism, resuming after an interruption,
+and the same numbers when the two networks train at once in two processes."""
+import os
+
 import pytest
 
 from compute.q2 import synthetic, train
@@ -21,9 +24,9 @@ def train_once(folder, needed, **extra):
 
 
 def without_seconds(result):
-    """Everything but wall-clock times, which differ from run to run."""
+    """Everything but wall-clock times and the process count they were measured with."""
     runs = [{k: v for k, v in r.items() if k != "seconds"} for r in result["runs"]]
-    return {k: v for k, v in result.items() if k != "seconds_fused"} | {"runs": runs}
+    return {k: v for k, v in result.items() if k not in ("seconds_fused", "processes")} | {"runs": runs}
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +83,39 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_numbers(first, smoke_
     log = capsys.readouterr().err
     assert "cnn_maxpool: resuming after epoch 1" in log and "cnn_maxpool epoch 1/2" not in log
     assert without_seconds(resumed) == without_seconds(first[0])
+
+
+two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one process per network needs two CPU cores")
+
+
+@two_cores
+def test_two_processes_give_the_numbers_of_one_also_across_an_interruption(first, smoke_data, tmp_path, capfd):
+    with pytest.raises(train.TrainingStopped) as stopped:
+        train_once(tmp_path, smoke_data, stop_after_epoch=1, workers=2)
+    assert "raised in the process that ran test cnn_" in "\n".join(stopped.value.__notes__)
+    assert {p.name for p in (tmp_path / "work").iterdir()} == {"cnn_maxpool.pt", "cnn_strided.pt"}
+    capfd.readouterr()
+    resumed, _ = train_once(tmp_path, smoke_data, workers=2)
+    log = capfd.readouterr().err
+    assert "cnn_maxpool: resuming after epoch 1" in log and "cnn_strided: resuming after epoch 1" in log
+    assert "cnn_maxpool epoch 2/2" in log and "cnn_maxpool epoch 1/2" not in log
+    assert resumed["processes"] == 2 and first[0]["processes"] == 1
+    assert without_seconds(resumed) == without_seconds(first[0])
+
+
+@two_cores
+def test_an_error_in_one_process_is_raised_naming_its_network(smoke_data, tmp_path):
+    with pytest.raises(KeyError, match="no_such_network") as failed:
+        train_once(tmp_path, smoke_data, workers=2, networks=["cnn_maxpool", "no_such_network"])
+    assert failed.value.__notes__ == ["raised in the process that ran test no_such_network"]
+
+
+def test_networks_train_one_after_the_other_on_cuda_on_one_core_or_when_asked(monkeypatch):
+    both = {"networks": ["cnn_maxpool", "cnn_strided"], "workers": 2}
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert train.process_count(both, "cpu") == 2
+    assert train.process_count(both | {"workers": 1}, "cpu") == 1
+    assert train.process_count(both | {"networks": ["cnn_maxpool"]}, "cpu") == 1
+    assert train.process_count(both, "cuda") == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert train.process_count(both, "cpu") == 1

@@ -9,15 +9,6 @@ from compute.q3.text import INDEX, decode, until_eos
 SHORT = ModelDimensions(n_frames=30)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors here are small: one thread is as fast, and does not stall when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(decoder: str, seed: int = 0) -> SpeechRecognizer:
     """Random weights, wider than the default initialisation so that the greedy tokens vary from
     clip to clip and step to step (with the default ones a decoder repeats one character)."""

@@ -10,15 +10,6 @@ HOMEWORK = ModelDimensions()
 SHORT = ModelDimensions(n_frames=40)  # the homework model on 40 input frames
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors here are small: one thread is as fast, and does not stall when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("decoder, total, decoder_only", [("lstm", 1_471_235, 658_435),
                                                           ("attention", 1_329_835, 517_035)])
 def test_parameter_counts_match_the_homework(decoder, total, decoder_only):

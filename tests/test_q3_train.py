@@ -17,15 +17,6 @@ TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_la
               "n_text_ctx": 98, "max_timescale": 3000.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors here are small: one thread is as fast, and does not stall when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def params(decoder: str, epochs: int = 2, **changes) -> dict:
     return {"decoder": decoder, "model": TINY_MODEL, "epochs": epochs, "batch_size": 4, "eval_batch_size": 3,
             "lr": 1e-3, "weight_decay": 0.01, "label_smoothing": 0.1, "warmup_epochs": 1, "decay_epochs": 1,
