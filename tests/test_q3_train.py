@@ -179,6 +179,24 @@ def test_homework_check_data_says_how_to_get_a_missing_ljspeech(tmp_path, monkey
         q3_steps.check_data("homework", {"ljspeech": None})
 
 
+def test_homework_steps_without_ljspeech_name_the_fix_and_download_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(q3_steps, "DATA_DIR", tmp_path)
+    monkeypatch.delenv("LJSPEECH_PATH", raising=False)
+    monkeypatch.setattr(q3_steps, "download_ljspeech", lambda dest: pytest.fail("listing steps must not download"))
+    with pytest.raises(DataError, match="make data"):
+        steps("homework", {"ljspeech": None, "device": "auto"})
+
+
+def test_homework_steps_download_when_the_section_is_computed(tmp_path, monkeypatch):
+    monkeypatch.setattr(q3_steps, "DATA_DIR", tmp_path)
+    monkeypatch.delenv("LJSPEECH_PATH", raising=False)
+    fetched = []
+    monkeypatch.setattr(q3_steps, "download_ljspeech", lambda dest: fetched.append(dest) or SAMPLE)
+    monkeypatch.setattr(q3_steps.data, "input_files", lambda root: ())
+    features_step = steps("homework", {"ljspeech": None, "device": "auto", "download_missing": True})[0]
+    assert fetched == [tmp_path] and features_step.params["root"] == str(SAMPLE)
+
+
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="the LJ Speech sample (../shared/data/ljspeech-sample) is absent")
 def test_homework_refuses_an_incomplete_ljspeech():
     with pytest.raises(DataError, match="13100"):

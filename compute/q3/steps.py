@@ -9,6 +9,8 @@ from compute.q3.download import download_ljspeech
 from compute.step import DataError, Step
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
+NOT_FOUND = ("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set LJSPEECH_PATH, "
+             f"or download it into {DATA_DIR} with `make data`.")
 
 HOMEWORK = {
     # data: LJ Speech 1.1, the course split by row order
@@ -65,9 +67,13 @@ def steps(profile: str, options: dict) -> list[Step]:
                         needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio")))
     else:
         root = ljspeech_root(options)
+        if root is None:
+            if not options.get("download_missing"):
+                raise DataError(NOT_FOUND)
+            root = download_ljspeech(DATA_DIR)  # the homework profile fetches the real data when none is given
         out.append(Step("q3.features", features.run,
-                        params={"source": "ljspeech", "root": str(root) if root else None, **feature_params},
-                        input_files=data.input_files(root) if root else (),
+                        params={"source": "ljspeech", "root": str(root), **feature_params},
+                        input_files=data.input_files(root),
                         libraries=("numpy", "soundfile", "torch", "torchaudio")))
     for decoder in ("lstm", "attention"):
         params = {"decoder": decoder, **{k: p[k] for k in TRAIN_KEYS},
@@ -86,8 +92,7 @@ def check_data(profile: str, options: dict) -> list[str]:
                                        zip(("train", "val", "test"), split_sizes(p["bounds"])))]
     root = ljspeech_root(options)
     if root is None:
-        raise DataError("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set "
-                        f"LJSPEECH_PATH, or download it into {DATA_DIR} with `make data`.")
+        raise DataError(NOT_FOUND)
     return data.check_data(root, p["bounds"], p["sample_rate"], p["require_complete"])
 
 
