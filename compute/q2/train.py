@@ -3,13 +3,19 @@ tested with its final-epoch weights, checkpointed every epoch so an interrupted 
 
 The runs of one network are trained side by side (compute/q2/fused.py). Like the course's
 separate runs with seed 42, they start from the same initial weights and see the same batches
-and dropout masks; only the learning rate differs.
+and dropout masks; only the learning rate differs. On a CPU with two or more cores the two
+networks train at the same time, one process each (`workers` in the profile), with the same
+numbers as when they train one after the other.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
+import multiprocessing
 import os
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -44,20 +50,21 @@ def run(ctx) -> dict:
     """The q2.train step: both networks, all learning rates, curves, test accuracy, confusion."""
     p = ctx.params
     data = ctx.needed["q2.data"]
-    path = data.dir / data.data["file"]
-    arrays = load_arrays(path)
-    splits = {s: to_tensors(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "val", "test")}
-    subset = course_test_subset(arrays["test_labels"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(p["cpu_threads"] or threads)
-    try:
-        runs, seconds = [], {}
-        for net in p["networks"]:
-            result = train_network(net, splits, subset, p, ctx)
-            runs += result["runs"]
-            seconds[net] = result["seconds"]
-    finally:
-        torch.set_num_threads(threads)
+    arrays, splits, subset = load_splits(ctx)
+    processes = process_count(p, ctx.device)
+    if processes > 1:
+        # one network per process: at batch 8 a second thread in one process gains little
+        threads = p["cpu_threads"] or max(1, os.cpu_count() // processes)
+        trained = in_processes(train_alone, [(net, p, ctx) for net in p["networks"]], threads,
+                               [f"{ctx.name} {net}" for net in p["networks"]])
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(p["cpu_threads"] or threads)
+        try:
+            trained = [train_network(net, splits, subset, p, ctx) for net in p["networks"]]
+        finally:
+            torch.set_num_threads(threads)
+    runs = [r for result in trained for r in result["runs"]]
     best = {}
     for net in p["networks"]:
         of_net = [r for r in runs if r["net"] == net]
@@ -72,9 +79,51 @@ def run(ctx) -> dict:
         | {"seed": ctx.seed, "device": ctx.device, "selection": "final-epoch validation accuracy"},
         "runs": runs,
         "best_lr": best,
-        "seconds_fused": seconds,
+        "seconds_fused": {net: result["seconds"] for net, result in zip(p["networks"], trained)},
+        "processes": processes,
         "figures": figures.training_figures(runs, best, list(CLASSES), ctx.out),
     }
+
+
+def process_count(p: dict, device: str) -> int:
+    """How many networks train at once: one process per network and CPU core, never on CUDA."""
+    if device != "cpu":
+        return 1
+    return max(1, min(p.get("workers", 1), len(p["networks"]), os.cpu_count() or 1))
+
+
+def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
+    """The q2.data arrays, the (images, labels) tensors of each split, the course's test subset."""
+    data = ctx.needed["q2.data"]
+    arrays = load_arrays(data.dir / data.data["file"])
+    splits = {s: to_tensors(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "val", "test")}
+    return arrays, splits, course_test_subset(arrays["test_labels"])
+
+
+def train_alone(net: str, p: dict, ctx) -> dict:
+    """train_network in a process of its own, which loads the data itself; its progress is log
+    lines on stderr (two bars from two processes would overwrite each other)."""
+    _, splits, subset = load_splits(ctx)
+    return train_network(net, splits, subset, p, dataclasses.replace(ctx, interactive=False))
+
+
+def in_processes(function, calls: list[tuple], threads: int, names: list[str]) -> list:
+    """[function(*args) for args in calls], each call in its own process with `threads` torch
+    threads. Processes are spawned, not forked: a fork of a process whose OpenMP threads have
+    run may hang. The first exception is raised once the other calls have ended (whatever they
+    checkpointed is kept), with a note naming the call that raised it."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(calls), mp_context=spawn, initializer=torch.set_num_threads,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(function, *args): name for args, name in zip(calls, names)}
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is not None:
+                print(f"  {futures[future]}: failed ({type(error).__name__}: {error}); "
+                      f"waiting for the other processes to end", file=sys.stderr, flush=True)
+                error.add_note(f"raised in the process that ran {futures[future]}")
+                raise error
+        return [future.result() for future in futures]
 
 
 def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> dict:
@@ -88,7 +137,9 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
     dropout = torch.Generator(device=device).manual_seed(ctx.seed + 1)
     history = {"train_loss": [], "val_loss": [], "val_acc": [], "seconds": 0.0}
     checkpoint = Path(ctx.work) / f"{net}.pt"
-    key = {k: v for k, v in p.items() if k != "stop_after_epoch"} | {"net": net, "seed": ctx.seed, "device": device}
+    # what the numbers depend on: not how many processes train, nor where a run was stopped
+    key = {k: v for k, v in p.items() if k not in ("workers", "stop_after_epoch")} | {
+        "net": net, "seed": ctx.seed, "device": device}
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if saved["key"] == key:
