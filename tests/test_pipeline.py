@@ -115,3 +115,26 @@ def test_input_file_digest_is_part_of_the_key(project, tmp_path):
     data.write_bytes(b"two, longer")
     _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
     assert reason == f"input changed: {data}"
+
+
+def test_two_builds_in_one_folder_run_one_after_the_other(tmp_path, capsys):
+    import threading
+    import time
+
+    events = []
+
+    def first():
+        with pipeline.build_lock(tmp_path):
+            events.append("first in")
+            time.sleep(0.5)
+            events.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    while not events:
+        time.sleep(0.01)
+    with pipeline.build_lock(tmp_path):
+        events.append("second in")
+    thread.join()
+    assert events == ["first in", "first out", "second in"]
+    assert "another build is running" in capsys.readouterr().err
