@@ -135,7 +135,8 @@ class Document:
         self.tex_dir = tex_dir
         self.registry = registry
         self.results = results
-        self.env = make_environment({"claim": registry.value, "fig": self.figure})
+        self.env = make_environment({"claim": registry.value, "fig": self.figure,
+                                     "written": lambda source, name: Tex(registry.written(source, name))})
         self.sources: dict[str, str] = {}
 
     def figure(self, step: str, name: str) -> Tex:

@@ -8,6 +8,7 @@ a value disagrees with its verification.
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,29 @@ class Claim:
 
 def _sympy_equal(a: sympy.Basic, b: sympy.Basic) -> bool:
     if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
-        return sympy.simplify(sympy.combsimp(a - b)) == 0
+        return sympy.simplify(sympy.combsimp((a - b).doit())) == 0
     return bool(a == b)
+
+
+def parse_written_math(source: str, seconds: float = 5.0) -> sympy.Expr:
+    """Hand-written LaTeX maths back into SymPy (lark backend), with a time limit; an ambiguous or
+    non-expression parse is refused rather than guessed."""
+    from sympy.parsing.latex import parse_latex
+
+    def too_slow(*_):
+        raise ClaimError(f"parsing the hand-written maths {source!r} took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        parsed = parse_latex(source, backend="lark")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if not isinstance(parsed, sympy.Expr):
+        raise ClaimError(f"the hand-written maths {source!r} does not parse to one expression "
+                         f"(got {type(parsed).__name__}); write it without ambiguity")
+    return parsed
 
 
 class ClaimRegistry:
@@ -73,6 +95,17 @@ class ClaimRegistry:
             raise ClaimError(f"the template uses claim {name!r}, which no section defines")
         self.used.add(name)
         return self.claims[name].value
+
+    def written(self, source: str, name: str) -> str:
+        """Hand-written LaTeX that states claim `name` again: parsed back, then checked as a claim."""
+        value = self.value(name)
+        parsed = parse_written_math(source)
+        ours = {s.name: s for s in sympy.sympify(value).free_symbols}
+        parsed = parsed.subs({s: ours.get(s.name, s) for s in parsed.free_symbols})
+        check = Claim(f"{name}.written", parsed, value)
+        self.claims.setdefault(check.name, check)
+        self.used.add(check.name)
+        return source
 
     def problems(self, sections: set[str] | None = None) -> list[str]:
         """Everything wrong with the claims of the given sections (all when None)."""

@@ -42,3 +42,30 @@ def test_registry_reports_undefined_unused_and_failing_claims():
 def test_a_claim_cannot_be_defined_twice():
     with pytest.raises(ClaimError):
         ClaimRegistry([Claim("q1.a", 1, 1), Claim("q1.a", 1, 1)])
+
+
+def test_hand_written_maths_is_parsed_back_and_checked_against_its_claim():
+    reg = ClaimRegistry([Claim("q1.m3", 1 + D + D * (D + 1) / 2, sympy.binomial(D + 2, 2))])
+    assert reg.written(r"\binom{D+2}{2}", "q1.m3") == r"\binom{D+2}{2}"
+    assert reg.problems({"q1"}) == []
+
+
+def test_wrong_hand_written_maths_fails_the_check():
+    reg = ClaimRegistry([Claim("q1.m3", 1 + D + D * (D + 1) / 2, sympy.binomial(D + 2, 2))])
+    reg.written(r"1 + D + D^{2}", "q1.m3")
+    (problem,) = reg.problems({"q1"})
+    assert problem.startswith("q1.m3.written: states D**2 + D + 1")
+
+
+def test_ambiguous_hand_written_maths_is_refused():
+    reg = ClaimRegistry([Claim("q1.m3", 1 + D + D * (D + 1) / 2, sympy.binomial(D + 2, 2))])
+    with pytest.raises(ClaimError, match="does not parse to one expression"):
+        reg.written(r"1 + D + \frac{D(D+1)}{2}", "q1.m3")
+
+
+def test_a_written_sum_is_evaluated_before_comparing():
+    n = sympy.Symbol("n", integer=True, nonnegative=True)
+    reg = ClaimRegistry([Claim("q1.m", sympy.binomial(D + K - 1, K - 1),
+                               sympy.summation(sympy.binomial(D + n - 1, n), (n, 0, K - 1)))])
+    reg.written(r"\sum_{n=0}^{K-1}\binom{D+n-1}{n}", "q1.m")
+    assert reg.problems({"q1"}) == []
