@@ -91,3 +91,20 @@ def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
     bad = build("--section", "q1", "--check", build_dir=copy)
     assert bad.returncode == 1
     assert "q1.M_table.D64.K3: states 2146 but verification gives 2145" in bad.stderr
+
+
+def test_check_data_refuses_missing_datasets_naming_each_path(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", "homework", "--check-data",
+                             "--octmnist", str(tmp_path / "none.npz"), "--ljspeech", str(tmp_path / "none")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 1
+    assert f"q2: unusable: {tmp_path / 'none.npz'}: no such file" in result.stderr
+    assert f"q3: unusable: {tmp_path / 'none'} (the given path): no metadata.csv" in result.stderr
+
+
+def test_check_data_summarises_the_offline_datasets():
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--check-data"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "q2: project-generated OCTMNIST-like data" in result.stdout
+    assert "q3: splits: train 1200, val 150, test 250" in result.stdout
