@@ -14,17 +14,17 @@ def project(tmp_path, monkeypatch):
     pkg = tmp_path / "fakeproj"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "helper.py").write_text("def scale():\n    return 2\n")
+    (pkg / "scaling.py").write_text("def scale():\n    return 2\n")
     (pkg / "work.py").write_text(textwrap.dedent('''
         """Doubles a number."""
-        from fakeproj import helper
+        from fakeproj import scaling
 
         CALLS = []
 
         def run(ctx):
             CALLS.append(1)
             (ctx.out / "note.txt").write_text("hi")
-            return {"value": ctx.params["x"] * helper.scale()}
+            return {"value": ctx.params["x"] * scaling.scale()}
 
         def fail(ctx):
             (ctx.out / "partial.txt").write_text("half")
@@ -43,7 +43,7 @@ def project(tmp_path, monkeypatch):
 def test_code_files_follow_project_imports_transitively(project):
     pkg, _ = project
     names = {p.name for p in pipeline.code_files("fakeproj.work")}
-    assert names == {"work.py", "helper.py", "__init__.py"}
+    assert names == {"work.py", "scaling.py", "__init__.py"}
 
 
 def test_docstrings_and_comments_do_not_change_the_normalised_source(tmp_path):
@@ -69,9 +69,9 @@ def test_editing_an_imported_module_reruns_and_names_the_file(project, tmp_path)
     pkg, work = project
     step = Step("t.double", work.run, params={"x": 3})
     pipeline.Runner(tmp_path / "build").run(step, {})
-    (pkg / "helper.py").write_text("def scale():\n    return 3\n")
+    (pkg / "scaling.py").write_text("def scale():\n    return 3\n")
     _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
-    assert reason.startswith("code changed in") and "helper.py" in reason
+    assert reason.startswith("code changed in") and "scaling.py" in reason
 
 
 def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
