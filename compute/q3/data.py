@@ -16,7 +16,7 @@ import soundfile
 import torch
 import torchaudio
 
-from compute.q3.text import INDEX
+from compute.q3.text import unknown_characters
 from compute.step import DataError
 
 METADATA = "metadata.csv"
@@ -161,7 +161,7 @@ def summarize(root: Path, bounds, sample_rate: int) -> dict:
     for split in SPLITS:
         absent = 0
         for row in splits[split]:
-            unknown.update(ch for ch in row.normalized.lower() if ch not in INDEX)
+            unknown.update(unknown_characters(row.normalized))
             path = wav_path(root, row.id)
             if not path.is_file():
                 missing.append(path.name)

@@ -19,7 +19,7 @@ import torch
 import torchaudio
 
 from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
-from compute.q3.text import INDEX, encode, normalise
+from compute.q3.text import encode, normalise, unknown_characters
 from compute.step import DataError
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
@@ -129,7 +129,7 @@ def run(ctx) -> dict:
                     features[i] = pad_or_crop(mel, frames).numpy()
                 texts = [normalise(row.normalized, max_text) for row in chosen]
                 for text in texts:
-                    unknown.update(ch for ch in text if ch not in INDEX)
+                    unknown.update(unknown_characters(text))
                 features.flush()
                 data = {
                     "ids": [row.id for row in chosen],

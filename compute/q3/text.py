@@ -1,6 +1,8 @@
 """The course's 35-symbol character vocabulary and the transcript <-> token-id mapping."""
 from __future__ import annotations
 
+from collections import Counter
+
 SOS, EOS, PAD, UNK = "<", ">", "@", "#"
 VOCAB: tuple[str, ...] = (SOS, EOS, PAD, UNK, " ", ",", ".", "?", "-") + tuple("abcdefghijklmnopqrstuvwxyz")
 INDEX = {ch: i for i, ch in enumerate(VOCAB)}
@@ -12,9 +14,9 @@ def normalise(transcript: str, max_text: int = MAX_TEXT) -> str:
     return transcript.lower()[:max_text]
 
 
-def unknown_characters(transcript: str) -> set[str]:
-    """Characters of a transcript that map to the unknown token `#`."""
-    return {ch for ch in transcript.lower() if ch not in INDEX}
+def unknown_characters(transcript: str) -> Counter[str]:
+    """Characters of a transcript that map to the unknown token `#`, with their counts."""
+    return Counter(ch for ch in transcript.lower() if ch not in INDEX)
 
 
 def encode(transcript: str, max_text: int = MAX_TEXT) -> list[int]:
