@@ -114,15 +114,6 @@ class _DigestMemo:
 DIGESTS = _DigestMemo(ROOT / "build" / "digests.json")
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files and names."""
-    path = Path(path)
-    if path.is_dir():
-        return _sha(json.dumps({str(p.relative_to(path)): file_digest(p)
-                                for p in sorted(path.rglob("*")) if p.is_file()}))
-    return DIGESTS.digest(path)
-
-
 def library_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
@@ -162,7 +153,7 @@ def _sha(text: str) -> str:
 
 def key_components(step: Step, upstream_keys: dict[str, str], device: str) -> dict:
     """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
-    inputs = {str(p): file_digest(p) for p in step.input_files}
+    inputs = {str(p): DIGESTS.digest(Path(p)) for p in step.input_files}
     DIGESTS.save()
     return {
         "code": {_display(p): _sha(normalised_source(p)) for p in code_files(step.run.__module__)},
