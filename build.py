@@ -34,8 +34,8 @@ PROFILES = {
     "homework": "the course's exact settings on the real datasets (a GPU is advised)",
     "smoke": "tiny settings for the tests (seconds); the numbers mean nothing",
 }
-LIBRARIES = ("torch", "torchvision", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib",
-             "pandas", "jellyfish", "pylatex", "soundfile")
+LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "jellyfish",
+             "soundfile", "lark", "tqdm")
 
 EPILOG = """\
 sections:

@@ -107,23 +107,21 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
 
 
 def table(header: list, rows: list[list], align: str) -> Tex:
-    """A booktabs tabular built by pylatex; cells must be text or already-formatted Tex."""
-    from pylatex import Tabular
-    from pylatex.utils import NoEscape
-
+    """A booktabs tabular; cells must be text (escaped here) or already-formatted Tex."""
     def cell(value):
         if isinstance(value, Tex):
-            return NoEscape(value)
+            return str(value)
         if isinstance(value, str):
-            return NoEscape(escape(value))
+            return escape(value)
         raise TypeError(f"table cell {value!r} must be formatted (|num or Tex) first")
 
-    tabular = Tabular(align, booktabs=True)
-    tabular.add_row([cell(h) for h in header])
-    tabular.add_hline()
-    for row in rows:
-        tabular.add_row([cell(v) for v in row])
-    return Tex(tabular.dumps())
+    def line(values):
+        if len(values) != len(header):
+            raise ValueError(f"table row {values!r} has {len(values)} cells, the header {len(header)}")
+        return " & ".join(cell(v) for v in values) + r" \\"
+
+    body = [line(header), r"\midrule"] + [line(row) for row in rows]
+    return Tex("\\begin{tabular}{%s}\n\\toprule\n%s\n\\bottomrule\n\\end{tabular}" % (align, "\n".join(body)))
 
 
 def template_line_for(template: str, generated_line: str) -> int | None:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the report needs (TeX Live, latexmk, espeak-ng, poppler).
+# Installs the Debian packages the two README commands need (TeX Live, latexmk, espeak-ng,
+# poppler, Python with venv).
 # As root it runs apt-get; otherwise it prints the exact command to run and stops.
 set -euo pipefail
 packages=(texlive-latex-base texlive-latex-recommended texlive-latex-extra
-          texlive-fonts-recommended texlive-science lmodern latexmk espeak-ng poppler-utils)
+          texlive-fonts-recommended texlive-science lmodern latexmk espeak-ng poppler-utils
+          python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
