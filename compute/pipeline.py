@@ -14,6 +14,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compute.step import Context, Result, Step
+from compute.step import Context, DataError, Result, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("compute", "report")
@@ -85,24 +86,29 @@ def code_files(module: str) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-class _DigestMemo:
-    """SHA-256 digests of input files, remembered by (path, size, mtime) in build/digests.json,
-    so a dataset of thousands of files is read once, not at every build."""
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class DigestMemo:
+    """SHA-256 digests of files, remembered by (path, size, mtime) in <build>/digests.json, so a
+    dataset of thousands of files or a large cached result is read once, not at every build."""
 
     def __init__(self, path: Path):
         self.path, self.table, self.dirty = path, None, False
 
     def digest(self, file: Path) -> str:
         if self.table is None:
-            self.table = json.loads(self.path.read_text()) if self.path.exists() else {}
+            self.table = _read_json(self.path) if self.path.exists() else {}
+            self.table = self.table if isinstance(self.table, dict) else {}
         stat = file.stat()
         tag = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         if tag not in self.table:
-            h = hashlib.sha256()
-            with open(file, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            self.table[tag], self.dirty = h.hexdigest(), True
+            self.table[tag], self.dirty = file_digest(file), True
         return self.table[tag]
 
     def save(self) -> None:
@@ -111,7 +117,12 @@ class _DigestMemo:
             self.dirty = False
 
 
-DIGESTS = _DigestMemo(ROOT / "build" / "digests.json")
+def _read_json(path: Path):
+    """The JSON document in `path`, or None when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def library_version(name: str) -> str:
@@ -151,10 +162,21 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def key_components(step: Step, upstream_keys: dict[str, str], device: str) -> dict:
+def input_digests(step: Step, digests: DigestMemo) -> dict[str, str]:
+    """Digests of the step's input files; a missing one is a data problem named with its path."""
+    inputs = {}
+    for path in map(Path, step.input_files):
+        if not path.is_file():
+            raise DataError(f"{path}: input file of {step.name} is missing. The dataset is incomplete: "
+                            f"restore the file, or see what is missing with --check-data")
+        inputs[str(path)] = digests.digest(path)
+    digests.save()
+    return inputs
+
+
+def key_components(step: Step, upstream_keys: dict[str, str], device: str, digests: DigestMemo) -> dict:
     """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
-    inputs = {str(p): DIGESTS.digest(Path(p)) for p in step.input_files}
-    DIGESTS.save()
+    inputs = input_digests(step, digests)
     return {
         "code": {_display(p): _sha(normalised_source(p)) for p in code_files(step.run.__module__)},
         "function": step.run.__qualname__,
@@ -196,10 +218,31 @@ def explain_change(old: dict | None, new: dict) -> str:
 # --- the cache on disk ------------------------------------------------------------------------
 
 def _write_json_atomic(path: Path, data) -> None:
+    """Writes the whole file or nothing: a failed write (a full disk) leaves no partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def entry_digests(entry: Path) -> dict[str, str]:
+    """SHA-256 of an entry's result.json and of every file under files/, by path within the entry."""
+    paths = [entry / "result.json"] + sorted(p for p in (entry / "files").rglob("*") if p.is_file())
+    return {p.relative_to(entry).as_posix(): file_digest(p) for p in paths if p.is_file()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -216,14 +259,46 @@ class Outcome:
 
 
 class Cache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, digests: DigestMemo | None = None):
         self.root = root
+        self.digests = digests or DigestMemo(root.parent / "digests.json")
+        self._damage: dict[tuple[str, str], str | None] = {}
 
     def entry(self, step: str, key: str) -> Path:
         return self.root / step / key
 
+    def exists(self, step: str, key: str) -> bool:
+        return self.entry(step, key).is_dir()
+
     def has(self, step: str, key: str) -> bool:
-        return (self.entry(step, key) / "manifest.json").exists()
+        """An intact entry: it exists and verify() finds nothing wrong."""
+        return self.exists(step, key) and self.damage(step, key) is None
+
+    def damage(self, step: str, key: str) -> str | None:
+        """Why an existing entry cannot be trusted, in words; None when it is intact (remembered
+        per build: the entry is checked once)."""
+        if (step, key) not in self._damage:
+            self._damage[(step, key)] = self.verify(self.entry(step, key))
+        return self._damage[(step, key)]
+
+    def verify(self, entry: Path) -> str | None:
+        """Checks an entry against the digests its manifest records, and that its result loads."""
+        manifest = _read_json(entry / "manifest.json")
+        if not isinstance(manifest, dict):
+            return "manifest.json is missing or not valid JSON"
+        recorded = manifest.get("digests")
+        if not isinstance(recorded, dict):
+            return "manifest.json records no file digests (an entry from an older version)"
+        for name, digest in sorted(recorded.items()):
+            path = entry / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if self.digests.digest(path) != digest:
+                return f"{name} differs from the digest recorded when it was stored"
+        self.digests.save()
+        if not isinstance(_read_json(entry / "result.json"), dict):
+            return "result.json is not a JSON object"
+        return None
 
     def load(self, step: str, key: str) -> Result:
         d = self.entry(step, key)
@@ -233,17 +308,29 @@ class Cache:
         return json.loads((self.entry(step, key) / "manifest.json").read_text())
 
     def last_components(self, step: str) -> dict | None:
-        latest = self.root / step / "latest.json"
-        return json.loads(latest.read_text()) if latest.exists() else None
+        latest = _read_json(self.root / step / "latest.json")
+        return latest if isinstance(latest, dict) else None
 
     def store(self, step: str, key: str, tmp: Path, data: dict, manifest: dict) -> None:
         (tmp / "result.json").write_text(json.dumps(data, indent=1))
+        manifest = {**manifest, "digests": entry_digests(tmp)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         final = self.entry(step, key)
-        if final.exists():  # a leftover from an older layout; the new result replaces it
+        if final.exists():  # a damaged entry or an older layout; the new result replaces it
             shutil.rmtree(final)
         os.replace(tmp, final)
+        self._damage.pop((step, key), None)
         _write_json_atomic(self.root / step / "latest.json", manifest["components"])
+
+    def clean_leftovers(self) -> list[Path]:
+        """Removes the temporary folders and files of runs that were killed (their process is gone)."""
+        removed = []
+        for path in self.root.glob("*/.*tmp*"):
+            pid = re.search(r"-(\d+)$|\.(\d+)\.tmp$", path.name)
+            if pid and not _process_alive(int(pid.group(1) or pid.group(2))):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+        return removed
 
 
 @contextmanager
@@ -264,27 +351,35 @@ class Runner:
 
     def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False):
         self.build_dir = build_dir
-        self.cache = Cache(build_dir / "cache")
+        self.digests = DigestMemo(build_dir / "digests.json")
+        self.cache = Cache(build_dir / "cache", self.digests)
         self.device = device
         self.force = force
         self.keys: dict[str, str] = {}
         self.outcomes: dict[str, Outcome] = {}
+        removed = self.cache.clean_leftovers()
+        if removed:
+            print(f"removed {len(removed)} leftover temporary folder(s) of interrupted runs from "
+                  f"{self.cache.root}", file=sys.stderr)
 
     def plan(self, step: Step) -> tuple[str, dict, str | None]:
         """The step's key, its components, and why it must run (None when cached)."""
-        components = key_components(step, self.keys, self.device)
+        components = key_components(step, self.keys, self.device, self.digests)
         key = cache_key(components)
         self.keys[step.name] = key
         if self.force:
             return key, components, "forced (--force)"
-        if self.cache.has(step.name, key):
-            return key, components, None
+        if self.cache.exists(step.name, key):
+            damage = self.cache.damage(step.name, key)
+            if damage is None:
+                return key, components, None
+            return key, components, f"damaged, will recompute: {damage} in {self.cache.entry(step.name, key)}"
         return key, components, explain_change(self.cache.last_components(step.name), components)
 
     def cached(self, step: Step) -> Result | None:
         """The cached result for the step's current key, or None; never computes."""
-        key, _, _ = self.plan(step)
-        if not self.cache.has(step.name, key):
+        key, _, reason = self.plan(step)
+        if reason is not None:
             return None
         self._record(step, key, cached=True, reason="cached")
         return self.cache.load(step.name, key)
@@ -308,13 +403,13 @@ class Runner:
         try:
             data = step.run(ctx)
             json.dumps(data)  # a result that cannot be stored is a failure, not a cache entry
+            seconds = time.monotonic() - start
+            manifest = {"step": step.name, "key": key, "components": components, "seconds": seconds,
+                        "device": device_kind(self.device), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+            self.cache.store(step.name, key, tmp, data, manifest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        seconds = time.monotonic() - start
-        manifest = {"step": step.name, "key": key, "components": components, "seconds": seconds,
-                    "device": device_kind(self.device), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        self.cache.store(step.name, key, tmp, data, manifest)
         shutil.rmtree(work, ignore_errors=True)
         print(f"{step.name}: done in {seconds:.1f} s", file=sys.stderr, flush=True)
         self._record(step, key, cached=False, reason=reason)

@@ -1,4 +1,5 @@
 """build.py end to end on the smoke profile: sections, cache, placeholders, claims, LaTeX."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -88,6 +89,9 @@ def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
     row = next(r for r in data["feature_map"]["table"] if r["D"] == 64 and r["K"] == 3)
     row["constructed"] = row["closed_form"] = 2146  # what a typo in a hand-written table would look like
     result.write_text(json.dumps(data))
+    manifest = json.loads((result.parent / "manifest.json").read_text())  # stored as if computed so
+    manifest["digests"]["result.json"] = hashlib.sha256(result.read_bytes()).hexdigest()
+    (result.parent / "manifest.json").write_text(json.dumps(manifest))
     bad = build("--section", "q1", "--check", build_dir=copy)
     assert bad.returncode == 1
     assert "q1.M_table.D64.K3: states 2146 but verification gives 2145" in bad.stderr

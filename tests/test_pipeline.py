@@ -1,11 +1,15 @@
 """The step cache: keys, reruns with reasons, atomic writes, failures never cached."""
+import hashlib
+import json
+import os
+import subprocess
 import sys
 import textwrap
 
 import pytest
 
 import compute.pipeline as pipeline
-from compute.step import Step
+from compute.step import DataError, Step
 
 
 @pytest.fixture
@@ -138,3 +142,98 @@ def test_two_builds_in_one_folder_run_one_after_the_other(tmp_path, capsys):
     thread.join()
     assert events == ["first in", "first out", "second in"]
     assert "another build is running" in capsys.readouterr().err
+
+
+def _damage_result(entry):
+    (entry / "result.json").write_text('{"value": 6')  # truncated
+
+
+def _empty_result(entry):
+    (entry / "result.json").write_text("")
+
+
+def _garbage_manifest(entry):
+    (entry / "manifest.json").write_bytes(b"\x00\x13garbage")
+
+
+def _changed_file(entry):
+    (entry / "files" / "note.txt").write_text("edited by hand")
+
+
+def _deleted_file(entry):
+    (entry / "files" / "note.txt").unlink()
+
+
+def _result_edited_to_valid_json(entry):
+    (entry / "result.json").write_text('{"value": 7}')
+
+
+def _older_entry_without_digests(entry):
+    manifest = json.loads((entry / "manifest.json").read_text())
+    del manifest["digests"]
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (_damage_result, "result.json differs"),
+    (_empty_result, "result.json differs"),
+    (_garbage_manifest, "manifest.json is missing or not valid JSON"),
+    (_changed_file, "files/note.txt differs"),
+    (_deleted_file, "files/note.txt is missing"),
+    (_result_edited_to_valid_json, "result.json differs"),
+    (_older_entry_without_digests, "manifest.json records no file digests"),
+])
+def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys, damage, named):
+    _, work = project
+    step = Step("t.double", work.run, params={"x": 3})
+    pipeline.Runner(tmp_path / "build").run(step, {})
+    (entry,) = (tmp_path / "build" / "cache" / "t.double").glob("*/manifest.json")
+    damage(entry.parent)
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason.startswith("damaged, will recompute: " + named)
+    assert pipeline.Runner(tmp_path / "build").cached(step) is None
+    capsys.readouterr()
+    result = pipeline.Runner(tmp_path / "build").run(step, {})
+    assert f"t.double: running (damaged, will recompute: {named}" in capsys.readouterr().err
+    assert result.data == {"value": 6} and result.file("note.txt").read_text() == "hi"
+    assert len(work.CALLS) == 2
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason is None
+
+
+def test_the_manifest_records_the_digest_of_every_file(project, tmp_path):
+    _, work = project
+    result = pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
+    manifest = json.loads((result.dir.parent / "manifest.json").read_text())
+    assert manifest["digests"] == {
+        "result.json": hashlib.sha256((result.dir.parent / "result.json").read_bytes()).hexdigest(),
+        "files/note.txt": hashlib.sha256(b"hi").hexdigest()}
+
+
+def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    step_dir = tmp_path / "build" / "cache" / "t.double"
+    (step_dir / f".tmp-0123456789abcdef-{dead}" / "files").mkdir(parents=True)
+    (step_dir / f".latest.json.{dead}.tmp").write_text("{")
+    live = step_dir / f".tmp-0123456789abcdef-{os.getpid()}"
+    live.mkdir()
+    pipeline.Runner(tmp_path / "build")
+    assert sorted(p.name for p in step_dir.iterdir()) == [live.name]
+    assert "removed 2 leftover temporary folder(s) of interrupted runs" in capsys.readouterr().err
+
+
+def test_input_digests_are_remembered_inside_the_build_folder(project, tmp_path):
+    _, work = project
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"one")
+    pipeline.Runner(tmp_path / "build").run(Step("t.input", work.run, params={"x": 1}, input_files=(data,)), {})
+    table = json.loads((tmp_path / "build" / "digests.json").read_text())
+    assert hashlib.sha256(b"one").hexdigest() in table.values()
+
+
+def test_a_missing_input_file_is_a_data_error_naming_it(project, tmp_path):
+    _, work = project
+    step = Step("t.input", work.run, params={"x": 1}, input_files=(tmp_path / "wavs" / "LJ002-0201.wav",))
+    with pytest.raises(DataError, match=r"wavs/LJ002-0201.wav: input file of t.input is missing.*--check-data"):
+        pipeline.Runner(tmp_path / "build").plan(step)
