@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from compute.pipeline import Runner, build_lock, device_kind, library_version, resolve_device  # noqa: E402
+from compute.pipeline import (Runner, build_lock, device_kind, library_version, program_version,  # noqa: E402
+                              resolve_device)
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import LatexError, compile_pdf  # noqa: E402
@@ -36,6 +37,7 @@ PROFILES = {
 }
 LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "jellyfish",
              "soundfile", "lark", "tqdm")
+PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
 
 EPILOG = """\
 sections:
@@ -157,10 +159,11 @@ class Document:
 
 def provenance(runner: Runner, profile: str, device: str) -> dict:
     steps = [{"name": o.name, "key": o.key, "cached": o.cached, "seconds": o.seconds, "device": o.device,
-              "seed": o.seed} for o in runner.outcomes.values()]
+              "machine": o.machine, "seed": o.seed} for o in runner.outcomes.values()]
     return {"commit": git_commit(), "profile": profile, "device": device_kind(device),
             "python": sys.version.split()[0], "built": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "libraries": [(name, library_version(name)) for name in LIBRARIES], "steps": steps}
+            "libraries": [(name, library_version(name)) for name in LIBRARIES],
+            "programs": [(name, program_version(name)) for name in PROGRAMS], "steps": steps}
 
 
 def main(argv: list[str] | None = None) -> int:

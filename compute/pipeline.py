@@ -14,8 +14,10 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -132,6 +134,32 @@ def library_version(name: str) -> str:
         return "absent"
 
 
+def program_version(name: str) -> str:
+    """The first line `name --version` prints, without what follows a double space (espeak-ng
+    appends its data folder there); "absent" when the program is not installed."""
+    if shutil.which(name) is None:
+        return "absent"
+    out = subprocess.run([name, "--version"], capture_output=True, text=True, timeout=30).stdout
+    first = next((line.strip() for line in out.splitlines() if line.strip()), "unknown")
+    return re.split(r"\s{2,}", first)[0]
+
+
+def machine(device: str) -> str:
+    """What computed a step: the GPU's name, or the CPU's model and the vector instruction set
+    PyTorch dispatches to (results may differ between CPUs whose instruction sets differ)."""
+    if device == "cuda":
+        return device_kind(device).removeprefix("cuda:")
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith(("model name", "Model")))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def resolve_device(choice: str) -> str:
     if choice not in ("auto", "cpu", "cuda"):
         raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
@@ -184,6 +212,7 @@ def key_components(step: Step, upstream_keys: dict[str, str], device: str, diges
         "needs": {name: upstream_keys[name] for name in step.needs},
         "inputs": inputs,
         "libraries": {name: library_version(name) for name in sorted(step.libraries)},
+        "programs": {name: program_version(name) for name in sorted(step.programs)},
         "device": device_kind(device) if step.uses_device else "any",
         "seed": step.seed,
     }
@@ -198,15 +227,16 @@ def explain_change(old: dict | None, new: dict) -> str:
     if old is None:
         return "never computed"
     reasons = []
-    for part in ("code", "inputs", "libraries", "needs", "params"):
+    for part in ("code", "inputs", "libraries", "programs", "needs", "params"):
         before, after = old.get(part, {}), new[part]
         for name in sorted(set(before) | set(after)):
             if before.get(name) != after.get(name):
                 what = {"code": "code changed in", "inputs": "input changed:",
-                        "libraries": "library version changed:", "needs": "upstream result changed:",
+                        "libraries": "library version changed:", "programs": "program version changed:",
+                        "needs": "upstream result changed:",
                         "params": "parameter changed:"}[part]
                 detail = ""
-                if part in ("libraries", "params"):
+                if part in ("libraries", "programs", "params"):
                     detail = f" ({before.get(name, 'unset')} -> {after.get(name, 'unset')})"
                 reasons.append(f"{what} {name}{detail}")
     for part in ("function", "device", "seed"):
@@ -255,6 +285,7 @@ class Outcome:
     reason: str
     seconds: float  # time the computation took when it ran (from the manifest when cached)
     device: str
+    machine: str  # the GPU, or the CPU model and its vector instruction set
     seed: int
 
 
@@ -405,7 +436,8 @@ class Runner:
             json.dumps(data)  # a result that cannot be stored is a failure, not a cache entry
             seconds = time.monotonic() - start
             manifest = {"step": step.name, "key": key, "components": components, "seconds": seconds,
-                        "device": device_kind(self.device), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+                        "device": device_kind(self.device), "machine": machine(self.device),
+                        "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
             self.cache.store(step.name, key, tmp, data, manifest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -418,7 +450,8 @@ class Runner:
     def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
         manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
         self.outcomes[step.name] = Outcome(step.name, key, cached, reason, manifest.get("seconds", 0.0),
-                                           manifest.get("device", device_kind(self.device)), step.seed)
+                                           manifest.get("device", device_kind(self.device)),
+                                           manifest.get("machine", "not recorded"), step.seed)
 
     def run_all(self, steps: list[Step]) -> dict[str, Result]:
         results: dict[str, Result] = {}

@@ -26,6 +26,7 @@ class Step:
     needs: names of upstream steps whose results this step reads (ctx.needed[name]).
     input_files: files read from outside the project (datasets); their digests are in the key.
     libraries: distributions whose versions are in the key (e.g. "torch", "sympy").
+    programs: external programs whose output the result depends on; their versions are in the key.
     seed: the random seed, in the key and given as ctx.seed.
     uses_device: the key includes the device kind (cpu / the CUDA device name).
     """
@@ -36,6 +37,7 @@ class Step:
     needs: tuple[str, ...] = ()
     input_files: tuple[Path, ...] = ()
     libraries: tuple[str, ...] = ()
+    programs: tuple[str, ...] = ()
     seed: int = 0
     uses_device: bool = False
 

@@ -237,3 +237,36 @@ def test_a_missing_input_file_is_a_data_error_naming_it(project, tmp_path):
     step = Step("t.input", work.run, params={"x": 1}, input_files=(tmp_path / "wavs" / "LJ002-0201.wav",))
     with pytest.raises(DataError, match=r"wavs/LJ002-0201.wav: input file of t.input is missing.*--check-data"):
         pipeline.Runner(tmp_path / "build").plan(step)
+
+
+def test_a_program_version_is_part_of_the_key_and_explained(project, tmp_path, monkeypatch):
+    """The offline corpus depends on the installed espeak-ng: a new version recomputes it."""
+    _, work = project
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "speaker"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{pipeline.os.environ['PATH']}")
+    step = Step("t.double", work.run, params={"x": 3}, programs=("speaker",))
+    fake.write_text("#!/bin/sh\necho 'Speaker 1.51  Data at: /usr/share/speaker'\n")
+    fake.chmod(0o755)
+    pipeline.Runner(tmp_path / "build").run(step, {})
+    _, components, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason is None and components["programs"] == {"speaker": "Speaker 1.51"}
+    fake.write_text("#!/bin/sh\necho 'Speaker 1.52  Data at: /usr/share/speaker'\n")
+    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    assert reason == "program version changed: speaker (Speaker 1.51 -> Speaker 1.52)"
+    assert pipeline.program_version("no-such-program-here") == "absent"
+
+
+def test_the_manifest_names_the_machine_that_computed_the_step(project, tmp_path):
+    import torch
+
+    _, work = project
+    step = Step("t.double", work.run, params={"x": 3})
+    runner = pipeline.Runner(tmp_path / "build")
+    runner.run(step, {})
+    machine = runner.outcomes["t.double"].machine
+    assert machine.endswith(f"({torch.backends.cpu.get_cpu_capability()})") and len(machine) > 10
+    again = pipeline.Runner(tmp_path / "build")
+    again.run(step, {})
+    assert again.outcomes["t.double"].cached and again.outcomes["t.double"].machine == machine

@@ -62,7 +62,8 @@ def steps(profile: str, options: dict) -> list[Step]:
     feature_params = {k: p[k] for k in FEATURE_KEYS}
     if p["source"] == "corpus":
         out.append(Step("q3.corpus", corpus.run, params={"n_clips": p["n_clips"], "sample_rate": p["sample_rate"]},
-                        libraries=("numpy", "soundfile", "torch", "torchaudio"), seed=p["seed"]))
+                        libraries=("numpy", "soundfile", "torch", "torchaudio"), programs=("espeak-ng",),
+                        seed=p["seed"]))
         out.append(Step("q3.features", features.run, params={"source": "corpus", "root": None, **feature_params},
                         needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio")))
     else:
