@@ -43,7 +43,7 @@ PROFILES = {
 FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing",
               "warmup_epochs", "decay_epochs", "lr_floor", "samples", "baseline_candidates")
-TRAIN_LIBRARIES = ("torch", "torchaudio", "jellyfish", "matplotlib")
+TRAIN_LIBRARIES = ("torch", "torchaudio", "matplotlib")
 
 
 def differences_from_homework(profile: str) -> dict:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import jellyfish
-
 from report.claims import Claim
 
 DECODERS = {"lstm": "LSTM decoder", "attention": "attention decoder"}
@@ -20,14 +18,26 @@ REFERENCE = {
 }
 
 
+def osa_distance_by_table(a: str, b: str) -> int:
+    """Restricted Damerau-Levenshtein distance from its textbook recurrence, the whole table in
+    memory: an independent implementation of what compute/q3/metrics.py computes with bit vectors."""
+    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1,
+                              table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+    return table[-1][-1]
+
+
 def _score(target: str, output: str) -> dict[str, float]:
     """The three similarities of one utterance, written out again from their definitions."""
     a, b = Counter(target), Counter(output)
     common = sum(min(a[c], b[c]) for c in a)
     return {"jaccard": common / sum(max(a[c], b[c]) for c in a | b),
             "cosine": common / math.sqrt(len(target) * len(output)),
-            "damerau_levenshtein": 1 - jellyfish.damerau_levenshtein_distance(target, output)
-            / max(len(target), len(output))}
+            "damerau_levenshtein": 1 - osa_distance_by_table(target, output) / max(len(target), len(output))}
 
 
 def _average(pairs: list[tuple[str, str]]) -> dict[str, float]:
