@@ -7,6 +7,7 @@ import pytest
 from compute.q2 import synthetic, train
 from compute.q2.steps import PROFILES, TRAIN_SETTINGS
 from compute.step import Result, fake_context
+from report.sections import q2 as q2_report
 
 SMOKE = PROFILES["smoke"]
 PARAMS = {k: SMOKE[k] for k in TRAIN_SETTINGS}
@@ -53,6 +54,14 @@ def test_best_rate_is_the_one_with_the_highest_final_validation_accuracy(first):
     for net, lr in result["best_lr"].items():
         finals = {r["lr"]: r["val_acc"][-1] for r in result["runs"] if r["net"] == net}
         assert finals[lr] == max(finals.values())
+
+
+def test_an_exact_validation_tie_goes_to_the_smallest_rate_in_training_and_in_the_report():
+    runs = [{"net": "cnn_maxpool", "lr": lr, "val_acc": [0.5, acc]}
+            for lr, acc in ((0.1, 0.75), (0.01, 0.8125), (0.001, 0.8125))]
+    assert train.best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs}) == 0.001
+    assert q2_report.best_run(runs, "cnn_maxpool")["lr"] == 0.001
+    assert train.best_learning_rate({0.1: 0.75, 0.01: 0.8125, 0.001: 0.8}) == 0.01
 
 
 def test_figures_named_in_the_result_are_pdf_files(first):

@@ -65,10 +65,8 @@ def run(ctx) -> dict:
         finally:
             torch.set_num_threads(threads)
     runs = [r for result in trained for r in result["runs"]]
-    best = {}
-    for net in p["networks"]:
-        of_net = [r for r in runs if r["net"] == net]
-        best[net] = max(of_net, key=lambda r: (r["val_acc"][-1], -r["lr"]))["lr"]
+    best = {net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
+            for net in p["networks"]}
     return {
         "protocol": [line.format(seed=ctx.seed, subset=len(subset), test=len(splits["test"][1]),
                                  val=len(splits["val"][1])) for line in PROTOCOL],
@@ -83,6 +81,12 @@ def run(ctx) -> dict:
         "processes": processes,
         "figures": figures.training_figures(runs, best, list(CLASSES), ctx.out),
     }
+
+
+def best_learning_rate(final_val_acc: dict[float, float]) -> float:
+    """The rate with the highest final-epoch validation accuracy; on an exact tie the smallest of
+    the tied rates, the most conservative step (the report states the same choice)."""
+    return max(final_val_acc, key=lambda lr: (final_val_acc[lr], -lr))
 
 
 def process_count(p: dict, device: str) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from compute.q2.train import best_learning_rate
 from report.claims import Claim
 from report.render import Tex, num, table
 
@@ -21,9 +22,10 @@ def _accuracy(confusion: list[list[int]]) -> float:
     return sum(confusion[i][i] for i in range(len(confusion))) / sum(map(sum, confusion))
 
 
-def _best_run(runs: list[dict], net: str) -> dict:
-    mine = [r for r in runs if r["net"] == net]
-    return max(mine, key=lambda r: r["val_acc"][-1])
+def best_run(runs: list[dict], net: str) -> dict:
+    """The run of `net` at the rate the shared selection rule picks from the final validation accuracies."""
+    mine = {r["lr"]: r for r in runs if r["net"] == net}
+    return mine[best_learning_rate({lr: r["val_acc"][-1] for lr, r in mine.items()})]
 
 
 def _lr_key(lr: float) -> str:
@@ -37,7 +39,7 @@ def claims(results: dict) -> list[Claim]:
         key = f"q2.run.{run['net']}.{_lr_key(run['lr'])}"
         out += [Claim(f"{key}.test529", run["test_acc_529"], _accuracy(run["confusion_529"]), tol=1e-6),
                 Claim(f"{key}.test1000", run["test_acc_1000"], _accuracy(run["confusion_1000"]), tol=1e-6)]
-    best = {net: _best_run(runs, net) for net in train["settings"]["networks"]}
+    best = {net: best_run(runs, net) for net in train["settings"]["networks"]}
     for net, run in best.items():
         others = sorted((r["val_acc"][-1] for r in runs if r["net"] == net and r is not run), reverse=True)
         out += [Claim(f"q2.best_lr.{net}", train["best_lr"][net], run["lr"]),
