@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """Builds the Homework 2 report (PDF) from live computation.
 
-Each section (q1, q2, q3) is a list of cached steps under compute/; their results fill the
-templates under templates/, every stated number and formula is a verified claim, and latexmk
-turns the rendered LaTeX into build/report.pdf.
+Each section (a plug-in under report/sections/) is a list of cached steps under compute/; their
+results fill the templates under templates/, every stated number and formula is a verified claim,
+and latexmk turns the rendered LaTeX into build/report.pdf.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import tomllib
 from pathlib import Path
@@ -23,29 +23,25 @@ sys.path.insert(0, str(ROOT))
 
 from compute.pipeline import (Runner, build_lock, device_kind, library_version, program_version,  # noqa: E402
                               resolve_device)
+from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import LatexError, compile_pdf  # noqa: E402
 from report.render import Tex, escape, make_environment  # noqa: E402
+from report.sections import discover  # noqa: E402
 
-SECTIONS = {"q1": "Efficient self-attention", "q2": "A CNN on OCTMNIST",
-            "q3": "Speech recognition on LJ Speech"}
-PROFILES = {
-    "quick": "the offline default: project-generated data, sized for a laptop CPU (minutes)",
-    "homework": "the course's exact settings on the real datasets (a GPU is advised)",
-    "smoke": "tiny settings for the tests (seconds); the numbers mean nothing",
-}
+SECTIONS = discover()
 LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "jellyfish",
              "soundfile", "lark", "tqdm")
 PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
 
-EPILOG = """\
-sections:
-  q1  efficient self-attention: complexities, the feature map and its dimension M (SymPy),
-      the linear-attention identity, measured softmax vs linear attention timings
-  q2  a CNN on OCTMNIST: two networks x three learning rates, curves, parameter counts
-  q3  speech recognition on LJ Speech: Transformer encoder, LSTM and attention decoders
 
+def _wrapped(text: str, indent: str, width: int = 96) -> str:
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent + "    ")
+
+
+EPILOG = "sections:\n" + "".join(_wrapped(f"{s.name:<3} {s.title}: {s.summary}", "  ") + "\n"
+                                 for s in SECTIONS.values()) + """
 profiles:
 """ + "".join(f"  {name:<9} {text}\n" for name, text in PROFILES.items()) + """
 data (homework profile; the quick profile makes its own):
@@ -66,16 +62,6 @@ examples:
 """
 
 
-def section_steps(name: str):
-    """compute/<name>/steps.py: the section's PROFILES, steps(), and its data functions."""
-    return importlib.import_module(f"compute.{name}.steps")
-
-
-def section_report(name: str):
-    """report/sections/<name>.py: the section's claims() and template context()."""
-    return importlib.import_module(f"report.sections.{name}")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build.py", description=__doc__, epilog=EPILOG,
@@ -83,8 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--section", action="append", metavar="NAME",
                         help="recompute only this section (repeatable); the others come from the "
                              "cache or show a placeholder page. Default: all sections")
-    parser.add_argument("--profile", default="quick", metavar="NAME",
-                        help="settings for the run: " + ", ".join(PROFILES) + " (default: quick)")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME",
+                        help="settings for the run: " + ", ".join(PROFILES) + f" (default: {DEFAULT_PROFILE})")
     parser.add_argument("--force", action="store_true", help="recompute the selected sections even when cached")
     parser.add_argument("--explain", action="store_true",
                         help="print for each step whether it is cached and, if not, what changed; run nothing")
@@ -171,10 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     options = data_options(args)
     selected = args.section or list(SECTIONS)
     if args.download:
-        for name in SECTIONS:
-            module = section_steps(name)
-            if hasattr(module, "download"):
-                print(f"{name}: {module.download(options)}")
+        for name, section in SECTIONS.items():
+            if section.download is not None:
+                print(f"{name}: {section.download(options)}")
         return 0
     if args.check_data:
         return check_data(args.profile, options)
@@ -184,14 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.explain:
             return explain(runner, args.profile, options)
         results, computed = {}, []
-        for name in SECTIONS:
+        for name, section in SECTIONS.items():
             if name in selected:
-                steps = section_steps(name).steps(args.profile, options | {"download_missing": True})
+                steps = section.steps(args.profile, options | {"download_missing": True})
                 results.update(runner.run_all(steps))
                 computed.append(name)
                 continue
             try:
-                steps = section_steps(name).steps(args.profile, options)
+                steps = section.steps(args.profile, options)
             except DataError as error:
                 print(f"{name}: placeholder page; its data is not available ({error})", file=sys.stderr)
                 continue
@@ -212,13 +197,14 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     tex_dir.mkdir(parents=True, exist_ok=True)
     registry = ClaimRegistry()
     for name in computed:
-        registry.add(section_report(name).claims(results))
+        registry.add(SECTIONS[name].claims(results))
     doc = Document(tex_dir, registry, results)
-    for name, title in SECTIONS.items():
+    for name, section in SECTIONS.items():
         if name in computed:
-            doc.render(f"{name}.tex.j2", f"{name}.tex", section_report(name).context(results))
+            doc.render(section.template, f"{name}.tex", section.context(results))
         else:
-            doc.render("placeholder.tex.j2", f"{name}.tex", {"name": name, "title": title, "profile": args.profile})
+            doc.render("placeholder.tex.j2", f"{name}.tex",
+                       {"name": name, "title": section.title, "profile": args.profile})
     problems = registry.problems(set(computed))
     for problem in problems:
         print(f"claim check failed: {problem}", file=sys.stderr)
@@ -242,9 +228,9 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
 
 
 def explain(runner: Runner, profile: str, options: dict) -> int:
-    for name in SECTIONS:
+    for name, section in SECTIONS.items():
         try:
-            steps = section_steps(name).steps(profile, options)
+            steps = section.steps(profile, options)
         except DataError as error:
             print(f"{name}: cannot plan: {error}")
             continue
@@ -256,12 +242,11 @@ def explain(runner: Runner, profile: str, options: dict) -> int:
 
 def check_data(profile: str, options: dict) -> int:
     status = 0
-    for name in SECTIONS:
-        module = section_steps(name)
-        if not hasattr(module, "check_data"):
+    for name, section in SECTIONS.items():
+        if section.check_data is None:
             continue
         try:
-            for line in module.check_data(profile, options):
+            for line in section.check_data(profile, options):
                 print(f"{name}: {line}")
         except DataError as error:
             print(f"{name}: unusable: {error}", file=sys.stderr)

@@ -8,28 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compute.profiles import derive
 from compute.q2 import cost, data, synthetic, train
 from compute.step import DataError, Step
 
-COURSE = {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
-          "epochs": 15, "batch_size": 8, "seed": 42}
-# on a CPU with two or more cores the two networks train at once, one process each with
-# `cpu_threads` threads (bit-identical to training them one after the other)
-PROFILES = {
+# the course's settings on the real OCTMNIST; on a CPU with two or more cores the two networks
+# train at once, one process each with `cpu_threads` threads (bit-identical to training them one
+# after the other)
+HOMEWORK = {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
+            "epochs": 15, "batch_size": 8, "seed": 42, "data": "octmnist", "octmnist_path": None,
+            "cpu_threads": 1, "workers": 2, "eval_batch": 1000, "timing_batches": [1, 1000],
+            "timing_repeats": 5}
+PROFILES = derive(
+    HOMEWORK,
     # project-generated data, sized so that all six runs take a few minutes on two CPU cores
-    "quick": COURSE | {"data": "synthetic", "sizes": {"train": 20_000, "val": 2_000, "test": 1_000},
-                       "cpu_threads": 1, "workers": 2, "eval_batch": 1000, "timing_batches": [1, 1000],
-                       "timing_repeats": 5},
-    # the course's settings on the real OCTMNIST
-    "homework": COURSE | {"data": "octmnist", "octmnist_path": None,
-                          "cpu_threads": 1, "workers": 2, "eval_batch": 1000, "timing_batches": [1, 1000],
-                          "timing_repeats": 5},
-    # seconds, for tests; the test split keeps 1,000 images so that the course's 529 exist
-    "smoke": COURSE | {"data": "synthetic", "sizes": {"train": 96, "val": 64, "test": 1_000}, "epochs": 2,
-                       # one process: starting a second costs more than this training
-                       "cpu_threads": 1, "workers": 1, "eval_batch": 1000, "timing_batches": [1, 16],
-                       "timing_repeats": 1},
-}
+    quick={"data": "synthetic", "sizes": {"train": 20_000, "val": 2_000, "test": 1_000}},
+    # seconds, for tests; the test split keeps 1,000 images so that the course's 529 exist;
+    # one process: starting a second costs more than this training
+    smoke={"data": "synthetic", "sizes": {"train": 96, "val": 64, "test": 1_000}, "epochs": 2,
+           "workers": 1, "timing_batches": [1, 16], "timing_repeats": 1},
+)
 TRAIN_SETTINGS = ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads", "workers", "eval_batch")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compute.profiles import derive
 from compute.q3 import corpus, data, features, train
 from compute.q3.download import download_ljspeech
 from compute.step import DataError, Step
@@ -27,19 +28,18 @@ HOMEWORK = {
     # reporting
     "samples": 6, "baseline_candidates": 100,
 }
-PROFILES = {
-    "homework": HOMEWORK,
+PROFILES = derive(
+    HOMEWORK,
     # The espeak-ng corpus: its clips last at most about 7 s (950 frames; 98% under 820) where LJ
     # Speech's last up to 10 s inside 20 s of padding. 1,200 training clips and 10 epochs fit two
     # CPU cores (about 21 ms a clip a step on two threads: some 10 minutes for both decoders);
     # batches of 4 give the attention the ~1,500 updates it needs before it aligns with the audio.
-    "quick": {**HOMEWORK, "source": "corpus", "n_clips": 1600, "bounds": [1200, 1350, 1600],
-              "require_complete": False, "frames": 800, "epochs": 10, "batch_size": 4,
-              "warmup_epochs": 1, "decay_epochs": 8},
-    "smoke": {**HOMEWORK, "source": "corpus", "n_clips": 12, "bounds": [8, 10, 12],
-              "require_complete": False, "frames": 120, "epochs": 2, "batch_size": 4,
-              "warmup_epochs": 1, "decay_epochs": 1, "samples": 2, "baseline_candidates": 5},
-}
+    quick={"source": "corpus", "n_clips": 1600, "bounds": [1200, 1350, 1600], "require_complete": False,
+           "frames": 800, "epochs": 10, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 8},
+    smoke={"source": "corpus", "n_clips": 12, "bounds": [8, 10, 12], "require_complete": False,
+           "frames": 120, "epochs": 2, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 1,
+           "samples": 2, "baseline_candidates": 5},
+)
 FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing",
               "warmup_epochs", "decay_epochs", "lr_floor", "samples", "baseline_candidates")

@@ -6,7 +6,9 @@ from math import comb
 import numpy as np
 import sympy as sp
 
+from compute.q1 import steps
 from report.claims import Claim
+from report.sections import Section
 
 L, D, M, K, n = sp.symbols("L D M K n", positive=True, integer=True)
 t = sp.Symbol("t", real=True)
@@ -123,3 +125,10 @@ def context(results: dict) -> dict:
         "error": num["error"],
         "timing": num["timing"],
     }
+
+
+SECTION = Section(
+    name="q1", title="Efficient self-attention",
+    summary="complexities, the feature map and its dimension M (SymPy), the linear-attention "
+            "identity, measured softmax vs linear attention timings",
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import sympy as sp
 
+from compute.q2 import steps
 from compute.q2.train import best_learning_rate
 from report.claims import Claim
+from report.sections import Section
 from report.render import Tex, num, table
 
 NAMES = {"cnn_maxpool": "max-pooling (2.1)", "cnn_strided": "strided (2.2)"}
@@ -88,3 +90,10 @@ def context(results: dict) -> dict:
         "reference": REFERENCE,
         "rising": {net: _still_rising(train["runs"], net) for net in train["settings"]["networks"]},
     }
+
+
+SECTION = Section(
+    name="q2", title="A CNN on OCTMNIST",
+    summary="two networks x three learning rates, curves, parameter counts",
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
+    check_data=steps.check_data, download=steps.download)

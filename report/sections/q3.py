@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from compute.q3 import steps
 from report.claims import Claim
+from report.sections import Section
 
 DECODERS = {"lstm": "LSTM decoder", "attention": "attention decoder"}
 METRICS = {"jaccard": "Jaccard", "cosine": "cosine", "damerau_levenshtein": "Damerau-Levenshtein"}
@@ -110,3 +112,10 @@ def context(results: dict) -> dict:
                      **{d: trained[d]["samples"][i]["output"] for d in DECODERS}}
                     for i, s in enumerate(first["samples"])],
     }
+
+
+SECTION = Section(
+    name="q3", title="Speech recognition on LJ Speech",
+    summary="Transformer encoder, LSTM and attention decoders",
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
+    check_data=steps.check_data, download=steps.download)

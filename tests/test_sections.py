@@ -1,0 +1,132 @@
+"""The section plug-in contract: discovery, profiles declared one way, and a fourth section added
+in a copy of the project by creating files only."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compute.profiles import PROFILES, derive, merged
+from report.sections import README_END, README_START, Section, SectionError, discover, readme_with_sections
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                                 reason="latexmk/pdftotext are not installed (make test installs them as root)")
+
+
+def test_the_three_sections_are_discovered_in_order_with_every_profile():
+    sections = discover()
+    assert list(sections) == ["q1", "q2", "q3"]
+    for name, section in sections.items():
+        assert set(section.profiles) == set(PROFILES)
+        assert section.template == f"{name}.tex.j2" and (ROOT / "templates" / section.template).exists()
+        assert all(step.name.startswith(name + ".") for step in section.steps("smoke", {}))
+    assert sections["q1"].check_data is None and sections["q2"].check_data is not None
+
+
+def test_the_readme_section_list_is_the_discovered_one():
+    text = (ROOT / "README.md").read_text()
+    assert README_START in text and README_END in text
+    assert readme_with_sections(text, discover()) == text, "run: python -m report.sections --readme"
+
+
+def test_help_lists_each_section_from_its_plug_in():
+    out = subprocess.run([sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True,
+                         text=True, cwd=ROOT).stdout
+    assert "q2  A CNN on OCTMNIST: two networks x three learning rates" in out
+
+
+def test_derive_merges_nested_settings_and_requires_every_profile():
+    base = {"model": {"width": 8, "depth": 2}, "lr": 0.1, "sizes": [1, 2]}
+    p = derive(base, quick={"model": {"width": 4}}, smoke={"sizes": [1], "lr": 0.5})
+    assert p["homework"] == base
+    assert p["quick"] == {"model": {"width": 4, "depth": 2}, "lr": 0.1, "sizes": [1, 2]}
+    assert p["smoke"] == {"model": {"width": 8, "depth": 2}, "lr": 0.5, "sizes": [1]}
+    assert merged(base, {}) is not base and base["model"] == {"width": 8, "depth": 2}
+    with pytest.raises(ValueError, match="give the changes of exactly quick, smoke"):
+        derive(base, quick={})
+
+
+def test_a_section_missing_a_profile_is_refused_naming_the_fix():
+    with pytest.raises(SectionError, match="q9: profiles .* must be exactly .*derive"):
+        Section(name="q9", title="t", summary="s", profiles={"quick": {}}, steps=list, claims=list,
+                context=dict)
+
+
+FOURTH = {
+    "compute/q4/__init__.py": "",
+    "compute/q4/steps.py": '''
+from compute.profiles import derive
+from compute.step import Step
+
+HOMEWORK = {"n": 100}
+PROFILES = derive(HOMEWORK, quick={}, smoke={"n": 12})
+
+
+def run(ctx):
+    """Sums the first n squares by adding them up."""
+    return {"n": ctx.params["n"], "sum": sum(k * k for k in range(1, ctx.params["n"] + 1))}
+
+
+def steps(profile, options):
+    return [Step("q4.squares", run, params=PROFILES[profile])]
+''',
+    "report/sections/q4.py": '''
+from compute.q4 import steps
+from report.claims import Claim
+from report.sections import Section
+
+
+def claims(results):
+    r = results["q4.squares"].data
+    return [Claim("q4.sum", r["sum"], r["n"] * (r["n"] + 1) * (2 * r["n"] + 1) // 6)]
+
+
+def context(results):
+    return {"n": results["q4.squares"].data["n"]}
+
+
+SECTION = Section(name="q4", title="Sums of squares", summary="a closed form checked by addition",
+                  profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)
+''',
+    "templates/q4.tex.j2": r'''\clearpage
+\section{Sums of squares}
+\label{sec:q4}
+The first \VAR{n|num} squares add up to \VAR{claim('q4.sum')|num}.
+''',
+}
+
+
+def project_copy(target: Path) -> Path:
+    """The working tree's files (tracked and new, not ignored), copied to `target`."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+@needs_latex
+def test_a_fourth_section_builds_by_adding_files_only(tmp_path):
+    copy = project_copy(tmp_path / "project")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    for name, text in FOURTH.items():
+        assert not (copy / name).exists()
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_text(text.lstrip())
+    build = subprocess.run([sys.executable, str(copy / "build.py"), "--profile", "smoke", "--section", "q4",
+                            "--build-dir", str(tmp_path / "build")],
+                           capture_output=True, text=True, cwd=copy, timeout=600)
+    assert build.returncode == 0, build.stderr
+    assert "q4.squares: running (never computed)" in build.stderr
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "build" / "report.pdf"), "-"],
+                          capture_output=True, text=True).stdout
+    assert "Sums of squares" in text and "The first 12 squares add up to 650." in text
+    assert text.count("NOT COMPUTED") == 3  # q1 to q3 were not asked for and are not cached here
+    assert all(p.read_bytes() == data for p, data in before.items()), "an existing file was edited"
+    listed = subprocess.run([sys.executable, str(copy / "build.py"), "--help"], capture_output=True,
+                            text=True, cwd=copy).stdout
+    assert "q4  Sums of squares: a closed form checked by addition" in listed
