@@ -21,9 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from compute.pipeline import (Runner, build_lock, device_kind, library_version, program_version,  # noqa: E402
-                              resolve_device)
+from compute.jobs import JobFailed, Jobs  # noqa: E402
+from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
+                              program_version, resolve_device)
 from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
+from compute.share import summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import LatexError, compile_pdf  # noqa: E402
@@ -59,6 +61,10 @@ examples:
   python build.py --explain                what would run, and why
   python build.py --check                  verify every claim against its computation
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
+  python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
+                                           compute as Slurm jobs, copy the results to a shared folder
+  python build.py --profile homework --device cuda --pull /mnt/results --frozen
+                                           the PDF from those results, computing nothing
 """
 
 
@@ -85,13 +91,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ljspeech", type=Path, metavar="PATH", help="path to the LJSpeech-1.1 folder")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build", metavar="DIR",
                         help="where the cache, the LaTeX and the PDF go (default: build/)")
+    parser.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
+                        help="where the steps compute: inline (in this process, one after the other; the "
+                             "default), local (subprocesses, independent steps at once) or slurm (one "
+                             "Slurm job per step, with the step's declared resources)")
+    parser.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE", type=slurm_option,
+                        help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME (repeatable)")
+    parser.add_argument("--frozen", action="store_true",
+                        help="render from existing results only: compute nothing; a missing result is an error")
+    parser.add_argument("--push", type=Path, metavar="DIR",
+                        help="after computing, copy the build's verified results into DIR and stop (no LaTeX)")
+    parser.add_argument("--pull", type=Path, metavar="DIR",
+                        help="first copy the verified results this build needs from DIR into the cache")
     args = parser.parse_args(argv)
+    if args.frozen and (args.force or args.executor != "inline"):
+        parser.error("--frozen computes nothing: it takes neither --force nor --executor")
     for name in args.section or []:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
     return args
+
+
+def slurm_option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. partition=gpu)")
+    return key, value
 
 
 def data_options(args: argparse.Namespace) -> dict:
@@ -163,24 +190,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check_data:
         return check_data(args.profile, options)
-    device = resolve_device(args.device)
+    where = "nowhere" if args.frozen else "slurm" if args.executor == "slurm" else "here"
+    device = resolve_device(args.device, where)
+    jobs = None if args.executor == "inline" else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
     with build_lock(args.build_dir):
-        runner = Runner(args.build_dir, device=device, force=args.force)
+        runner = Runner(args.build_dir, device=device, force=args.force, frozen=args.frozen, jobs=jobs)
         if args.explain:
             return explain(runner, args.profile, options)
-        results, computed = {}, []
-        for name, section in SECTIONS.items():
-            if name in selected:
-                steps = section.steps(args.profile, options | {"download_missing": True})
-                results.update(runner.run_all(steps))
-                computed.append(name)
+        plans = section_plans(args, options, selected)
+        if args.pull:
+            entries = {s.name: runner.plan(s)[0] for steps in plans.values() for s in steps or []}
+            report = transfer(Cache(args.pull, runner.digests), runner.cache, entries)
+            print(summary("pulled from", args.pull, report), file=sys.stderr)
+        try:
+            results = runner.run_all([s for name in selected for s in plans[name]])
+        except MissingResult as missing:
+            print(f"error: {missing}. Compute it with: python build.py --profile {args.profile} --section "
+                  f"{missing.step.split('.')[0]} --device {device}, or bring it here with --pull DIR",
+                  file=sys.stderr)
+            return 1
+        computed = list(selected)
+        for name in SECTIONS:
+            if name in selected or plans[name] is None:
                 continue
-            try:
-                steps = section.steps(args.profile, options)
-            except DataError as error:
-                print(f"{name}: placeholder page; its data is not available ({error})", file=sys.stderr)
-                continue
-            cached = {s.name: runner.cached(s) for s in steps}
+            cached = {s.name: runner.cached(s) for s in plans[name]}
             if all(cached.values()):
                 results.update(cached)
                 computed.append(name)
@@ -188,7 +221,28 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"{name}: not computed for this profile and code; placeholder page "
                       f"(run: python build.py --section {name})", file=sys.stderr)
-        return render(args, runner, device, results, computed)
+        if args.push:
+            report = transfer(runner.cache, Cache(args.push, runner.digests),
+                              {o.name: o.key for o in runner.outcomes.values()})
+            print(summary("pushed to", args.push, report))
+            return 1 if report["refused"] else 0
+        return render(args, runner, device, results, [name for name in SECTIONS if name in computed])
+
+
+def section_plans(args, options: dict, selected: list[str]) -> dict:
+    """Each section's steps; None for a section that is not selected and whose data is absent.
+    A selected section's missing data is downloaded, except with --frozen."""
+    plans = {}
+    for name in SECTIONS:
+        if name in selected:
+            plans[name] = SECTIONS[name].steps(args.profile, options | {"download_missing": not args.frozen})
+            continue
+        try:
+            plans[name] = SECTIONS[name].steps(args.profile, options)
+        except DataError as error:
+            print(f"{name}: placeholder page; its data is not available ({error})", file=sys.stderr)
+            plans[name] = None
+    return plans
 
 
 def render(args, runner: Runner, device: str, results: dict, computed: list[str]) -> int:
@@ -257,7 +311,7 @@ def check_data(profile: str, options: dict) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (DataError, LatexError, ClaimError) as error:
+    except (DataError, LatexError, ClaimError, JobFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -2,8 +2,15 @@
 
 A step's key digests everything its result depends on: the normalised source of every project
 module its `run` function imports, its parameters, the digests of its input files, the versions of
-the libraries it names, the device kind and the seed. Results are written atomically and only
+the libraries it names, the device class and the seed. Results are written atomically and only
 after the step succeeded, so an interrupted or failed run never leaves a cache entry behind.
+
+A key means the same computation on every machine, so results computed on a GPU machine are found
+by a laptop: input files are named relative to their dataset folder (where the folder lies is not
+in the key, its files' digests are), library versions are compared without their local build
+label (torch 2.11.0+cu130 and 2.11.0+cpu are one release), and a step that uses the device has the
+device class in its key (cpu or cuda: training on a GPU gives other numbers than on a CPU), not
+the GPU model, which the manifest and the report's appendix name instead.
 """
 from __future__ import annotations
 
@@ -160,11 +167,22 @@ def machine(device: str) -> str:
     return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
 
 
-def resolve_device(choice: str) -> str:
+def public_version(version: str) -> str:
+    """The release without its local build label: "2.11.0+cu130" and "2.11.0+cpu" give "2.11.0"."""
+    return version.split("+", 1)[0]
+
+
+def resolve_device(choice: str, where: str = "here") -> str:
+    """The device class the steps compute on: cpu or cuda. `where` the steps compute: "here" (in
+    this process or its subprocesses: cuda must be visible, auto takes it when it is), "slurm"
+    (jobs on GPU nodes: auto means cuda) or "nowhere" (--frozen: cuda names the results wanted and
+    needs no GPU here; auto takes cuda when this machine has it)."""
     if choice not in ("auto", "cpu", "cuda"):
         raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
     if choice == "cpu":
         return "cpu"
+    if where == "slurm" or (where == "nowhere" and choice == "cuda"):
+        return "cuda"
     import torch
 
     if torch.cuda.is_available():
@@ -191,13 +209,19 @@ def _sha(text: str) -> str:
 
 
 def input_digests(step: Step, digests: DigestMemo) -> dict[str, str]:
-    """Digests of the step's input files; a missing one is a data problem named with its path."""
+    """Digests of the step's input files, each named by its path relative to the folder that holds
+    them all (the same dataset has the same names wherever it lies); a missing one is a data
+    problem named with its path."""
+    files = tuple(map(Path, step.input_files))
+    if not files:
+        return {}
+    common = Path(os.path.commonpath([f.parent for f in files]))
     inputs = {}
-    for path in map(Path, step.input_files):
+    for path in files:
         if not path.is_file():
             raise DataError(f"{path}: input file of {step.name} is missing. The dataset is incomplete: "
                             f"restore the file, or see what is missing with --check-data")
-        inputs[str(path)] = digests.digest(path)
+        inputs[path.relative_to(common).as_posix()] = digests.digest(path)
     digests.save()
     return inputs
 
@@ -205,15 +229,16 @@ def input_digests(step: Step, digests: DigestMemo) -> dict[str, str]:
 def key_components(step: Step, upstream_keys: dict[str, str], device: str, digests: DigestMemo) -> dict:
     """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
     inputs = input_digests(step, digests)
+    params = {k: v for k, v in step.params.items() if k not in step.locations}
     return {
         "code": {_display(p): _sha(normalised_source(p)) for p in code_files(step.run.__module__)},
         "function": step.run.__qualname__,
-        "params": json.loads(json.dumps(step.params, sort_keys=True, default=str)),
+        "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
         "needs": {name: upstream_keys[name] for name in step.needs},
         "inputs": inputs,
-        "libraries": {name: library_version(name) for name in sorted(step.libraries)},
+        "libraries": {name: public_version(library_version(name)) for name in sorted(step.libraries)},
         "programs": {name: program_version(name) for name in sorted(step.programs)},
-        "device": device_kind(device) if step.uses_device else "any",
+        "device": device if step.uses_device else "any",
         "seed": step.seed,
     }
 
@@ -353,6 +378,24 @@ class Cache:
         self._damage.pop((step, key), None)
         _write_json_atomic(self.root / step / "latest.json", manifest["components"])
 
+    def receive(self, step: str, key: str, source: Path) -> str | None:
+        """Copies a complete entry from another cache folder into this one, atomically, once it
+        and its copy pass verify(); returns why it was refused (None when it was copied)."""
+        damage = self.verify(source)
+        if damage is None:
+            tmp = self.root / step / f".tmp-{key}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+            damage = self.verify(tmp)
+            if damage is not None:
+                shutil.rmtree(tmp)
+                return f"{damage} (after copying)"
+            if self.entry(step, key).exists():  # a damaged entry: the verified one replaces it
+                shutil.rmtree(self.entry(step, key))
+            os.replace(tmp, self.entry(step, key))
+            self._damage.pop((step, key), None)
+        return damage
+
     def clean_leftovers(self) -> list[Path]:
         """Removes the temporary folders and files of runs that were killed (their process is gone)."""
         removed = []
@@ -377,15 +420,38 @@ def build_lock(build_dir: Path):
         yield
 
 
-class Runner:
-    """Decides per step whether the cache holds its result, runs it when not, and says why."""
+class MissingResult(Exception):
+    """--frozen: a step's result for its current key is not in the cache."""
 
-    def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False):
+    def __init__(self, step: str, key: str, reason: str):
+        super().__init__(f"{step}: no result for key {key} ({reason}); --frozen computes nothing")
+        self.step, self.key, self.reason = step, key, reason
+
+
+def compute(step: Step, ctx: Context) -> dict:
+    """Runs the step (in the build's process or in a job) and says what computed it and how long
+    it took. The result must be JSON: one that is not is a failure, not a cache entry."""
+    start = time.monotonic()
+    data = step.run(ctx)
+    json.dumps(data)
+    return {"data": data, "seconds": time.monotonic() - start, "device": device_kind(ctx.device),
+            "machine": machine(ctx.device)}
+
+
+class Runner:
+    """Decides per step whether the cache holds its result, runs it when not, and says why.
+    `jobs` (compute/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
+    one after the other. `frozen` computes nothing: a missing result is a MissingResult."""
+
+    def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False, frozen: bool = False,
+                 jobs=None):
         self.build_dir = build_dir
         self.digests = DigestMemo(build_dir / "digests.json")
         self.cache = Cache(build_dir / "cache", self.digests)
         self.device = device
         self.force = force
+        self.frozen = frozen
+        self.jobs = jobs
         self.keys: dict[str, str] = {}
         self.outcomes: dict[str, Outcome] = {}
         removed = self.cache.clean_leftovers()
@@ -415,37 +481,53 @@ class Runner:
         self._record(step, key, cached=True, reason="cached")
         return self.cache.load(step.name, key)
 
-    def run(self, step: Step, needed: dict[str, Result]) -> Result:
+    def start(self, step: Step, needed: dict[str, Result]) -> Result | tuple[str, dict, str, Context]:
+        """The cached result, or what running the step takes: its key, components, reason and the
+        context, whose `out` is a fresh folder inside the cache (the job writes there, the
+        build moves it into place)."""
         key, components, reason = self.plan(step)
         if reason is None:
             self._record(step, key, cached=True, reason="cached")
             print(f"{step.name}: cached ({key})", file=sys.stderr, flush=True)
             return self.cache.load(step.name, key)
+        if self.frozen:
+            raise MissingResult(step.name, key, reason)
         print(f"{step.name}: running ({reason})", file=sys.stderr, flush=True)
-        step_dir = self.cache.root / step.name
-        tmp = step_dir / f".tmp-{key}-{os.getpid()}"
+        tmp = self.cache.root / step.name / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "files").mkdir(parents=True)
         work = self.build_dir / "work" / step.name / key
         work.mkdir(parents=True, exist_ok=True)
         ctx = Context(params=step.params, seed=step.seed, device=self.device, out=tmp / "files",
                       work=work, needed={n: needed[n] for n in step.needs}, name=step.name)
-        start = time.monotonic()
+        return key, components, reason, ctx
+
+    def finish(self, step: Step, started: tuple[str, dict, str, Context], outcome: dict) -> Result:
+        """Stores what `compute` returned, atomically, with its manifest."""
+        key, components, reason, ctx = started
+        manifest = {"step": step.name, "key": key, "components": components, "seconds": outcome["seconds"],
+                    "device": outcome["device"], "machine": outcome["machine"],
+                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         try:
-            data = step.run(ctx)
-            json.dumps(data)  # a result that cannot be stored is a failure, not a cache entry
-            seconds = time.monotonic() - start
-            manifest = {"step": step.name, "key": key, "components": components, "seconds": seconds,
-                        "device": device_kind(self.device), "machine": machine(self.device),
-                        "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-            self.cache.store(step.name, key, tmp, data, manifest)
+            self.cache.store(step.name, key, ctx.out.parent, outcome["data"], manifest)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(ctx.out.parent, ignore_errors=True)
             raise
-        shutil.rmtree(work, ignore_errors=True)
-        print(f"{step.name}: done in {seconds:.1f} s", file=sys.stderr, flush=True)
+        shutil.rmtree(ctx.work, ignore_errors=True)
+        print(f"{step.name}: done in {outcome['seconds']:.1f} s", file=sys.stderr, flush=True)
         self._record(step, key, cached=False, reason=reason)
         return self.cache.load(step.name, key)
+
+    def run(self, step: Step, needed: dict[str, Result]) -> Result:
+        started = self.start(step, needed)
+        if isinstance(started, Result):
+            return started
+        try:
+            outcome = compute(step, started[3])
+        except BaseException:
+            shutil.rmtree(started[3].out.parent, ignore_errors=True)
+            raise
+        return self.finish(step, started, outcome)
 
     def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
         manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
@@ -454,6 +536,8 @@ class Runner:
                                            manifest.get("machine", "not recorded"), step.seed)
 
     def run_all(self, steps: list[Step]) -> dict[str, Result]:
+        if self.jobs is not None:
+            return self.jobs.run_all(self, steps)
         results: dict[str, Result] = {}
         for step in steps:
             results[step.name] = self.run(step, results)

@@ -17,6 +17,19 @@ class DataError(Exception):
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What a step's job asks the machine for when it runs as a job (--executor local or slurm).
+
+    cpus, memory_gb: cores and memory of the job. hours: its time limit; a job past it is stopped.
+    A step that `uses_device` gets one GPU when the build's device is cuda.
+    """
+
+    cpus: int = 1
+    memory_gb: float = 4
+    hours: float = 1
+
+
+@dataclass(frozen=True)
 class Step:
     """One cached unit of computation.
 
@@ -28,7 +41,10 @@ class Step:
     libraries: distributions whose versions are in the key (e.g. "torch", "sympy").
     programs: external programs whose output the result depends on; their versions are in the key.
     seed: the random seed, in the key and given as ctx.seed.
-    uses_device: the key includes the device kind (cpu / the CUDA device name).
+    uses_device: the key includes the device class (cpu or cuda) the step computes on.
+    locations: names of params that only say where input files lie on this machine; they stay out
+        of the key (the digests of the input files stand for them), so machines agree on keys.
+    resources: what the step's job asks for when it does not run in the build's own process.
     """
 
     name: str
@@ -40,6 +56,8 @@ class Step:
     programs: tuple[str, ...] = ()
     seed: int = 0
     uses_device: bool = False
+    locations: tuple[str, ...] = ()
+    resources: Resources = Resources()
 
     @property
     def section(self) -> str:

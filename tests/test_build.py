@@ -1,12 +1,15 @@
 """build.py end to end on the smoke profile: sections, cache, placeholders, claims, LaTeX."""
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from compute.share import comparable_results
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
@@ -112,3 +115,52 @@ def test_check_data_summarises_the_offline_datasets():
     assert result.returncode == 0, result.stderr
     assert "q2: project-generated OCTMNIST-like data" in result.stdout
     assert "q3: splits: train 1200, val 150, test 250" in result.stdout
+
+
+@needs_latex
+def test_local_jobs_give_the_keys_and_numbers_of_an_inline_build(q1_build, tmp_path):
+    build_dir, _ = q1_build
+    local = build("--section", "q1", "--executor", "local", "--check", build_dir=tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert "q1.symbolic: running" in local.stderr and "0 problem(s)" in local.stdout
+    inline, jobs = comparable_results(build_dir / "cache"), comparable_results(tmp_path / "cache")
+    assert sorted(jobs) == sorted(inline) and len(jobs) == 2
+    assert jobs == inline
+    assert len(list((tmp_path / "jobs" / "q1.numeric").glob("*_log.err"))) == 1
+
+
+@needs_latex
+def test_push_pull_frozen_renders_the_pdf_computing_nothing(q1_build, tmp_path):
+    build_dir, _ = q1_build
+    shared, laptop = tmp_path / "shared", tmp_path / "laptop"
+    push = build("--section", "q1", "--push", str(shared), build_dir=build_dir)
+    assert push.returncode == 0, push.stderr
+    assert f"pushed to {shared}: 2 copied (q1.symbolic, q1.numeric)" in push.stdout
+    assert not (shared / "report.pdf").exists()
+    frozen = build("--section", "q1", "--pull", str(shared), "--frozen", build_dir=laptop)
+    assert frozen.returncode == 0, frozen.stderr
+    assert f"pulled from {shared}: 2 copied (q1.symbolic, q1.numeric)" in frozen.stderr
+    assert "running" not in frozen.stderr and "q1.numeric: cached" in frozen.stderr
+    assert "47,905" in pdf_text(laptop / "report.pdf")
+
+
+@needs_latex
+def test_a_damaged_shared_entry_is_refused_with_a_message(q1_build, tmp_path):
+    build_dir, _ = q1_build
+    shared = tmp_path / "shared"
+    assert build("--section", "q1", "--push", str(shared), build_dir=build_dir).returncode == 0
+    (result,) = shared.glob("q1.symbolic/*/result.json")
+    result.write_text(result.read_text().replace("2145", "2146"))
+    pulled = build("--section", "q1", "--pull", str(shared), "--frozen", build_dir=tmp_path / "laptop")
+    assert f"refused {result.parent}: result.json differs from the digest recorded when it was stored" \
+        in pulled.stderr
+    assert pulled.returncode == 1 and not (tmp_path / "laptop" / "cache" / "q1.symbolic" / result.parent.name).exists()
+
+
+def test_frozen_with_a_missing_result_names_the_step_its_key_and_the_command(tmp_path):
+    result = build("--section", "q1", "--frozen", build_dir=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    key = re.search(r"q1.symbolic: no result for key ([0-9a-f]{16}) \(never computed\)", result.stderr).group(1)
+    assert "Compute it with: python build.py --profile smoke --section q1 --device cpu" in result.stderr
+    assert f"[{key}]" in build("--explain", build_dir=tmp_path).stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from compute.profiles import derive
 from compute.q2 import cost, data, synthetic, train
-from compute.step import DataError, Step
+from compute.step import DataError, Resources, Step
 
 # the course's settings on the real OCTMNIST; on a CPU with two or more cores the two networks
 # train at once, one process each with `cpu_threads` threads (bit-identical to training them one
@@ -43,14 +43,14 @@ def steps(profile: str, options: dict) -> list[Step]:
                 raise DataError(f"{path or data.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}.")
             path = download(options)  # the homework profile fetches the real data when none is given
         source = Step("q2.data", data.run, params={"path": str(path)}, input_files=(path,),
-                      libraries=("numpy", "matplotlib"))
+                      libraries=("numpy", "matplotlib"), locations=("path",))
     return [
         source,
         Step("q2.train", train.run, params={k: p[k] for k in TRAIN_SETTINGS}, needs=("q2.data",),
              input_files=source.input_files, libraries=("torch", "numpy", "matplotlib"),
-             seed=p["seed"], uses_device=True),
+             seed=p["seed"], uses_device=True, resources=Resources(cpus=2, memory_gb=16, hours=6)),
         Step("q2.cost", cost.run, params={k: p[k] for k in ("cpu_threads", "timing_batches", "timing_repeats")},
-             libraries=("torch", "sympy"), seed=p["seed"], uses_device=True),
+             libraries=("torch", "sympy"), seed=p["seed"], uses_device=True, resources=Resources(memory_gb=8)),
     ]
 
 

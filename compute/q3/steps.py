@@ -7,7 +7,7 @@ from pathlib import Path
 from compute.profiles import derive
 from compute.q3 import corpus, data, features, train
 from compute.q3.download import download_ljspeech
-from compute.step import DataError, Step
+from compute.step import DataError, Resources, Step
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
 NOT_FOUND = ("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set LJSPEECH_PATH, "
@@ -44,6 +44,10 @@ FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_m
 TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing",
               "warmup_epochs", "decay_epochs", "lr_floor", "samples", "baseline_candidates")
 TRAIN_LIBRARIES = ("torch", "torchaudio", "matplotlib")
+# what a job asks for (--executor local or slurm): the homework profile's features of 13,100
+# clips take 11.5 GB; its training is minutes a decoder on a GPU, some 8 hours on two CPU cores
+FEATURE_RESOURCES = Resources(cpus=4, memory_gb=16, hours=3)
+TRAIN_RESOURCES = Resources(cpus=4, memory_gb=32, hours=12)
 
 
 def differences_from_homework(profile: str) -> dict:
@@ -65,7 +69,8 @@ def steps(profile: str, options: dict) -> list[Step]:
                         libraries=("numpy", "soundfile", "torch", "torchaudio"), programs=("espeak-ng",),
                         seed=p["seed"]))
         out.append(Step("q3.features", features.run, params={"source": "corpus", "root": None, **feature_params},
-                        needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio")))
+                        needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio"),
+                        resources=FEATURE_RESOURCES))
     else:
         root = ljspeech_root(options)
         if root is None:
@@ -74,13 +79,14 @@ def steps(profile: str, options: dict) -> list[Step]:
             root = download_ljspeech(DATA_DIR)  # the homework profile fetches the real data when none is given
         out.append(Step("q3.features", features.run,
                         params={"source": "ljspeech", "root": str(root), **feature_params},
-                        input_files=data.input_files(root),
-                        libraries=("numpy", "soundfile", "torch", "torchaudio")))
+                        input_files=data.input_files(root), locations=("root",),
+                        libraries=("numpy", "soundfile", "torch", "torchaudio"), resources=FEATURE_RESOURCES))
     for decoder in ("lstm", "attention"):
         params = {"decoder": decoder, **{k: p[k] for k in TRAIN_KEYS},
                   "differences_from_homework": differences_from_homework(profile)}
         out.append(Step(f"q3.train.{decoder}", train.run, params=params, needs=("q3.features",),
-                        libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True))
+                        libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True,
+                        resources=TRAIN_RESOURCES))
     return out
 
 
