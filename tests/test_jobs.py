@@ -1,5 +1,6 @@
 """Steps as jobs: local subprocesses and Slurm (a stand-in sbatch/srun on PATH), failures with the
 step's own error and log, cancellation, and keys that agree across machines."""
+import json
 import os
 import re
 import signal
@@ -60,6 +61,8 @@ def test_independent_steps_run_as_local_jobs_and_land_in_the_cache(project, tmp_
     assert results["t.a"].data["value"] == 4 and results["t.b"].data["value"] == 10
     assert results["t.a"].data["pid"] != os.getpid() != results["t.b"].data["pid"]
     assert results["t.a"].file("pid.txt").read_text() == str(results["t.a"].data["pid"])
+    manifest = json.loads((results["t.a"].dir.parent / "manifest.json").read_text())
+    assert manifest["device"] == "cpu" and manifest["machine"] == pipeline.machine("cpu")  # for the appendix
     inline = pipeline.Runner(build)
     assert [inline.plan(s)[2] for s in steps] == [None, None]  # the same keys: cached for an inline build
 
