@@ -33,7 +33,7 @@ from report.render import Tex, escape, make_environment  # noqa: E402
 from report.sections import discover  # noqa: E402
 
 SECTIONS = discover()
-LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "jellyfish",
+LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "rapidfuzz",
              "soundfile", "lark", "tqdm")
 PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
 

@@ -43,7 +43,7 @@ PROFILES = derive(
 FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing",
               "warmup_epochs", "decay_epochs", "lr_floor", "samples", "baseline_candidates")
-TRAIN_LIBRARIES = ("torch", "torchaudio", "matplotlib")
+TRAIN_LIBRARIES = ("torch", "torchaudio", "matplotlib", "rapidfuzz")
 # what a job asks for (--executor local or slurm): the homework profile's features of 13,100
 # clips take 11.5 GB; its training is minutes a decoder on a GPU, some 8 hours on two CPU cores
 FEATURE_RESOURCES = Resources(cpus=4, memory_gb=16, hours=3)
