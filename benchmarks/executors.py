@@ -1,7 +1,7 @@
 """The smoke profile built inline (one step after the other, in the build's process) and through
 the local executor (one subprocess job per step, independent steps at once), each into a fresh
 build folder: wall time of each, their ratio, and whether both give the same cache keys and the
-same numbers (results without their timings).
+same numbers (results without their timings), and what one empty local job costs.
 
     .venv/bin/python benchmarks/executors.py [--section q1 ...] [--profile smoke]
 
@@ -33,6 +33,20 @@ def timed_build(build_dir: Path, executor: str, args: argparse.Namespace) -> flo
     return time.monotonic() - start
 
 
+def job_overhead(folder: Path, repeats: int = 3) -> float:
+    """Median seconds for submitit's local executor to run a function that does nothing: the
+    cost of one job before its step imports anything."""
+    import submitit
+
+    executor = submitit.LocalExecutor(folder, max_num_timeout=0)
+    times = []
+    for _ in range(repeats):
+        start = time.monotonic()
+        executor.submit(sum, [1, 2]).result()
+        times.append(time.monotonic() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--section", action="append", help="only this section (repeatable; default: all)")
@@ -45,9 +59,11 @@ def main() -> int:
             seconds[executor] = timed_build(build_dir, executor, args)
             results[executor] = comparable_results(build_dir / "cache")
             print(f"{executor:>6}: {seconds[executor]:6.1f} s, {len(results[executor])} steps computed")
+        print(f"one empty local job: {job_overhead(Path(tmp) / 'empty'):.2f} s")
     same_keys = sorted(results["inline"]) == sorted(results["local"])
     print(f"same cache keys: {'yes' if same_keys else 'NO'}")
-    print(f"same numbers: {'yes' if results['inline'] == results['local'] else 'NO'}")
+    differ = [k for k in results["inline"] if results["inline"][k] != results["local"].get(k)]
+    print(f"same numbers: {'yes' if not differ else 'NO, in ' + ', '.join(differ)}")
     print(f"local/inline wall time: {seconds['local'] / seconds['inline']:.2f}x")
     return 0 if same_keys and results["inline"] == results["local"] else 1
 

@@ -11,6 +11,7 @@ Ctrl-C (or a hang-up of the terminal) cancels the jobs that are still running.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sys
@@ -94,7 +95,10 @@ class Jobs:
         with _hang_up_interrupts():
             try:
                 while (pending and not failures) or running:
-                    for step in [s for s in pending if all(n in results for n in s.needs)] if not failures else []:
+                    ready = [] if failures else [s for s in pending if all(n in results for n in s.needs)]
+                    if pending and not ready and not running and not failures:
+                        raise ValueError(f"{', '.join(s.name for s in pending)}: needs a step this build lacks")
+                    for step in ready:
                         pending.remove(step)
                         started = runner.start(step, results)
                         if isinstance(started, Result):
@@ -126,8 +130,9 @@ class Jobs:
         try:
             outcome = submitted.result()
         except Exception as error:  # the job died: killed, out of time or memory
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            outcome = {"error": f"job {submitted.job_id} did not finish: {first}"}
+            state = re.search(r"state: ([A-Z_]+)", str(error))
+            why = f"state: {state.group(1)}" if state else type(error).__name__
+            outcome = {"error": f"job {submitted.job_id} ended without a result ({why})"}
         if "error" in outcome:
             outcome["error"] = f"{step.name} failed ({self.kind} job): {outcome['error']} (log: {log})"
             print(outcome["error"], file=sys.stderr, flush=True)

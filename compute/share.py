@@ -5,6 +5,7 @@ atomically; a damaged one is refused with a message and nothing of it is copied.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,12 +36,15 @@ def summary(verb: str, folder: Path, report: dict[str, list[str]]) -> str:
     return f"{verb} {folder}: " + ("; ".join(parts) or "no entries")
 
 
+TIMING = re.compile(r"seconds|ms_per|^timing$")
+
+
 def comparable_results(cache_root: Path) -> dict:
-    """{step/key: result} without timings (fields named *seconds*, `timing`) and without where an
-    upstream's files lay: what must agree wherever and however a step computed."""
+    """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`) and without
+    where an upstream's files lay: what must agree wherever and however a step computed."""
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if "seconds" not in k and k not in ("timing", "root")}
+            return {k: strip(v) for k, v in value.items() if not TIMING.search(k) and k != "root"}
         return [strip(v) for v in value] if isinstance(value, list) else value
     return {f"{p.parent.parent.name}/{p.parent.name}": strip(json.loads(p.read_text()))
             for p in sorted(cache_root.glob("*/*/result.json"))}

@@ -38,6 +38,9 @@ def project(tmp_path, monkeypatch):
         def fail(ctx):
             raise ValueError(f"x = {ctx.params['x']} is not a number of clips")
 
+        def die(ctx):
+            os._exit(3)  # as a job killed for its memory would end: no result, no Python error
+
         def sleep(ctx):
             (ctx.params["flag"] and open(ctx.params["flag"], "w").write(str(os.getpid())))
             time.sleep(120)
@@ -77,6 +80,15 @@ def test_a_failed_job_names_the_step_its_own_error_and_the_log(project, tmp_path
     log = Path(re.search(r"\(log: (.+)\)", message).group(1))
     assert "Traceback" in log.read_text() and "ValueError" in log.read_text()
     assert [p.name for p in (build / "cache" / "t.fail").iterdir()] == []  # nothing half-stored
+
+
+def test_a_job_that_dies_is_reported_with_its_log(project, tmp_path):
+    build = tmp_path / "build"
+    with pytest.raises(JobFailed) as caught:
+        pipeline.Runner(build, jobs=Jobs("local", build, "cpu")).run_all([Step("t.die", project.die)])
+    assert re.match(r"t.die failed \(local job\): job \d+ ended without a result \(state: [A-Z]+\) \(log: .+_0_log.err\)$",
+                    str(caught.value)), str(caught.value)
+    assert Path(re.search(r"\(log: (.+)\)$", str(caught.value)).group(1)).exists()
 
 
 def test_ctrl_c_cancels_the_running_jobs(project, tmp_path):
