@@ -15,24 +15,40 @@ import subprocess
 import sys
 import textwrap
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from compute.errors import BuildError, describe  # noqa: E402
 from compute.jobs import JobFailed, Jobs  # noqa: E402
 from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
-                              program_version, resolve_device)
+                              program_version, resolve_device, write_atomic)
 from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.share import summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
-from report.latex import LatexError, compile_pdf  # noqa: E402
-from report.render import Tex, escape, make_environment  # noqa: E402
+from report.latex import check_installed, compile_pdf  # noqa: E402
+from report.meta import load_meta  # noqa: E402
+from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
 from report.sections import discover  # noqa: E402
 
-SECTIONS = discover()
+DEBUG_VARIABLE = "BUILD_DEBUG"
+
+
+def debugging(args: argparse.Namespace | None = None) -> bool:
+    """--debug or BUILD_DEBUG=1: a failure prints its Python traceback too."""
+    flag = args.debug if args is not None else "--debug" in sys.argv
+    return flag or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
+try:
+    SECTIONS = discover()
+except Exception as error:  # noqa: BLE001 - a broken section module is a message too
+    if debugging():
+        raise
+    sys.exit(describe(error, ROOT / "build"))
+
 LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "rapidfuzz",
              "soundfile", "lark", "tqdm")
 PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
@@ -103,6 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="after computing, copy the build's verified results into DIR and stop (no LaTeX)")
     parser.add_argument("--pull", type=Path, metavar="DIR",
                         help="first copy the verified results this build needs from DIR into the cache")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)")
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
@@ -165,8 +183,11 @@ class Document:
         return Tex(f"figures/{target.name}")
 
     def render(self, template: str, output: str, variables: dict) -> None:
-        text = self.env.get_template(template).render(**variables)
-        (self.tex_dir / output).write_text(text)
+        try:
+            text = self.env.get_template(template).render(**variables)
+        except Exception as error:  # noqa: BLE001 - any failure inside a template is reported at its line
+            raise TemplateProblem(template_message(self.env, error, template)) from error
+        write_atomic(self.tex_dir / output, text)
         self.sources[output] = template
 
 
@@ -179,8 +200,19 @@ def provenance(runner: Runner, profile: str, device: str) -> dict:
             "programs": [(name, program_version(name)) for name in PROGRAMS], "steps": steps}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def preflight(args: argparse.Namespace) -> dict:
+    """The cheap checks, before any computation: data options the profile does not read, the
+    title page (report.toml), the templates' syntax and, for a PDF, LaTeX itself. Returns the
+    title page settings."""
+    check_data_options(args)
+    meta = load_meta(ROOT / "report.toml")
+    check_templates(make_environment())
+    if not (args.check or args.push):
+        check_installed()
+    return meta
+
+
+def build(args: argparse.Namespace) -> int:
     options = data_options(args)
     selected = args.section or list(SECTIONS)
     if args.download:
@@ -189,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {section.download(options)}")
         return 0
     if args.check_data:
+        check_data_options(args)
         return check_data(args.profile, options)
+    meta = None if args.explain else preflight(args)
     where = "nowhere" if args.frozen else "slurm" if args.executor == "slurm" else "here"
     device = resolve_device(args.device, where)
     jobs = None if args.executor == "inline" else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
@@ -219,14 +253,17 @@ def main(argv: list[str] | None = None) -> int:
                 computed.append(name)
                 print(f"{name}: from the cache", file=sys.stderr)
             else:
+                reasons = [f"{s.name}: {runner.plan(s)[2]}" for s in plans[name] if cached[s.name] is None]
+                damaged = [r for r in reasons if "damaged, will recompute" in r]
                 print(f"{name}: not computed for this profile and code; placeholder page "
-                      f"(run: python build.py --section {name})", file=sys.stderr)
+                      f"(run: python build.py --section {name})" + "".join(f"\n  {d}" for d in damaged),
+                      file=sys.stderr)
         if args.push:
             report = transfer(runner.cache, Cache(args.push, runner.digests),
                               {o.name: o.key for o in runner.outcomes.values()})
             print(summary("pushed to", args.push, report))
             return 1 if report["refused"] else 0
-        return render(args, runner, device, results, [name for name in SECTIONS if name in computed])
+        return render(args, runner, device, results, [name for name in SECTIONS if name in computed], meta)
 
 
 def section_plans(args, options: dict, selected: list[str]) -> dict:
@@ -245,7 +282,7 @@ def section_plans(args, options: dict, selected: list[str]) -> dict:
     return plans
 
 
-def render(args, runner: Runner, device: str, results: dict, computed: list[str]) -> int:
+def render(args, runner: Runner, device: str, results: dict, computed: list[str], meta: dict) -> int:
     tex_dir = args.build_dir / "tex"
     shutil.rmtree(tex_dir / "figures", ignore_errors=True)
     tex_dir.mkdir(parents=True, exist_ok=True)
@@ -269,13 +306,12 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     if problems:
         print("not building the PDF: the text would state something unverified", file=sys.stderr)
         return 1
-    meta = tomllib.loads((ROOT / "report.toml").read_text())
     doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
                                            "provenance": provenance(runner, args.profile, device)})
     start = time.monotonic()
     pdf = compile_pdf(tex_dir, "main.tex", doc.sources)
     target = args.build_dir / "report.pdf"
-    shutil.copyfile(pdf, target)
+    write_atomic(target, pdf)
     print(f"latex: {time.monotonic() - start:.1f} s", file=sys.stderr)
     print(target)
     return 0
@@ -308,12 +344,32 @@ def check_data(profile: str, options: dict) -> int:
     return status
 
 
-if __name__ == "__main__":
+def check_data_options(args: argparse.Namespace) -> None:
+    """A data option (--octmnist, --ljspeech) under a profile that does not read it is an error
+    naming the profile that does."""
+    for name, section in SECTIONS.items():
+        for option, readers in section.data_options.items():
+            if getattr(args, option, None) is not None and args.profile not in readers:
+                raise BuildError(f"--{option}: the {args.profile} profile does not read it ({name} makes its own "
+                                 f"data there); it is read by the {' and '.join(readers)} profile: add "
+                                 f"--profile {readers[0]}, or leave out --{option}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line, with its one error path: a failure prints what went wrong, where, and
+    what to do, and exits 1; the Python traceback only with --debug or BUILD_DEBUG=1."""
+    args = parse_args(argv)
     try:
-        sys.exit(main())
-    except (DataError, LatexError, ClaimError, JobFailed) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        return build(args)
     except KeyboardInterrupt:
         print("\ninterrupted: finished steps stay cached; the next build resumes from them", file=sys.stderr)
-        sys.exit(130)
+        return 130
+    except Exception as error:  # noqa: BLE001 - every failure ends here, as a message
+        if debugging(args):
+            raise
+        print(describe(error, args.build_dir, expected=(DataError, ClaimError, JobFailed)), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

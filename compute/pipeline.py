@@ -15,6 +15,7 @@ the GPU model, which the manifest and the report's appendix name instead.
 from __future__ import annotations
 
 import ast
+import errno
 import fcntl
 import hashlib
 import importlib.metadata
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from compute.errors import BuildError
 from compute.step import Context, DataError, Result, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +180,7 @@ def resolve_device(choice: str, where: str = "here") -> str:
     (jobs on GPU nodes: auto means cuda) or "nowhere" (--frozen: cuda names the results wanted and
     needs no GPU here; auto takes cuda when this machine has it)."""
     if choice not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
+        raise BuildError(f"--device {choice}: unknown device; use auto, cpu or cuda")
     if choice == "cpu":
         return "cpu"
     if where == "slurm" or (where == "nowhere" and choice == "cuda"):
@@ -188,7 +190,8 @@ def resolve_device(choice: str, where: str = "here") -> str:
     if torch.cuda.is_available():
         return "cuda"
     if choice == "cuda":
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device; use --device auto")
+        raise BuildError("--device cuda: torch sees no CUDA device on this machine; use --device auto "
+                         "(CUDA when present, else the CPU) or --device cpu")
     return "cpu"
 
 
@@ -272,16 +275,24 @@ def explain_change(old: dict | None, new: dict) -> str:
 
 # --- the cache on disk ------------------------------------------------------------------------
 
-def _write_json_atomic(path: Path, data) -> None:
-    """Writes the whole file or nothing: a failed write (a full disk) leaves no partial file."""
+def write_atomic(path: Path, content: str | bytes | Path) -> None:
+    """Writes text, bytes or a copy of a file, whole or not at all: a failed write (a full disk)
+    leaves neither a partial file nor a temporary one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        if isinstance(content, Path):
+            shutil.copyfile(content, tmp)
+        else:
+            tmp.write_bytes(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_json_atomic(path: Path, data) -> None:
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def entry_digests(entry: Path) -> dict[str, str]:
@@ -410,8 +421,15 @@ class Cache:
 @contextmanager
 def build_lock(build_dir: Path):
     """Serialises builds that share a build folder; the second one waits and says so."""
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".lock", "w") as handle:
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(build_dir / ".lock", "w")
+    except OSError as error:
+        reason = {errno.EEXIST: "a file of that name exists", errno.ENOTDIR: "a part of the path is a file"}.get(
+            error.errno, (error.strerror or str(error)).lower())
+        raise BuildError(f"build folder {build_dir}: cannot be created or written ({reason}). "
+                         f"Choose a writable folder with --build-dir") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -524,8 +542,9 @@ class Runner:
             return started
         try:
             outcome = compute(step, started[3])
-        except BaseException:
+        except BaseException as error:
             shutil.rmtree(started[3].out.parent, ignore_errors=True)
+            error.add_note(f"while computing {step.name} (nothing of it was cached)")
             raise
         return self.finish(step, started, outcome)
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from compute.errors import LOW_SPACE, BuildError
 from report.render import template_line_for
 
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
@@ -13,8 +14,8 @@ LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-err
 _ERROR = re.compile(r"^(?:\./)?(?P<file>[^\s:]+\.tex):(?P<line>\d+): (?P<message>.*)$")
 
 
-class LatexError(Exception):
-    pass
+class LatexError(BuildError):
+    """LaTeX failed; the message names the generated file and the template line that produced it."""
 
 
 def first_error(log: Path) -> tuple[str, int, str] | None:
@@ -28,19 +29,36 @@ def first_error(log: Path) -> tuple[str, int, str] | None:
     return None
 
 
+def check_installed() -> None:
+    """latexmk and pdflatex are on the PATH; else LatexError saying how to install them."""
+    for program in ("latexmk", "pdflatex"):
+        if shutil.which(program) is None:
+            raise LatexError(f"{program} is not installed: run `make report` as root (it installs TeX Live "
+                             f"and latexmk), or scripts/setup_system.sh")
+
+
+def failure_without_location(proc: subprocess.CompletedProcess, log: Path) -> str:
+    """A few lines for a LaTeX run that failed without a file:line error (a full disk, a missing
+    program): the disk's free space when it is low, the log when there is one, the last lines said."""
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    text = f"LaTeX failed (latexmk exit {proc.returncode}) without naming a file and line"
+    free = shutil.disk_usage(log.parent).free
+    if free < LOW_SPACE:
+        text += f"; the disk holding {log.parent} is full ({free // 2**20} MiB free): free some space and build again"
+    text += f"\n  full log: {log}" if log.exists() else f"\n  no LaTeX log was written ({log} is absent)"
+    return text + "".join(f"\n  latexmk: {line[:200]}" for line in said[-3:])
+
+
 def compile_pdf(tex_dir: Path, main: str, sources: dict[str, str]) -> Path:
     """latexmk main.tex in tex_dir; sources maps each generated .tex file to its template."""
-    if shutil.which("latexmk") is None:
-        raise LatexError("latexmk is not installed: run `make report` (it installs TeX Live) "
-                         "or scripts/setup_system.sh")
+    check_installed()
     proc = subprocess.run(LATEXMK + [main], cwd=tex_dir, capture_output=True, text=True)
     log = tex_dir / main.replace(".tex", ".log")
     if proc.returncode == 0:
         return tex_dir / main.replace(".tex", ".pdf")
     where = first_error(log)
     if where is None:
-        raise LatexError(f"latexmk failed (exit {proc.returncode}); see the log {log}\n"
-                         + proc.stdout[-2000:] + proc.stderr[-2000:])
+        raise LatexError(failure_without_location(proc, log))
     generated, line, message = where
     text = f"LaTeX error: {message}\n  in generated {tex_dir / generated}:{line}"
     template = sources.get(Path(generated).name)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import numbers
 import re
+import traceback
 from pathlib import Path
 
 import jinja2
 import jinja2.ext
 import sympy
+
+from compute.errors import BuildError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -69,11 +72,14 @@ def tex(value) -> Tex:
     return Tex(sympy.latex(sympy.sympify(value)))
 
 
+_COMMENT_LINE = re.compile(r"(?m)^[ \t]*%#.*\n")
+
+
 class _WholeLineComments(jinja2.ext.Extension):
     """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX paragraph)."""
 
     def preprocess(self, source, name, filename=None):
-        return re.sub(r"(?m)^[ \t]*%#.*\n", "", source)
+        return _COMMENT_LINE.sub("", source)
 
 
 def breakable(text: str) -> Tex:
@@ -140,3 +146,69 @@ def template_line_for(template: str, generated_line: str) -> int | None:
         if re.search(pattern, generated_line.strip()):
             best, best_len = number, literal
     return best
+
+
+# --- where a template error is -----------------------------------------------------------------
+
+_OPENERS = {"if", "for", "macro", "call", "filter", "with", "block", "raw", "autoescape"}
+
+
+def source_line(source: str, line: int) -> int:
+    """The line of `source` that is line `line` of what Jinja2 compiled (whole-line comments removed)."""
+    removed = {source.count("\n", 0, m.start()) + 1 for m in _COMMENT_LINE.finditer(source)}
+    kept = [n for n in range(1, source.count("\n") + 2) if n not in removed]
+    return kept[line - 1] if 0 < line <= len(kept) else line
+
+
+def _unclosed_block(env: jinja2.Environment, source: str) -> int | None:
+    """The compiled line of the innermost `\\BLOCK{...}` still open at the end of the template."""
+    stack, after_begin = [], False
+    for lineno, kind, value in env.lex(_COMMENT_LINE.sub("", source)):
+        if after_begin and kind == "name":
+            if value in _OPENERS:
+                stack.append(lineno)
+            elif value.startswith("end") and stack:
+                stack.pop()
+        after_begin = kind == "block_begin"
+    return stack[-1] if stack else None
+
+
+def template_location(env: jinja2.Environment, error: BaseException) -> tuple[str, int] | None:
+    """(template name, line in the template file) where rendering failed, for syntax errors and for
+    errors raised while a template (or one it includes) runs."""
+    folder = Path(env.loader.searchpath[0]).resolve()
+    if isinstance(error, jinja2.TemplateSyntaxError) and error.name:
+        source = (folder / error.name).read_text()
+        line = error.lineno
+        if "Unexpected end of template" in error.message:
+            line = _unclosed_block(env, source) or line
+        return error.name, source_line(source, line)
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if Path(f.filename).resolve().parent == folder and f.filename.endswith(".j2")]
+    if not frames:
+        return None
+    name = Path(frames[-1].filename).name
+    return name, source_line((folder / name).read_text(), frames[-1].lineno)
+
+
+def template_message(env: jinja2.Environment, error: BaseException, template: str) -> str:
+    """One line for a failed rendering: templates/<file>:<line>: what went wrong."""
+    name, line = template_location(env, error) or (template, None)
+    text = error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
+    hint = {jinja2.TemplateSyntaxError: "fix the template syntax",
+            jinja2.UndefinedError: "check the name against the section's context() and claims"}
+    fix = next((h for kind, h in hint.items() if isinstance(error, kind)), "fix the expression on that line")
+    return f"templates/{name}" + (f":{line}" if line else "") + f": {text} ({fix})"
+
+
+def check_templates(env: jinja2.Environment) -> None:
+    """Compiles every template, so a syntax error stops the build before any computation."""
+    for name in env.list_templates(extensions=["j2"]):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateProblem(template_message(env, error, name)) from error
+
+
+class TemplateProblem(BuildError):
+    """A template cannot be compiled or rendered; the message starts with its file and line."""

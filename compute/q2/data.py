@@ -43,6 +43,9 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file. Fix: {FIX}.")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .npz file (a .npz is a zip archive of arrays; this one is "
+                        f"{path.stat().st_size:,} bytes of something else). Fix: {FIX}.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz.files]
@@ -67,6 +70,8 @@ def array_problems(arrays: dict[str, np.ndarray]) -> list[str]:
                 problems.append(f"{name} has dtype {a.dtype}, expected uint8")
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
             problems.append(f"{s}_images has shape {images.shape}, expected (N, 28, 28)")
+        if images.shape[:1] == (0,) or labels.shape[:1] == (0,):
+            problems.append(f"{s}_images or {s}_labels is empty (the {s} split holds no images)")
         if labels.ndim != 2 or labels.shape[1] != 1:
             problems.append(f"{s}_labels has shape {labels.shape}, expected (N, 1)")
         elif images.ndim >= 1 and len(labels) != len(images):

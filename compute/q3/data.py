@@ -86,6 +86,9 @@ def read_metadata(root: Path) -> list[Row]:
                             f"{seen[clip_id]}. Remove the duplicate row.")
         seen[clip_id] = number
         rows.append(Row(clip_id, transcript, normalized, number))
+    if not rows:
+        raise DataError(f"{path}: empty; it should hold one line per clip, id|transcript|normalized "
+                        f"transcript (13,100 in LJ Speech 1.1). Re-download or re-extract the dataset.")
     return rows
 
 

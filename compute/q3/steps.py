@@ -79,7 +79,7 @@ def steps(profile: str, options: dict) -> list[Step]:
             root = download_ljspeech(DATA_DIR)  # the homework profile fetches the real data when none is given
         out.append(Step("q3.features", features.run,
                         params={"source": "ljspeech", "root": str(root), **feature_params},
-                        input_files=data.input_files(root), locations=("root",),
+                        input_files=present_input_files(root), locations=("root",),
                         libraries=("numpy", "soundfile", "torch", "torchaudio"), resources=FEATURE_RESOURCES))
     for decoder in ("lstm", "attention"):
         params = {"decoder": decoder, **{k: p[k] for k in TRAIN_KEYS},
@@ -88,6 +88,18 @@ def steps(profile: str, options: dict) -> list[Step]:
                         libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True,
                         resources=TRAIN_RESOURCES))
     return out
+
+
+def present_input_files(root: Path) -> tuple[Path, ...]:
+    """metadata.csv and every wav it lists; DataError naming the absent ones when any is missing."""
+    files = data.input_files(root)
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        more = f" and {len(missing) - 3:,} more" if len(missing) > 3 else ""
+        raise DataError(f"{root}: {len(missing):,} of the {len(files) - 1:,} wav files metadata.csv lists are "
+                        f"missing from {data.WAVS}/ ({', '.join(missing[:3])}{more}). Re-extract the complete "
+                        f"LJ Speech 1.1 (`make data`); `--check-data` describes the folder.")
+    return files
 
 
 def check_data(profile: str, options: dict) -> list[str]:

@@ -18,8 +18,10 @@ A section provides:
 - template: `templates/<name>.tex.j2` (or `template=`), rendered into `<name>.tex` and input by
   main.tex.j2; it states numbers through `claim('<name>.…')` and figures through
   `fig('<step>', '<file>')`.
-- optional: `check_data(profile, options) -> [lines]` for `--check-data` and
-  `download(options)` for `--download`.
+- optional: `check_data(profile, options) -> [lines]` for `--check-data`,
+  `download(options)` for `--download`, and `data_options`, {command-line data option: the
+  profiles that read it} (e.g. {"ljspeech": ("homework",)}): the option under another profile
+  is an error naming these.
 
 Claim names and step names start with the section's name and a dot.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from compute.profiles import PROFILES
@@ -52,6 +54,7 @@ class Section:
     template: str = ""  # default: "<name>.tex.j2"
     check_data: Callable | None = None  # (profile, options) -> list[str]
     download: Callable | None = None  # (options) -> where the data is
+    data_options: dict = field(default_factory=dict)  # {command-line data option: the profiles that read it}
 
     def __post_init__(self):
         if not NAME.fullmatch(self.name):

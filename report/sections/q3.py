@@ -118,4 +118,5 @@ SECTION = Section(
     name="q3", title="Speech recognition on LJ Speech",
     summary="Transformer encoder, LSTM and attention decoders",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
-    check_data=steps.check_data, download=steps.download)
+    check_data=steps.check_data, download=steps.download,
+    data_options={"ljspeech": tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech")})

@@ -1,0 +1,73 @@
+"""What the build tells its user when something fails: one or a few lines saying what went wrong,
+where (a file, a line), and what to do, never a Python traceback (that is for --debug).
+
+`BuildError` is a failure the user can fix whose message already says all three; `describe` turns
+any other exception into such lines (a full disk, a folder that cannot be written, a bug).
+"""
+from __future__ import annotations
+
+import errno
+import shutil
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOW_SPACE = 256 * 2**20  # below this many free bytes, a failed write is taken for a full disk
+DEBUG_HINT = "run again with --debug (or BUILD_DEBUG=1) for the Python traceback"
+
+
+class BuildError(Exception):
+    """A failure the user can fix; the message names what, where, and the fix."""
+
+
+def _free_bytes(folder: Path) -> int | None:
+    for path in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(path).free
+        except OSError:
+            continue
+    return None
+
+
+def _project_frame(error: BaseException) -> str | None:
+    """'file:line' of the innermost frame in the project's own code (not the libraries')."""
+    where = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename)
+        if path.is_relative_to(ROOT) and ".venv" not in path.parts:
+            where = f"{path.relative_to(ROOT)}:{frame.lineno}"
+    return where
+
+
+def _os_problem(error: OSError, build_dir: Path) -> str | None:
+    where = error.filename or build_dir
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the disk holding {where}. Free some space (or choose another folder "
+                f"with --build-dir) and run the build again; finished steps stay cached and nothing "
+                f"half-written was kept")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {where}: {error.strerror.lower()}. Make it writable, or choose another "
+                f"folder with --build-dir")
+    if error.errno == errno.EFBIG:
+        return f"a file under {where} is larger than this system allows ({error.strerror.lower()})"
+    return None
+
+
+def describe(error: BaseException, build_dir: Path, expected: tuple[type, ...] = ()) -> str:
+    """The lines to print for a failure: its message, the notes added on the way (which step was
+    running), and for an unexpected error where in the project it happened. `expected` are more
+    exception types whose message is complete (like BuildError's)."""
+    notes = "".join(f"\n  {note}" for note in getattr(error, "__notes__", []))
+    if isinstance(error, (BuildError, *expected)):
+        return f"error: {error}{notes}"
+    problem = _os_problem(error, build_dir) if isinstance(error, OSError) else None
+    if problem is None:
+        free = _free_bytes(build_dir)
+        if free is not None and free < LOW_SPACE:  # torch reports a full disk as "unexpected pos ..."
+            problem = _os_problem(OSError(errno.ENOSPC, "No space left on device", str(build_dir)), build_dir)
+            problem += f" (only {free // 2**20} MiB free; the failure read: {error})"
+    if problem is not None:
+        return f"error: {problem}{notes}"
+    where = _project_frame(error)
+    return (f"error: unexpected {type(error).__name__}: {error}" + (f"\n  at {where}" if where else "")
+            + f"{notes}\n  this is a bug in the build, not in your input; {DEBUG_HINT}")
