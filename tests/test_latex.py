@@ -44,3 +44,24 @@ def test_shell_escape_is_refused(tmp_path):
         "\\documentclass{article}\\begin{document}\\immediate\\write18{touch pwned}Hi\\end{document}\n")
     latex.compile_pdf(tmp_path, "esc.tex", {})
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_failure_without_a_file_and_line_is_a_few_lines_saying_so(tmp_path, monkeypatch):
+    """latexmk that dies before LaTeX writes a log (a missing engine, a full disk): the message
+    says there is no log, and quotes latexmk's last lines, not kilobytes of output."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pdflatex").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "latexmk").write_text("#!/bin/sh\nfor i in $(seq 1 400); do echo \"chatter line $i\"; done\n"
+                                     "echo 'Latexmk: could not run pdflatex' >&2\nexit 12\n")
+    for program in bin_dir.iterdir():
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\begin{document}Hi\\end{document}\n")
+    with pytest.raises(latex.LatexError) as error:
+        latex.compile_pdf(tmp_path, "doc.tex", {})
+    lines = str(error.value).splitlines()
+    assert lines[0] == "LaTeX failed (latexmk exit 12) without naming a file and line"
+    assert lines[1] == f"  no LaTeX log was written ({tmp_path / 'doc.log'} is absent)"
+    assert lines[2:] == ["  latexmk: chatter line 399", "  latexmk: chatter line 400",
+                         "  latexmk: Latexmk: could not run pdflatex"]
