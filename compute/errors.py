@@ -30,7 +30,11 @@ def _free_bytes(folder: Path) -> int | None:
 
 
 def _project_frame(error: BaseException) -> str | None:
-    """'file:line' of the innermost frame in the project's own code (not the libraries')."""
+    """'file:line' of the innermost frame in the project's own code (not the libraries'), or of
+    the line a SyntaxError is about."""
+    if isinstance(error, SyntaxError) and error.filename:
+        path = Path(error.filename)
+        return f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{error.lineno}"
     where = None
     for frame in traceback.extract_tb(error.__traceback__):
         path = Path(frame.filename)

@@ -349,7 +349,9 @@ class Cache:
         return self._damage[(step, key)]
 
     def verify(self, entry: Path) -> str | None:
-        """Checks an entry against the digests its manifest records, and that its result loads."""
+        """Checks an entry against the digests its manifest records, and that its result loads.
+        A file is re-read when its size or modification time changed since it was last digested
+        (digests.json), so a large entry costs a stat per build, not a read."""
         manifest = _read_json(entry / "manifest.json")
         if not isinstance(manifest, dict):
             return "manifest.json is missing or not valid JSON"

@@ -196,6 +196,16 @@ def case_latex_not_installed(p, b, t):
     return ["--section", "q1", "--build-dir", str(b)], {"PATH": str(bin_dir)}
 
 
+def case_section_with_a_syntax_error(p, b, t):
+    (p / "report" / "sections" / "q9.py").write_text("from report.sections import Section\nSECTION = Section(\n")
+    return ["--explain", "--build-dir", str(b)], None
+
+
+def case_section_without_its_declaration(p, b, t):
+    (p / "report" / "sections" / "q9.py").write_text("TITLE = 'a ninth question'\n")
+    return ["--explain", "--build-dir", str(b)], None
+
+
 CASES = [
     (case_ljspeech_under_quick, 1, ["error: --ljspeech: the quick profile does not read it",
                                     "--profile homework"]),
@@ -226,6 +236,10 @@ CASES = [
     (case_octmnist_empty_arrays, 1, ["q2: unusable: {t}/octmnist.npz: train_images or train_labels is empty"]),
     (case_octmnist_not_a_zip, 1, ["q2: unusable: {t}/octmnist.npz: not a .npz file"]),
     (case_latex_not_installed, 1, ["error: latexmk is not installed"]),
+    (case_section_with_a_syntax_error, 1, ["error: unexpected SyntaxError: '(' was never closed",
+                                           "at report/sections/q9.py:2"]),
+    (case_section_without_its_declaration, 1, ["error: {p}/report/sections/q9.py: a section module defines "
+                                               "SECTION = Section(...)"]),
 ]
 LATEX_CASES = {case_preamble_undefined_variable}
 BEFORE_COMPUTING = {case_report_toml_missing, case_report_toml_malformed, case_report_toml_number_for_text,

@@ -52,7 +52,7 @@ def test_a_failure_without_a_file_and_line_is_a_few_lines_saying_so(tmp_path, mo
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pdflatex").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "latexmk").write_text("#!/bin/sh\nfor i in $(seq 1 400); do echo \"chatter line $i\"; done\n"
+    (bin_dir / "latexmk").write_text("#!/bin/sh\ni=1; while [ $i -le 400 ]; do echo \"chatter line $i\"; i=$((i+1)); done\n"
                                      "echo 'Latexmk: could not run pdflatex' >&2\nexit 12\n")
     for program in bin_dir.iterdir():
         program.chmod(0o755)

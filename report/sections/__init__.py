@@ -33,12 +33,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from compute.errors import BuildError
 from compute.profiles import PROFILES
 
 NAME = re.compile(r"[a-z][a-z0-9]*")
 
 
-class SectionError(Exception):
+class SectionError(BuildError):
     """A section module breaks the contract; the message names the module and the fix."""
 
 
