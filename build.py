@@ -364,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished steps stay cached; the next build resumes from them", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output was piped into a reader that stopped (`| head`): not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as error:  # noqa: BLE001 - every failure ends here, as a message
         if debugging(args):
             raise
