@@ -34,7 +34,7 @@ from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa
 from compute.q3.steps import PROFILES  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 from compute.q3.train import batch_indices, load_split, train_epoch  # noqa: E402
-from compute.step import Context  # noqa: E402
+from compute.testing import fake_context  # noqa: E402
 
 P = PROFILES["quick"]
 SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"
@@ -60,8 +60,8 @@ def clip_folder(args, scratch: Path) -> tuple[Path, str]:
     if args.ljspeech or (SAMPLE / "metadata.csv").is_file():
         return Path(args.ljspeech or SAMPLE), "LJ Speech"
     params = {"n_clips": args.clips, "sample_rate": P["sample_rate"]}
-    ctx = Context(params, P["seed"], "cpu", scratch, scratch / "work", {}, "q3.corpus", interactive=False)
-    return scratch / corpus.run(ctx)["dir"], "espeak-ng corpus"
+    ctx = fake_context(scratch, params, P["seed"], name="q3.corpus")
+    return ctx.out / corpus.run(ctx)["dir"], "espeak-ng corpus"
 
 
 def main() -> None:

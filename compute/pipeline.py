@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compute.errors import BuildError
+from compute.progress import Reporter
 from compute.step import Context, DataError, Result, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -519,7 +520,8 @@ class Runner:
         work = self.build_dir / "work" / step.name / key
         work.mkdir(parents=True, exist_ok=True)
         ctx = Context(params=step.params, seed=step.seed, device=self.device, out=tmp / "files",
-                      work=work, needed={n: needed[n] for n in step.needs}, name=step.name)
+                      work=work, needed={n: needed[n] for n in step.needs}, name=step.name,
+                      reporter=Reporter())
         return key, components, reason, ctx
 
     def finish(self, step: Step, started: tuple[str, dict, str, Context], outcome: dict) -> Result:

@@ -6,10 +6,9 @@ result depends on; the runner (compute/pipeline.py) turns the declaration into a
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 
 class DataError(Exception):
@@ -87,33 +86,11 @@ class Context:
     needed: dict[str, Result]
     name: str = ""
     interactive: bool = field(default_factory=lambda: sys.stderr.isatty())
+    reporter: Any = None  # shows progress (compute/progress.py); set by the runner
 
     def log(self, message: str) -> None:
-        print(f"  {self.name}: {message}", file=sys.stderr, flush=True)
+        self.reporter.log(self.name, message)
 
     def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-        """Wraps a long loop: a bar with ETA on a terminal, a plain line every ~10% otherwise."""
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)  # type: ignore[arg-type]
-        label = f"{self.name} {desc}".strip()
-        if self.interactive:
-            from tqdm import tqdm
-
-            yield from tqdm(iterable, total=total, desc=label, leave=False, dynamic_ncols=True)
-            return
-        start, every = time.monotonic(), max(1, (total or 10) // 10)
-        for i, item in enumerate(iterable, 1):
-            yield item
-            if total and (i % every == 0 or i == total):
-                spent = time.monotonic() - start
-                eta = spent / i * (total - i)
-                self.log(f"{desc} {i}/{total} ({spent:.0f} s, ETA {eta:.0f} s)".strip())
-
-
-def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
-                 needed: dict[str, Result] | None = None, device: str = "cpu") -> Context:
-    """A context for tests that call a step's `run` directly."""
-    (tmp / "out").mkdir(parents=True, exist_ok=True)
-    (tmp / "work").mkdir(parents=True, exist_ok=True)
-    return Context(params=params or {}, seed=seed, device=device, out=tmp / "out",
-                   work=tmp / "work", needed=needed or {}, name="test", interactive=False)
+        """Wraps a long loop, showing how far it got; yields the items unchanged."""
+        return self.reporter.progress(self.name, self.interactive, iterable, total, desc)

@@ -5,9 +5,10 @@ import pytest
 import sympy as sp
 import torch
 
-from compute.q1 import numeric, symbolic
+from compute.q1 import figures, numeric, symbolic
 from compute.q1.steps import PROFILES
-from compute.step import Result, fake_context
+from compute.step import Result
+from compute.testing import fake_context
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,14 @@ def test_measured_crossover_interpolates_in_log_log():
     assert numeric.measured_crossover([100, 200], [3.0, 4.0], [2.0, 2.0]) is None
 
 
-def test_numeric_step_writes_both_figures(numeric_run):
+def test_the_figures_step_draws_both_figures_from_the_stored_measurements(numeric_run, tmp_path):
     data, out = numeric_run
-    assert data["figures"] == {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
-    for name in data["figures"].values():
-        assert (out / name).read_bytes()[:4] == b"%PDF"
+    assert list(out.iterdir()) == []  # measuring draws nothing
+    ctx = fake_context(tmp_path, needed={"q1.numeric": Result(data, out)})
+    drawn = figures.run(ctx)
+    assert drawn == {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
+    for name in drawn.values():
+        assert (ctx.out / name).read_bytes()[:4] == b"%PDF"
 
 
 def test_loglog_fit_recovers_the_exponent_from_the_fit_start_on():

@@ -2,7 +2,8 @@
 import pytest
 
 from compute.q2 import cost, data, steps
-from compute.step import DataError, fake_context
+from compute.step import DataError
+from compute.testing import fake_context
 
 OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 
@@ -10,7 +11,8 @@ OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 def test_offline_profiles_generate_their_data_and_need_no_file():
     for profile in ("quick", "smoke"):
         declared = {s.name: s for s in steps.steps(profile, OPTIONS)}
-        assert list(declared) == ["q2.data", "q2.train", "q2.cost"]
+        assert list(declared) == ["q2.data", "q2.train", "q2.figures", "q2.cost"]
+        assert declared["q2.figures"].needs == ("q2.data", "q2.train") and "torch" not in declared["q2.figures"].libraries
         assert declared["q2.data"].params == {"sizes": steps.PROFILES[profile]["sizes"]}
         assert declared["q2.train"].needs == ("q2.data",) and declared["q2.train"].input_files == ()
         assert declared["q2.train"].uses_device and declared["q2.train"].seed == 42

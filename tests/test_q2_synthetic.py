@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from compute.q2 import data, synthetic
-from compute.step import fake_context
+from compute.testing import fake_context
 
 SIZES = {"train": 400, "val": 40, "test": 1000}
 
@@ -51,11 +51,10 @@ def test_classes_differ_but_a_nearest_mean_classifier_is_far_from_perfect(genera
     assert 0.3 < accuracy < 0.75
 
 
-def test_data_step_writes_a_loadable_file_and_a_sample_figure(tmp_path):
+def test_data_step_writes_a_loadable_file_and_nothing_else(tmp_path):
     ctx = fake_context(tmp_path, params={"sizes": {"train": 24, "val": 8, "test": 1000}}, seed=3)
     result = synthetic.run(ctx)
     loaded = data.load_arrays(ctx.out / result["file"])
     assert result["source"] == "synthetic" and result["md5"] == data.md5(ctx.out / "octmnist.npz")
     assert result["splits"]["val"] == {"images": 8, "class_counts": data.class_counts(loaded["val_labels"])}
-    assert (ctx.out / result["figures"]["samples"]).read_bytes()[:4] == b"%PDF"
-    assert sorted(p.name for p in ctx.out.iterdir()) == ["octmnist.npz", "samples.pdf"]
+    assert sorted(p.name for p in ctx.out.iterdir()) == ["octmnist.npz"]

@@ -4,9 +4,10 @@ import os
 
 import pytest
 
-from compute.q2 import synthetic, train
+from compute.q2 import figures, synthetic, train
 from compute.q2.steps import PROFILES, TRAIN_SETTINGS
-from compute.step import Result, fake_context
+from compute.step import Result
+from compute.testing import fake_context
 from report.sections import q2 as q2_report
 
 SMOKE = PROFILES["smoke"]
@@ -64,12 +65,17 @@ def test_an_exact_validation_tie_goes_to_the_smallest_rate_in_training_and_in_th
     assert train.best_learning_rate({0.1: 0.75, 0.01: 0.8125, 0.001: 0.8}) == 0.01
 
 
-def test_figures_named_in_the_result_are_pdf_files(first):
+def test_the_figures_step_draws_every_figure_from_the_stored_results(first, smoke_data, tmp_path):
     result, ctx = first
-    names = [name for kind in result["figures"].values() for name in kind.values()]
-    assert sorted(names) == sorted(f"{kind}_{net}.pdf" for kind in ("train_loss", "val_acc", "confusion")
-                                   for net in ("cnn_maxpool", "cnn_strided"))
-    assert all((ctx.out / name).read_bytes()[:4] == b"%PDF" for name in names)
+    assert sorted(p.name for p in ctx.out.iterdir()) == []  # training draws nothing
+    needed = smoke_data | {"q2.train": Result(result, ctx.out)}
+    drawn = figures.run(fake_context(tmp_path, needed=needed))
+    names = [drawn["samples"]] + [name for kind in ("train_loss", "val_acc", "confusion")
+                                  for name in drawn[kind].values()]
+    assert sorted(names) == sorted(["samples.pdf"] + [f"{kind}_{net}.pdf" for kind in ("train_loss", "val_acc",
+                                                                                      "confusion")
+                                                      for net in ("cnn_maxpool", "cnn_strided")])
+    assert all((tmp_path / "out" / name).read_bytes()[:4] == b"%PDF" for name in names)
 
 
 def test_the_first_epoch_lowers_the_training_loss_at_the_largest_rate(smoke_data, tmp_path):

@@ -10,7 +10,8 @@ from compute.q3 import train
 from compute.q3.metrics import similarities
 from compute.q3.steps import PROFILES, differences_from_homework, steps
 from compute.q3.text import encode
-from compute.step import DataError, Result, fake_context
+from compute.step import DataError, Result
+from compute.testing import fake_context
 
 TEXTS = ["the cat sat", "a dog ran", "the cat ran", "a red box", "the cat sat", "my old map"]
 TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_layer": 2, "n_vocab": 35,

@@ -98,20 +98,9 @@ The first \VAR{n|num} squares add up to \VAR{claim('q4.sum')|num}.
 }
 
 
-def project_copy(target: Path) -> Path:
-    """The working tree's files (tracked and new, not ignored), copied to `target`."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
-    return target
-
-
 @needs_latex
-def test_a_fourth_section_builds_by_adding_files_only(tmp_path):
-    copy = project_copy(tmp_path / "project")
+def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
+    copy = project_copy
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     for name, text in FOURTH.items():
         assert not (copy / name).exists()

@@ -7,12 +7,8 @@ import statistics
 import time
 from itertools import combinations_with_replacement
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 
 class FeatureMap:
@@ -126,30 +122,6 @@ def approximation_error(p: dict, seed: int) -> dict:
             "curves": curves}
 
 
-def plot_error(error: dict, path) -> None:
-    fig, ax = plt.subplots(figsize=(3.6, 2.8))
-    for i, curve in enumerate(error["curves"]):
-        ks = [pt["K"] for pt in curve["points"]]
-        ax.semilogy(ks, [pt["mean_relative_error"] for pt in curve["points"]], "o-", color=f"C{i}",
-                    markersize=3.5, label=rf"std$(q^\top k) = {curve['logit_std']:g}$")
-        ax.semilogy(ks, [pt["mean_weights_l1"] for pt in curve["points"]], "s--", color=f"C{i}",
-                    markersize=3, linewidth=1)
-        bad = [pt for pt in curve["points"] if pt["rows_nonpositive_normaliser"]]
-        if bad:
-            ax.semilogy([pt["K"] for pt in bad], [pt["mean_relative_error"] for pt in bad], "kx",
-                        label="rows with normaliser $\\leq 0$ left out")
-    ax.plot([], [], "k-", label="output: relative error")
-    ax.plot([], [], "k--", label="weights: $L^1$ distance")
-    ax.set_xlabel("terms of the series $K$")
-    ax.set_ylabel("mean error (dimensionless)")
-    ax.set_xticks([pt["K"] for pt in error["curves"][0]["points"]])
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6.5)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 # --- wall time ------------------------------------------------------------------------------
 
 def median_time(fn, warmup: int, repeats: int, min_seconds: float) -> float:
@@ -223,30 +195,6 @@ def timing(p: dict, seed: int, progress) -> dict:
     return result
 
 
-def plot_timing(result: dict, path) -> None:
-    fig, ax = plt.subplots(figsize=(3.6, 2.7))
-    for name, label, colour in (("softmax", "softmax", "C0"), ("linear", "linear, $K=3$", "C1")):
-        curve = result[name]
-        lengths, seconds = np.array(curve["lengths"], dtype=float), np.array(curve["seconds"])
-        ax.loglog(lengths, seconds * 1e3, "o", color=colour, markersize=3,
-                  label=f"{label} (slope {curve['slope']:.2f})")
-        x = lengths[lengths >= result["fit_from"]]
-        ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-",
-                  color=colour, linewidth=1)
-    if result["crossover_length"]:
-        ax.axvline(result["crossover_length"], color="0.3", linestyle=":", linewidth=1,
-                   label=f"measured crossover {result['crossover_length']:.0f}")
-    ax.axvline(result["predicted_crossover_length"], color="0.3", linestyle="--", linewidth=1,
-               label=f"flop-count crossover {result['predicted_crossover_length']:.0f}")
-    ax.set_xlabel("sequence length $L$")
-    ax.set_ylabel("wall time per call (ms)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def run(ctx) -> dict:
     p = ctx.params
     crossover = ctx.needed["q1.symbolic"].data["complexity"]["crossover"]
@@ -255,13 +203,10 @@ def run(ctx) -> dict:
                          f"the timing uses D = {p['timing']['dimension']}: give both the same D")
     ctx.log("approximation error against softmax attention")
     error = approximation_error(p["error"], ctx.seed)
-    plot_error(error, ctx.out / "approx_error.pdf")
     ctx.log(f"wall time on {p['timing']['threads']} CPU thread(s)")
     timed = timing(p["timing"], ctx.seed, ctx.progress)
     timed["predicted_crossover_length"] = crossover["value"]
     measured = timed["crossover_length"]
     timed["crossover_over_feature_dimension"] = measured and measured / timed["feature_dimension"]
     timed["crossover_over_predicted"] = measured and measured / crossover["value"]
-    plot_timing(timed, ctx.out / "attention_timing.pdf")
-    return {"error": error, "timing": timed,
-            "figures": {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}}
+    return {"error": error, "timing": timed}

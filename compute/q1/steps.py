@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from compute.profiles import derive
-from compute.q1 import numeric, symbolic
+from compute.q1 import figures, numeric, symbolic
 from compute.step import Resources, Step
 
 TIMING_DIMENSION = 16  # D of the timing; the symbolic crossover is solved for the same D
@@ -55,6 +55,7 @@ def steps(profile: str, options: dict) -> list[Step]:
     return [
         Step("q1.symbolic", symbolic.run, params=p["symbolic"], libraries=("sympy",)),
         Step("q1.numeric", numeric.run, params=p["numeric"], needs=("q1.symbolic",),
-             libraries=("torch", "numpy", "matplotlib"), seed=p["seed"], uses_device=False,
+             libraries=("torch", "numpy"), seed=p["seed"], uses_device=False,
              resources=Resources(memory_gb=8)),  # softmax attention up to L = 16,384: 1 GiB of scores
+        Step("q1.figures", figures.run, needs=("q1.numeric",), libraries=("numpy", "matplotlib")),
     ]

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compute.q2 import figures
 from compute.step import DataError
 
 CLASSES = ("CNV", "DME", "drusen", "normal")
@@ -190,6 +189,4 @@ def run(ctx) -> dict:
     path = Path(ctx.params["path"])
     arrays = load_arrays(path)
     return {"source": "octmnist", "file": str(path.resolve()), "md5": md5(path), "splits": describe(arrays),
-            "classes": list(CLASSES), "reference_mismatches": reference_mismatches(arrays),
-            "figures": {"samples": figures.samples(arrays["train_images"], arrays["train_labels"],
-                                                   list(CLASSES), ctx.out)}}
+            "classes": list(CLASSES), "reference_mismatches": reference_mismatches(arrays)}

@@ -1,4 +1,7 @@
-"""Q2 figures, as vector PDFs for print: sample images, training curves, confusion matrices."""
+"""Q2 figures, as vector PDFs for print: sample images, training curves, confusion matrices.
+
+The q2.figures step draws them from the stored results of q2.data and q2.train, so a change of
+style re-plots in seconds and never retrains (no training step imports this module)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from compute.q2.data import load_arrays  # noqa: E402
 
 STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
          "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False}
@@ -80,3 +85,12 @@ def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[
         best = next(r for r in runs if r["net"] == net and r["lr"] == lr)
         names["confusion"][net] = confusion(best["confusion_529"], classes, out, f"confusion_{net}.pdf")
     return names
+
+
+def run(ctx) -> dict:
+    """The q2.figures step: {"samples": file, "train_loss": {net: file}, "val_acc": ..., "confusion": ...}."""
+    data, train = ctx.needed["q2.data"], ctx.needed["q2.train"].data
+    arrays = load_arrays(data.dir / data.data["file"])
+    classes = data.data["classes"]
+    return {"samples": samples(arrays["train_images"], arrays["train_labels"], classes, ctx.out),
+            **training_figures(train["runs"], train["best_lr"], classes, ctx.out)}

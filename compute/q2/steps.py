@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compute.profiles import derive
-from compute.q2 import cost, data, synthetic, train
+from compute.q2 import cost, data, figures, synthetic, train
 from compute.step import DataError, Resources, Step
 
 # the course's settings on the real OCTMNIST; on a CPU with two or more cores the two networks
@@ -35,7 +35,7 @@ def steps(profile: str, options: dict) -> list[Step]:
     p = PROFILES[profile]
     if p["data"] == "synthetic":
         source = Step("q2.data", synthetic.run, params={"sizes": p["sizes"]},
-                      libraries=("numpy", "matplotlib"), seed=p["seed"])
+                      libraries=("numpy",), seed=p["seed"])
     else:
         path = data.locate(options.get("octmnist") or p["octmnist_path"])
         if path is None or not path.exists():
@@ -43,12 +43,13 @@ def steps(profile: str, options: dict) -> list[Step]:
                 raise DataError(f"{path or data.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}.")
             path = download(options)  # the homework profile fetches the real data when none is given
         source = Step("q2.data", data.run, params={"path": str(path)}, input_files=(path,),
-                      libraries=("numpy", "matplotlib"), locations=("path",))
+                      libraries=("numpy",), locations=("path",))
     return [
         source,
         Step("q2.train", train.run, params={k: p[k] for k in TRAIN_SETTINGS}, needs=("q2.data",),
-             input_files=source.input_files, libraries=("torch", "numpy", "matplotlib"),
+             input_files=source.input_files, libraries=("torch", "numpy"),
              seed=p["seed"], uses_device=True, resources=Resources(cpus=2, memory_gb=16, hours=6)),
+        Step("q2.figures", figures.run, needs=("q2.data", "q2.train"), libraries=("numpy", "matplotlib")),
         Step("q2.cost", cost.run, params={k: p[k] for k in ("cpu_threads", "timing_batches", "timing_repeats")},
              libraries=("torch", "sympy"), seed=p["seed"], uses_device=True, resources=Resources(memory_gb=8)),
     ]

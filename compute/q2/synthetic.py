@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from compute.q2 import figures
 from compute.q2.data import CLASSES, FILE_NAME, IMAGE_SIZE, SPLITS, TRAIN_PRIOR, describe, md5, save_arrays
 
 CNV, DME, DRUSEN, NORMAL = range(4)
@@ -156,6 +155,4 @@ def run(ctx) -> dict:
     arrays = generate(ctx.params["sizes"], ctx.seed)
     path = save_arrays(arrays, Path(ctx.out) / FILE_NAME)
     return {"source": "synthetic", "file": FILE_NAME, "md5": md5(path), "splits": describe(arrays),
-            "classes": list(CLASSES), "generator": {"sizes": ctx.params["sizes"], "seed": ctx.seed},
-            "figures": {"samples": figures.samples(arrays["train_images"], arrays["train_labels"],
-                                                   list(CLASSES), ctx.out)}}
+            "classes": list(CLASSES), "generator": {"sizes": ctx.params["sizes"], "seed": ctx.seed}}

@@ -22,25 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from compute.q2 import figures
 from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS
-
-PROTOCOL = [
-    "Plain SGD (no momentum, no weight decay), batch 8, NLL loss on log-softmax outputs, "
-    "pixels divided by 256, seed {seed}.",
-    "The three learning rates of a network are trained side by side as one wide network: they start "
-    "from the same initial weights and see the same shuffled batches and dropout masks, as the "
-    "course's separate runs with a fixed seed did; each run is otherwise its own SGD run.",
-    "Training loss is the mean over the batches of that epoch (not the running mean since epoch 1).",
-    "The learning rate is chosen on the final-epoch validation accuracy; test accuracy uses the "
-    "final-epoch weights, on the course's {subset} test images and on all {test} test images; "
-    "validation uses all {val} validation images.",
-    "Seconds per run: the wall time of the network's side-by-side training and validation divided "
-    "by the number of learning rates.",
-]
-
 
 class TrainingStopped(Exception):
     """Raised after the checkpoint of epoch `stop_after_epoch`, to interrupt a run on purpose."""
@@ -68,8 +52,6 @@ def run(ctx) -> dict:
     best = {net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
             for net in p["networks"]}
     return {
-        "protocol": [line.format(seed=ctx.seed, subset=len(subset), test=len(splits["test"][1]),
-                                 val=len(splits["val"][1])) for line in PROTOCOL],
         "data": {"source": data.data["source"], "md5": data.data["md5"], "splits": describe(arrays),
                  "classes": list(CLASSES),
                  "course_test_per_class": list(COURSE_TEST_PER_CLASS)},
@@ -79,7 +61,6 @@ def run(ctx) -> dict:
         "best_lr": best,
         "seconds_fused": {net: result["seconds"] for net, result in zip(p["networks"], trained)},
         "processes": processes,
-        "figures": figures.training_figures(runs, best, list(CLASSES), ctx.out),
     }
 
 

@@ -124,6 +124,7 @@ def context(results: dict) -> dict:
         "crossover_formula": _sym(cx["crossover"]["length"]),
         "error": num["error"],
         "timing": num["timing"],
+        "figures": results["q1.figures"].data,
     }
 
 

@@ -72,7 +72,7 @@ def _still_rising(runs: list[dict], net: str) -> bool:
 
 
 def context(results: dict) -> dict:
-    data, train, cost = (results[k].data for k in ("q2.data", "q2.train", "q2.cost"))
+    data, train, cost, figures = (results[k].data for k in ("q2.data", "q2.train", "q2.cost", "q2.figures"))
     maxpool = cost["networks"]["cnn_maxpool"]
     symbols = {sp.Symbol(s, positive=True, integer=True): v for s, v in maxpool["symbols"].items()}
     param_rows = []
@@ -83,7 +83,7 @@ def context(results: dict) -> dict:
         param_rows.append([LAYER_TEXT[r["layer"]], Tex(f"${sp.latex(formula)}$"), Tex(f"${sp.latex(values)}$"),
                            num(r["count"]), num(r["torch"])])
     return {
-        "data": data, "train": train, "cost": cost, "names": NAMES,
+        "data": data, "train": train, "cost": cost, "figures": figures, "names": NAMES,
         "param_table": table(["Layer", "Formula", "Values", "Count", "PyTorch"], param_rows, "lllrr"),
         "symbol_values": [(Tex(sp.latex(sym)), v) for sym, v in symbols.items()],
         "lr_key": _lr_key,

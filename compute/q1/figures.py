@@ -1,0 +1,70 @@
+"""Q1 figures, drawn by the q1.figures step from the stored q1.numeric result: the approximation
+error against K and the wall time against L. No measuring step imports this module, so a change
+of style re-plots in seconds and never re-measures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+FILES = {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
+
+
+def plot_error(error: dict, path) -> None:
+    fig, ax = plt.subplots(figsize=(3.6, 2.8))
+    for i, curve in enumerate(error["curves"]):
+        ks = [pt["K"] for pt in curve["points"]]
+        ax.semilogy(ks, [pt["mean_relative_error"] for pt in curve["points"]], "o-", color=f"C{i}",
+                    markersize=3.5, label=rf"std$(q^\top k) = {curve['logit_std']:g}$")
+        ax.semilogy(ks, [pt["mean_weights_l1"] for pt in curve["points"]], "s--", color=f"C{i}",
+                    markersize=3, linewidth=1)
+        bad = [pt for pt in curve["points"] if pt["rows_nonpositive_normaliser"]]
+        if bad:
+            ax.semilogy([pt["K"] for pt in bad], [pt["mean_relative_error"] for pt in bad], "kx",
+                        label="rows with normaliser $\\leq 0$ left out")
+    ax.plot([], [], "k-", label="output: relative error")
+    ax.plot([], [], "k--", label="weights: $L^1$ distance")
+    ax.set_xlabel("terms of the series $K$")
+    ax.set_ylabel("mean error (dimensionless)")
+    ax.set_xticks([pt["K"] for pt in error["curves"][0]["points"]])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_timing(result: dict, path) -> None:
+    fig, ax = plt.subplots(figsize=(3.6, 2.7))
+    for name, label, colour in (("softmax", "softmax", "C0"), ("linear", "linear, $K=3$", "C1")):
+        curve = result[name]
+        lengths, seconds = np.array(curve["lengths"], dtype=float), np.array(curve["seconds"])
+        ax.loglog(lengths, seconds * 1e3, "o", color=colour, markersize=3,
+                  label=f"{label} (slope {curve['slope']:.2f})")
+        x = lengths[lengths >= result["fit_from"]]
+        ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-",
+                  color=colour, linewidth=1)
+    if result["crossover_length"]:
+        ax.axvline(result["crossover_length"], color="0.3", linestyle=":", linewidth=1,
+                   label=f"measured crossover {result['crossover_length']:.0f}")
+    ax.axvline(result["predicted_crossover_length"], color="0.3", linestyle="--", linewidth=1,
+               label=f"flop-count crossover {result['predicted_crossover_length']:.0f}")
+    ax.set_xlabel("sequence length $L$")
+    ax.set_ylabel("wall time per call (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(ctx) -> dict:
+    """The q1.figures step: {"error": file, "timing": file}."""
+    measured = ctx.needed["q1.numeric"].data
+    plot_error(measured["error"], Path(ctx.out) / FILES["error"])
+    plot_timing(measured["timing"], Path(ctx.out) / FILES["timing"])
+    return dict(FILES)
