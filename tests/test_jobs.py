@@ -15,7 +15,8 @@ import pytest
 import compute.pipeline as pipeline
 from compute.jobs import NO_SLURM, JobFailed, Jobs
 from compute.q3 import steps as q3_steps
-from compute.step import Resources, Step, fake_context
+from compute.step import Resources, Step
+from compute.testing import fake_context
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND_IN = ROOT / "tests" / "slurm"
