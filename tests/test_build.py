@@ -124,7 +124,7 @@ def test_local_jobs_give_the_keys_and_numbers_of_an_inline_build(q1_build, tmp_p
     assert local.returncode == 0, local.stderr
     assert "q1.symbolic: running" in local.stderr and "0 problem(s)" in local.stdout
     inline, jobs = comparable_results(build_dir / "cache"), comparable_results(tmp_path / "cache")
-    assert sorted(jobs) == sorted(inline) and len(jobs) == 2
+    assert sorted(jobs) == sorted(inline) and len(jobs) == 3  # symbolic, numeric, figures
     assert jobs == inline
     assert len(list((tmp_path / "jobs" / "q1.numeric").glob("*_log.err"))) == 1
 
@@ -135,11 +135,11 @@ def test_push_pull_frozen_renders_the_pdf_computing_nothing(q1_build, tmp_path):
     shared, laptop = tmp_path / "shared", tmp_path / "laptop"
     push = build("--section", "q1", "--push", str(shared), build_dir=build_dir)
     assert push.returncode == 0, push.stderr
-    assert f"pushed to {shared}: 2 copied (q1.symbolic, q1.numeric)" in push.stdout
+    assert f"pushed to {shared}: 3 copied (q1.symbolic, q1.numeric, q1.figures)" in push.stdout
     assert not (shared / "report.pdf").exists()
     frozen = build("--section", "q1", "--pull", str(shared), "--frozen", build_dir=laptop)
     assert frozen.returncode == 0, frozen.stderr
-    assert f"pulled from {shared}: 2 copied (q1.symbolic, q1.numeric)" in frozen.stderr
+    assert f"pulled from {shared}: 3 copied (q1.symbolic, q1.numeric, q1.figures)" in frozen.stderr
     assert "running" not in frozen.stderr and "q1.numeric: cached" in frozen.stderr
     assert "47,905" in pdf_text(laptop / "report.pdf")
 
