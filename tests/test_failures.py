@@ -17,7 +17,7 @@ import pytest
 
 from compute import errors
 
-from test_sections import project_copy
+from conftest import copy_project
 
 
 def build(project: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -29,7 +29,7 @@ def build(project: Path, *args, env: dict | None = None) -> subprocess.Completed
 @pytest.fixture(scope="module")
 def cached_q1(tmp_path_factory):
     """A project copy and a build folder holding Q1's smoke results."""
-    project = project_copy(tmp_path_factory.mktemp("cached") / "project")
+    project = copy_project(tmp_path_factory.mktemp("cached") / "project")
     build_dir = project.parent / "build"
     first = build(project, "--section", "q1", "--check", "--build-dir", str(build_dir))
     assert first.returncode == 0, first.stderr
@@ -39,7 +39,7 @@ def cached_q1(tmp_path_factory):
 @pytest.fixture
 def setup(cached_q1, tmp_path):
     """A fresh copy of the project and of the cached build folder for one case."""
-    project = project_copy(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     build_dir = tmp_path / "build"
     shutil.copytree(cached_q1[1], build_dir)
     return project, build_dir
