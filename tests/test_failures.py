@@ -158,7 +158,8 @@ def case_garbage_manifest_recomputed(p, b, t):
 
 
 def case_deleted_figure_recomputed(p, b, t):
-    (numeric_entry(b) / "files" / "approx_error.pdf").unlink()
+    (figures,) = (b / "cache" / "q1.figures").glob("*/files/approx_error.pdf")
+    figures.unlink()
     return ["--section", "q1", "--check", "--build-dir", str(b)], None
 
 
@@ -226,8 +227,8 @@ CASES = [
                                           "{b}/cache/q1.numeric/", "q1.symbolic: cached"]),
     (case_garbage_manifest_recomputed, 0, ["q1.numeric: running (damaged, will recompute: manifest.json is "
                                            "missing or not valid JSON in {b}/cache/q1.numeric/", "0 problem(s)"]),
-    (case_deleted_figure_recomputed, 0, ["q1.numeric: running (damaged, will recompute: files/approx_error.pdf "
-                                         "is missing", "0 problem(s)"]),
+    (case_deleted_figure_recomputed, 0, ["q1.figures: running (damaged, will recompute: files/approx_error.pdf "
+                                         "is missing", "q1.numeric: cached", "0 problem(s)"]),
     (case_leftover_of_a_killed_run, 0, ["removed 1 leftover temporary folder(s) of interrupted runs from "
                                         "{b}/cache"]),
     (case_partial_ljspeech, 1, ["error: {t}/LJSpeech-1.1: 2 of the 3 wav files metadata.csv lists are missing "
