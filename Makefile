@@ -14,6 +14,10 @@ report: system $(VENV)/.installed
 test: system $(VENV)/.installed-dev
 	$(PY) -m pytest $(ARGS)
 
+# Builds once, then rebuilds the PDF on every saved template, report.toml or source file.
+watch: system $(VENV)/.installed
+	$(PY) build.py --watch $(ARGS)
+
 check: $(VENV)/.installed
 	$(PY) build.py --check $(ARGS)
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,7 @@ from report.latex import check_installed, compile_pdf  # noqa: E402
 from report.meta import load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
 from report.sections import discover  # noqa: E402
+from report.watch import watch  # noqa: E402
 
 DEBUG_VARIABLE = "BUILD_DEBUG"
 
@@ -76,6 +78,7 @@ examples:
   python build.py --section q1             recompute q1 only; q2/q3 from the cache
   python build.py --explain                what would run, and why
   python build.py --check                  verify every claim against its computation
+  python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
   python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
                                            compute as Slurm jobs, copy the results to a shared folder
@@ -119,11 +122,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="after computing, copy the build's verified results into DIR and stop (no LaTeX)")
     parser.add_argument("--pull", type=Path, metavar="DIR",
                         help="first copy the verified results this build needs from DIR into the cache")
+    parser.add_argument("--watch", action="store_true",
+                        help="build, then rebuild on every saved template, report.toml or project source, "
+                             "recomputing only what changed; errors are printed and the watch goes on")
     parser.add_argument("--debug", action="store_true",
                         help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)")
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
+    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force")
+                if getattr(args, o)]
+    if args.watch and one_shot:
+        parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
     for name in args.section or []:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
@@ -356,9 +366,13 @@ def check_data_options(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line, with its one error path: a failure prints what went wrong, where, and
-    what to do, and exits 1; the Python traceback only with --debug or BUILD_DEBUG=1."""
     args = parse_args(argv)
+    return watching(args) if args.watch else run_once(args)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    """One build, with the command line's one error path: a failure prints what went wrong, where,
+    and what to do, and returns 1; the Python traceback only with --debug or BUILD_DEBUG=1."""
     try:
         return build(args)
     except KeyboardInterrupt:
@@ -372,6 +386,26 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(describe(error, args.build_dir, expected=(DataError, ClaimError, JobFailed)), file=sys.stderr)
         return 1
+
+
+def watching(args: argparse.Namespace) -> int:
+    """--watch: builds, then rebuilds on every saved template, report.toml or project source
+    (report/watch.py); a failed build is reported and the watch goes on. Ctrl-C stops it."""
+    def build_once() -> int:
+        status = run_once(args)
+        if status == 130:
+            raise KeyboardInterrupt
+        return status
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` stops it as Ctrl-C does
+    try:
+        watch(build_once, ROOT)
+    except KeyboardInterrupt:
+        print("\nwatch: stopped", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

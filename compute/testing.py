@@ -1,6 +1,14 @@
-"""A step context for tests and benchmarks that call a step's `run` directly (no cache, no runner)."""
+"""Helpers for the tests and benchmarks: a step context for calling a step's `run` directly (no
+cache, no runner), a copy of the project to edit, and reading a running build's progress lines.
+No step imports this module."""
 from __future__ import annotations
 
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 from compute.progress import Reporter
@@ -14,3 +22,45 @@ def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
     (tmp / "work").mkdir(parents=True, exist_ok=True)
     return Context(params=params or {}, seed=seed, device=device, out=tmp / "out", work=tmp / "work",
                    needed=needed or {}, name=name, interactive=False, reporter=Reporter())
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def copy_project(target: Path) -> Path:
+    """The working tree's files (tracked and new, not ignored), copied to `target`."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def save(path: Path, text: str) -> None:
+    """Writes `text` and moves the modification time on by a second, as a later save would."""
+    path.write_text(text)
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+
+
+def lines_of(process: subprocess.Popen) -> "queue.Queue[str]":
+    """The process's stderr lines, read as they come by a background thread."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    return lines
+
+
+def wait_for(lines: "queue.Queue[str]", text: str, timeout: float = 240) -> list[str]:
+    """The lines read until one holding `text` (the last one); AssertionError listing them if it
+    does not come within `timeout` seconds."""
+    seen, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            seen.append(lines.get(timeout=1))
+        except queue.Empty:
+            continue
+        if text in seen[-1]:
+            return seen
+    raise AssertionError(f"{text!r} did not come within {timeout} s; got:\n" + "".join(seen))

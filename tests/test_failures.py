@@ -17,7 +17,7 @@ import pytest
 
 from compute import errors
 
-from conftest import copy_project
+from compute.testing import copy_project
 
 
 def build(project: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_project
+from compute.testing import copy_project
 
 PLAN_LINE = re.compile(r"^(?P<step>[\w.]+): (?P<state>.*) \[(?P<key>\w+)\]$")
 needs_tools = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("espeak-ng") is None,
