@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from compute import parallel
 from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS
@@ -39,7 +37,7 @@ def run(ctx) -> dict:
     if processes > 1:
         # one network per process: at batch 8 a second thread in one process gains little
         threads = p["cpu_threads"] or max(1, os.cpu_count() // processes)
-        trained = in_processes(train_alone, [(net, p, ctx) for net in p["networks"]], threads,
+        trained = parallel.in_processes(train_alone, [(net, p, ctx) for net in p["networks"]], threads,
                                [f"{ctx.name} {net}" for net in p["networks"]])
     else:
         threads = torch.get_num_threads()
@@ -72,9 +70,7 @@ def best_learning_rate(final_val_acc: dict[float, float]) -> float:
 
 def process_count(p: dict, device: str) -> int:
     """How many networks train at once: one process per network and CPU core, never on CUDA."""
-    if device != "cpu":
-        return 1
-    return max(1, min(p.get("workers", 1), len(p["networks"]), os.cpu_count() or 1))
+    return parallel.process_count(p.get("workers", 1), len(p["networks"]), device)
 
 
 def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
@@ -90,25 +86,6 @@ def train_alone(net: str, p: dict, ctx) -> dict:
     lines on stderr (two bars from two processes would overwrite each other)."""
     _, splits, subset = load_splits(ctx)
     return train_network(net, splits, subset, p, dataclasses.replace(ctx, interactive=False))
-
-
-def in_processes(function, calls: list[tuple], threads: int, names: list[str]) -> list:
-    """[function(*args) for args in calls], each call in its own process with `threads` torch
-    threads. Processes are spawned, not forked: a fork of a process whose OpenMP threads have
-    run may hang. The first exception is raised once the other calls have ended (whatever they
-    checkpointed is kept), with a note naming the call that raised it."""
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(len(calls), mp_context=spawn, initializer=torch.set_num_threads,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(function, *args): name for args, name in zip(calls, names)}
-        for future in as_completed(futures):
-            error = future.exception()
-            if error is not None:
-                print(f"  {futures[future]}: failed ({type(error).__name__}: {error}); "
-                      f"waiting for the other processes to end", file=sys.stderr, flush=True)
-                error.add_note(f"raised in the process that ran {futures[future]}")
-                raise error
-        return [future.result() for future in futures]
 
 
 def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> dict:
