@@ -38,7 +38,7 @@ def newest(cache: Path, pattern: str) -> Path | None:
 def setting(decoder: str, clips: int, trained_in: Path | None) -> tuple[SpeechRecognizer, torch.Tensor, str]:
     """The model and input features to decode, and a description of them."""
     cache = trained_in / "cache" if trained_in else None
-    model_file = newest(cache, f"q3.train.{decoder}/*/files/model_{decoder}.pt") if cache else None
+    model_file = newest(cache, f"q3.train/*/files/model_{decoder}.pt") if cache else None
     features_file = newest(cache, "q3.features/*/files/test.pt") if cache else None
     if model_file and features_file:
         model = load_trained(model_file)

@@ -140,13 +140,13 @@ def stand_in_slurm(monkeypatch, tmp_path, run: bool) -> Path:
 
 def test_the_slurm_job_script_asks_for_the_q3_training_resources_and_a_gpu(project, tmp_path, monkeypatch):
     log = stand_in_slurm(monkeypatch, tmp_path, run=False)
-    (train,) = [s for s in q3_steps.steps("smoke", {}) if s.name == "q3.train.lstm"]
+    (train,) = [s for s in q3_steps.steps("smoke", {}) if s.name == "q3.train"]
     assert train.resources == Resources(cpus=4, memory_gb=32, hours=12)
     jobs = Jobs("slurm", tmp_path / "build", "cuda", {"partition": "gpu", "account": "dl2324"})
     submitted = jobs.submit(train, fake_context(tmp_path))
     (script,) = log.glob("job-*.sh")
     text = script.read_text()
-    for line in ("#SBATCH --job-name=q3.train.lstm", "#SBATCH --time=720", "#SBATCH --cpus-per-task=4",
+    for line in ("#SBATCH --job-name=q3.train", "#SBATCH --time=720", "#SBATCH --cpus-per-task=4",
                  "#SBATCH --mem=32GB", "#SBATCH --gpus-per-node=1", "#SBATCH --partition=gpu",
                  "#SBATCH --account=dl2324", f"cd {ROOT}"):
         assert line in text.splitlines(), (line, text)

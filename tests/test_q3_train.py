@@ -1,12 +1,14 @@
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from compute.pipeline import Runner
+from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
-from compute.q3 import train
 from compute.q3.metrics import similarities
 from compute.q3.steps import PROFILES, differences_from_homework, steps
 from compute.q3.text import encode
@@ -18,10 +20,11 @@ TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_la
               "n_text_ctx": 98, "max_timescale": 3000.0}
 
 
-def params(decoder: str, epochs: int = 2, **changes) -> dict:
-    return {"decoder": decoder, "model": TINY_MODEL, "epochs": epochs, "batch_size": 4, "eval_batch_size": 3,
+def params(decoders: list[str], epochs: int = 2, **changes) -> dict:
+    return {"decoders": decoders, "model": TINY_MODEL, "epochs": epochs, "batch_size": 4, "eval_batch_size": 3,
             "lr": 1e-3, "weight_decay": 0.01, "label_smoothing": 0.1, "warmup_epochs": 1, "decay_epochs": 1,
-            "lr_floor": 0.01, "samples": 2, "baseline_candidates": 3, **changes}
+            "lr_floor": 0.01, "padding": train.FIXED, "workers": 1, "cpu_threads": 1, "samples": 2,
+            "baseline_candidates": 3, **changes}
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +34,24 @@ def features(tmp_path_factory):
     generator = torch.Generator().manual_seed(0)
     for name, n in (("train", 10), ("val", 4), ("test", 4)):
         texts = [TEXTS[i % len(TEXTS)] for i in range(n)]
-        torch.save({"ids": [f"{name}-{i}" for i in range(n)], "texts": texts,
-                    "features": torch.randn(n, 80, 24, generator=generator),
+        used = torch.randint(6, 25, (n,), generator=generator)
+        frames = torch.arange(24)
+        torch.save({"ids": [f"{name}-{i}" for i in range(n)], "texts": texts,  # zeros after a clip's end
+                    "features": torch.randn(n, 80, 24, generator=generator) * (frames < used[:, None, None]),
                     "tokens": torch.tensor([encode(t) for t in texts], dtype=torch.int64),
-                    "frames_used": torch.full((n,), 24)}, folder / f"{name}.pt")
+                    "frames_used": used}, folder / f"{name}.pt")
     return Result({"splits": {"train": 10, "val": 4, "test": 4}}, folder)
 
 
-def run(tmp_path, features, **kw):
-    ctx = fake_context(tmp_path, params=params(**kw), seed=42, needed={"q3.features": features})
+def run_all(tmp_path, features, decoders=("lstm", "attention"), **kw):
+    ctx = fake_context(tmp_path, params=params(list(decoders), **kw), seed=42, needed={"q3.features": features})
     return ctx, train.run(ctx)
+
+
+def run(tmp_path, features, decoder, **kw):
+    """One decoder's result."""
+    ctx, result = run_all(tmp_path, features, [decoder], **kw)
+    return ctx, result["decoders"][decoder]
 
 
 @pytest.mark.parametrize("epoch, factor", [(0, 0.01), (1, 0.505), (2, 1.0), (3, 1 - 0.99 / 12),
@@ -76,11 +87,53 @@ def test_run_reports_test_scores_samples_and_parameter_counts(tmp_path, features
     json.dumps(result)  # plain JSON values only
 
 
-def test_run_writes_the_loss_and_similarity_figures(tmp_path, features):
-    ctx, result = run(tmp_path, features, decoder="lstm", epochs=1)
-    assert result["figures"] == {"loss": "loss_lstm.pdf", "similarity": "similarity_lstm.pdf"}
-    for name in result["figures"].values():
-        assert (ctx.out / name).read_bytes().startswith(b"%PDF")
+def test_figures_are_drawn_from_the_stored_results_by_their_own_step(tmp_path, features):
+    ctx, result = run_all(tmp_path / "train", features, epochs=1)
+    stored = Result(json.loads(json.dumps(result)), ctx.out)  # as read back from the cache
+    drawn = fake_context(tmp_path / "figures", needed={"q3.train": stored})
+    assert figures.run(drawn) == {d: {"loss": f"loss_{d}.pdf", "similarity": f"similarity_{d}.pdf"}
+                                  for d in ("lstm", "attention")}
+    for name in ("loss_lstm.pdf", "similarity_lstm.pdf", "loss_attention.pdf", "similarity_attention.pdf"):
+        assert (drawn.out / name).read_bytes().startswith(b"%PDF")
+
+
+def test_training_code_draws_nothing_and_names_no_metric_for_display():
+    source = Path(train.__file__).read_text()
+    assert "matplotlib" not in source and "Damerau-Levenshtein" not in source
+
+
+def test_length_batches_hold_every_clip_once_and_similar_lengths_together():
+    lengths = torch.randint(10, 800, (1000,), generator=torch.Generator().manual_seed(1))
+    batches = train.length_batches(lengths, 4, torch.Generator().manual_seed(0))
+    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    assert all(len(b) == 4 for b in batches)
+    padded = sum(int(lengths[b].max()) * len(b) for b in batches)
+    assert padded < 1.1 * int(lengths.sum())  # random batches of 4 pad to ~1.5 times the frames
+    again = train.length_batches(lengths, 4, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))
+
+
+def test_per_batch_padding_cuts_each_batch_to_its_longest_clip(features):
+    split = train.load_split(features.dir, "train")
+    idx = torch.tensor([0, 3])
+    mel, tokens = train.batch(split, idx, torch.device("cpu"), train.BY_LENGTH)
+    longest = int(split["frames_used"][idx].max())
+    assert mel.shape == (2, 80, longest) and tokens.shape == (2, 99)
+    assert torch.equal(mel, split["features"][idx][..., :longest])
+    assert train.batch(split, idx, torch.device("cpu"), train.FIXED)[0].shape == (2, 80, 24)
+
+
+def test_evaluation_in_length_order_returns_transcriptions_in_the_split_order(features, monkeypatch):
+    split = train.load_split(features.dir, "val")
+    torch.manual_seed(0)
+    model = train.SpeechRecognizer(train.ModelDimensions(**TINY_MODEL, n_frames=24), "lstm")
+    # a decoding that writes as many `a` (id 9) as the encoder gave it positions (half the frames)
+    monkeypatch.setattr(train, "greedy_decode", lambda decoder, xa: torch.tensor(
+        [[0] + [9] * xa.shape[1] + [1]] * xa.shape[0]))
+    _, outputs, _ = train.evaluate(model, split, 1, torch.device("cpu"), 0.1, train.BY_LENGTH)
+    lengths = split["frames_used"].tolist()
+    assert sorted(lengths) != lengths  # the length order is not the split order
+    assert outputs == ["<" + "a" * ((n + 1) // 2) + ">" for n in lengths]
 
 
 def test_constant_baseline_picks_the_best_output_on_validation():
@@ -135,6 +188,7 @@ def test_homework_profile_has_the_course_settings():
         ("ljspeech", [9825, 10480, 13100], 2754, 16000)
     training = ("epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing", "seed")
     assert [homework[k] for k in training] == [15, 64, 16, 1e-3, 0.01, 0.1, 42]
+    assert homework["padding"] == train.FIXED  # every clip padded to 2,754 frames, as the course
     assert [train.lr_factor(e, homework["warmup_epochs"], homework["decay_epochs"], homework["lr_floor"])
             for e in (0, 2, 14)] == pytest.approx([0.01, 1.0, 0.01])
     assert homework["require_complete"] is True
@@ -142,24 +196,24 @@ def test_homework_profile_has_the_course_settings():
 
 def test_quick_profile_changes_only_what_the_corpus_needs():
     allowed = {"source", "n_clips", "bounds", "require_complete", "frames", "epochs", "batch_size",
-               "warmup_epochs", "decay_epochs"}
+               "warmup_epochs", "decay_epochs", "padding"}
     assert set(differences_from_homework("quick")) <= allowed
     assert differences_from_homework("quick")["frames"] == {"homework": 2754, "profile": PROFILES["quick"]["frames"]}
 
 
 @pytest.mark.parametrize("profile, names", [
-    ("quick", ["q3.corpus", "q3.features", "q3.train.lstm", "q3.train.attention"]),
-    ("smoke", ["q3.corpus", "q3.features", "q3.train.lstm", "q3.train.attention"])])
+    ("quick", ["q3.corpus", "q3.features", "q3.train", "q3.figures"]),
+    ("smoke", ["q3.corpus", "q3.features", "q3.train", "q3.figures"])])
 def test_offline_profiles_generate_the_corpus_then_train_both_decoders(profile, names):
     declared = steps(profile, {"octmnist": None, "ljspeech": None, "device": "cpu"})
     assert [s.name for s in declared] == names
     by_name = {s.name: s for s in declared}
     assert by_name["q3.features"].needs == ("q3.corpus",)
-    for decoder in ("lstm", "attention"):
-        step = by_name[f"q3.train.{decoder}"]
-        assert step.needs == ("q3.features",) and step.uses_device and step.seed == 42
-        assert step.params["decoder"] == decoder
-        assert {"torch", "torchaudio", "rapidfuzz"} <= set(step.libraries)
+    step = by_name["q3.train"]
+    assert step.needs == ("q3.features",) and step.uses_device and step.seed == 42
+    assert step.params["decoders"] == ["lstm", "attention"]
+    assert {"torch", "torchaudio", "rapidfuzz"} <= set(step.libraries)
+    assert "matplotlib" not in step.libraries and by_name["q3.figures"].needs == ("q3.train",)
 
 
 SAMPLE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ljspeech-sample").resolve()
@@ -218,3 +272,25 @@ def test_stored_test_transcriptions_rescore_to_the_reported_similarities(tmp_pat
     assert [p["id"] for p in pairs] == ["test-0", "test-1", "test-2", "test-3"]
     rescored = similarities([p["target"] for p in pairs], [p["output"] for p in pairs])
     assert rescored == pytest.approx({m: result["test"][m] for m in rescored}, abs=1e-12)
+
+
+def numbers(result: dict) -> dict:
+    """A q3.train result without its wall times and settings."""
+    return {d: {k: v for k, v in r.items() if k not in ("timing", "settings")} | {"history": {
+        k: v for k, v in r["history"].items() if k != "epoch_seconds"}} for d, r in result["decoders"].items()}
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one process per decoder needs two CPU cores")
+def test_two_processes_give_the_numbers_of_one(tmp_path, features):
+    _, apart = run_all(tmp_path / "two", features, padding=train.BY_LENGTH, workers=2)
+    _, together = run_all(tmp_path / "one", features, padding=train.BY_LENGTH, workers=1)
+    assert apart["processes"] == 2 and together["processes"] == 1
+    assert numbers(apart) == numbers(together)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_two_cold_smoke_runs_give_identical_numbers(tmp_path):
+    declared = [s for s in steps("smoke", {"ljspeech": None}) if s.name != "q3.figures"]
+    first, second = (Runner(tmp_path / name).run_all(declared)["q3.train"].data for name in ("a", "b"))
+    assert numbers(first) == numbers(second)
+    assert first["decoders"]["lstm"]["test_transcriptions"] == second["decoders"]["lstm"]["test_transcriptions"]

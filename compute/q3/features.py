@@ -82,26 +82,64 @@ def in_order(pool: ThreadPoolExecutor, work, items, window: int):
         yield pending.popleft().result()
 
 
-def run(ctx) -> dict:
-    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens, frames_used."""
-    p = ctx.params
-    root = dataset_folder(ctx)
-    splits = split_rows(read_metadata(root), p["bounds"], str(root / "metadata.csv"))
-    rows = [row for split in SPLIT_FILES for row in splits[split]]
+def check_wavs(root: Path, rows: list) -> None:
+    """DataError naming the clips of the split that have no wav file."""
     missing = [wav_path(root, row.id).name for row in rows if not wav_path(root, row.id).is_file()]
     if missing:
         raise DataError(f"{root}/wavs: {len(missing)} clips of the split have no wav file "
                         f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}). "
                         f"Re-download or re-extract the dataset, or choose bounds without them.")
 
-    n_fft, hop, n_mels, frames = int(p["n_fft"]), int(p["hop"]), int(p["n_mels"]), int(p["frames"])
-    sample_rate, max_text = int(p["sample_rate"]), int(p["max_text"])
-    filterbank = mel_filterbank(n_fft, n_mels, int(p["mel_sample_rate"]))
-    work = partial(clip_features, sample_rate=sample_rate, filterbank=filterbank, n_fft=n_fft, hop=hop)
+
+def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Counter, notes: list[str]) -> None:
+    """Writes ctx.out/<name>.pt from the next len(chosen) clips of `clips`, counting samples,
+    frames and cropped clips in `tally`."""
+    p = ctx.params
+    n_mels, frames, max_text = int(p["n_mels"]), int(p["frames"]), int(p["max_text"])
+    # The feature tensor can be large (full LJ Speech train: 8.7 GB), so it lives in a file.
+    backing = Path(ctx.work) / f"{name}.features.f32"
+    backing.parent.mkdir(parents=True, exist_ok=True)
+    features = np.memmap(backing, dtype=np.float32, mode="w+", shape=(max(len(chosen), 1), n_mels, frames))
+    frames_used = torch.zeros(len(chosen), dtype=torch.int64)
+    for i in range(len(chosen)):
+        mel, samples, clip_notes = next(clips)
+        notes += clip_notes
+        frames_used[i] = min(mel.shape[1], frames)
+        tally.update(samples=samples, frames=int(frames_used[i]), cropped=int(mel.shape[1] > frames))
+        features[i] = pad_or_crop(mel, frames).numpy()
+    texts = [normalise(row.normalized, max_text) for row in chosen]
+    for text in texts:
+        unknown.update(unknown_characters(text))
+    features.flush()
+    data = {
+        "ids": [row.id for row in chosen],
+        "texts": texts,
+        "features": torch.from_numpy(np.asarray(features[: len(chosen)])),
+        "tokens": torch.tensor([encode(row.normalized, max_text) for row in chosen],
+                               dtype=torch.int64).reshape(len(chosen), max_text + 2),
+        "frames_used": frames_used,
+    }
+    part = ctx.out / (SPLIT_FILES[name] + ".part")
+    torch.save(data, part)
+    os.replace(part, ctx.out / SPLIT_FILES[name])
+    del data, features
+    backing.unlink()
+
+
+def run(ctx) -> dict:
+    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens, frames_used."""
+    p = ctx.params
+    root = dataset_folder(ctx)
+    splits = split_rows(read_metadata(root), p["bounds"], str(root / "metadata.csv"))
+    rows = [row for split in SPLIT_FILES for row in splits[split]]
+    check_wavs(root, rows)
+    filterbank = mel_filterbank(int(p["n_fft"]), int(p["n_mels"]), int(p["mel_sample_rate"]))
+    work = partial(clip_features, sample_rate=int(p["sample_rate"]), filterbank=filterbank,
+                   n_fft=int(p["n_fft"]), hop=int(p["hop"]))
     workers = max(1, os.cpu_count() or 1)
     unknown: Counter[str] = Counter()
+    tally: Counter[str] = Counter()
     notes: list[str] = []
-    samples_total, frames_total, cropped = 0, 0, 0
     # Clips are small: one thread per clip, clips in parallel. Torch's own threads on top of that
     # oversubscribe the cores and run many times slower.
     threads = torch.get_num_threads()
@@ -111,39 +149,8 @@ def run(ctx) -> dict:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             clips = in_order(pool, work, (wav_path(root, row.id) for row in rows), window=4 * workers)
             clips = iter(ctx.progress(clips, total=len(rows), desc="log-mel"))
-            for split, file_name in SPLIT_FILES.items():
-                chosen = splits[split]
-                # The feature tensor can be large (full LJ Speech train: 8.7 GB), so it lives in a file.
-                backing = Path(ctx.work) / f"{split}.features.f32"
-                backing.parent.mkdir(parents=True, exist_ok=True)
-                features = np.memmap(backing, dtype=np.float32, mode="w+",
-                                     shape=(max(len(chosen), 1), n_mels, frames))
-                frames_used = torch.zeros(len(chosen), dtype=torch.int64)
-                for i in range(len(chosen)):
-                    mel, samples, clip_notes = next(clips)
-                    notes += clip_notes
-                    samples_total += samples
-                    frames_used[i] = min(mel.shape[1], frames)
-                    frames_total += int(frames_used[i])
-                    cropped += mel.shape[1] > frames
-                    features[i] = pad_or_crop(mel, frames).numpy()
-                texts = [normalise(row.normalized, max_text) for row in chosen]
-                for text in texts:
-                    unknown.update(unknown_characters(text))
-                features.flush()
-                data = {
-                    "ids": [row.id for row in chosen],
-                    "texts": texts,
-                    "features": torch.from_numpy(np.asarray(features[: len(chosen)])),
-                    "tokens": torch.tensor([encode(row.normalized, max_text) for row in chosen],
-                                           dtype=torch.int64).reshape(len(chosen), max_text + 2),
-                    "frames_used": frames_used,
-                }
-                part = ctx.out / (file_name + ".part")
-                torch.save(data, part)
-                os.replace(part, ctx.out / file_name)
-                del data, features
-                backing.unlink()
+            for split in SPLIT_FILES:
+                write_split(ctx, split, splits[split], clips, tally, unknown, notes)
             for _ in clips:  # lets the progress report its last line
                 pass
     finally:
@@ -158,12 +165,12 @@ def run(ctx) -> dict:
         "splits": {split: len(splits[split]) for split in SPLIT_FILES},
         "source": p["source"],
         "root": str(root),
-        "hours": samples_total / sample_rate / 3600,
+        "hours": tally["samples"] / int(p["sample_rate"]) / 3600,
         "unknown_chars": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))),
         "resampled": sum("resampled" in n for n in notes),
         "downmixed": sum("averaged to mono" in n for n in notes),
-        "cropped": int(cropped),
-        "mean_frames_used": frames_total / max(len(rows), 1),
+        "cropped": tally["cropped"],
+        "mean_frames_used": tally["frames"] / max(len(rows), 1),
         "seconds": seconds,
         "ms_per_clip": 1000 * seconds / max(len(rows), 1),
         "workers": workers,

@@ -1,8 +1,15 @@
-"""Trains the speech recogniser with one decoder and scores it: per-epoch losses and validation
+"""Trains the speech recogniser with each decoder and scores it: per-epoch losses and validation
 similarities, test loss and similarities of the final weights, a constant-output baseline,
-sample transcriptions, timings and two figures. Checkpoints every epoch and resumes from them."""
+sample transcriptions and timings. Checkpoints every epoch and resumes from them.
+
+On a CPU with two or more cores the two decoders train at once, one process each with
+`cpu_threads` torch threads (the same numbers as training them one after the other with that
+many threads). With `padding` FIXED every clip keeps the profile's frames (the course); with
+BY_LENGTH a batch holds clips of similar length and is cut to its longest clip.
+"""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from compute import parallel
 from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
 from compute.q3.model import ModelDimensions, SpeechRecognizer, count_trainable_parameters
@@ -22,6 +30,9 @@ from compute.q3.text import EOS, SOS, decode, until_eos
 from compute.step import Context
 
 SPLITS = ("train", "val", "test")
+FIXED = "fixed"  # every clip padded (or cropped) to the profile's frames, batches in random order
+BY_LENGTH = "per batch, clips grouped by length"
+POOL = 25  # batches whose clips are sorted by length together (BY_LENGTH)
 
 
 def lr_factor(epoch: int, warmup_epochs: int, decay_epochs: int, floor: float = 0.01) -> float:
@@ -47,6 +58,35 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = N
     return list(order.split(batch_size))
 
 
+def length_batches(frames_used: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Training batches of clips of similar length: the clips shuffled, sorted by length within
+    pools of POOL batches, cut into batches, and the batches shuffled."""
+    batches: list[torch.Tensor] = []
+    for pool in torch.randperm(len(frames_used), generator=generator).split(batch_size * POOL):
+        batches += pool[torch.argsort(frames_used[pool], stable=True)].split(batch_size)
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def training_batches(split: dict, batch_size: int, generator: torch.Generator, padding: str) -> list[torch.Tensor]:
+    if padding == FIXED:
+        return batch_indices(len(split["tokens"]), batch_size, generator)
+    return length_batches(split["frames_used"], batch_size, generator)
+
+
+def evaluation_batches(split: dict, batch_size: int, padding: str) -> list[torch.Tensor]:
+    if padding == FIXED:
+        return batch_indices(len(split["tokens"]), batch_size)
+    return list(torch.argsort(split["frames_used"], stable=True).split(batch_size))
+
+
+def batch(split: dict, idx: torch.Tensor, device: torch.device, padding: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, tokens) of the clips idx; with per-batch padding cut to the longest clip."""
+    mel = split["features"][idx]
+    if padding != FIXED:
+        mel = mel[..., : int(split["frames_used"][idx].max())].contiguous()
+    return mel.to(device), split["tokens"][idx].to(device)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -54,19 +94,20 @@ def synchronize(device: torch.device) -> None:
 
 @torch.inference_mode()
 def evaluate(model: SpeechRecognizer, split: dict, batch_size: int, device: torch.device,
-             label_smoothing: float) -> tuple[float, list[str], float]:
-    """Mean of the per-batch mean losses (teacher forcing), the greedy transcriptions, and the
-    seconds spent transcribing (encoder and greedy decoding, not the loss)."""
+             label_smoothing: float, padding: str = FIXED) -> tuple[float, list[str], float]:
+    """Mean of the per-batch mean losses (teacher forcing), the greedy transcriptions in the
+    split's order, and the seconds spent transcribing (encoder and greedy decoding, not the loss)."""
     model.eval()
-    losses, outputs, seconds = [], [], 0.0
-    for idx in batch_indices(len(split["tokens"]), batch_size):
-        mel, tokens = split["features"][idx].to(device), split["tokens"][idx].to(device)
+    losses, outputs, seconds = [], [""] * len(split["tokens"]), 0.0
+    for idx in evaluation_batches(split, batch_size, padding):
+        mel, tokens = batch(split, idx, device, padding)
         synchronize(device)
         began = time.perf_counter()
         xa = model.encoder(mel)
         ids = greedy_decode(model.decoder, xa).tolist()
         seconds += time.perf_counter() - began
-        outputs += [decode(row) for row in ids]
+        for i, row in zip(idx.tolist(), ids):
+            outputs[i] = decode(row)
         logits = model.decoder(tokens[:, :-1], xa)
         losses.append(F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item())
     return sum(losses) / len(losses), outputs, seconds
@@ -107,39 +148,14 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp.replace(path)  # a run interrupted while saving keeps the previous checkpoint
 
 
-def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str,
-                constants: dict[str, float] | None = None, ylim: tuple[float, float] | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 2.8))
-    for (label, values), color in zip(curves.items(), ("C0", "C1", "C2")):
-        ax.plot(epochs, values, marker="o", markersize=3, color=color, label=label)
-        if constants and label in constants:
-            ax.axhline(constants[label], color=color, linestyle="--", linewidth=0.8)
-    if constants:
-        ax.plot([], [], color="0.4", linestyle="--", linewidth=0.8, label="best constant output")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def train_epoch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict,
-                batches: list[torch.Tensor], device: torch.device, label_smoothing: float, progress) -> float:
+                batches: list[torch.Tensor], device: torch.device, label_smoothing: float, progress,
+                padding: str = FIXED) -> float:
     """One pass over the training batches; the mean of the per-batch mean losses."""
     model.train()
     losses = []
     for idx in progress(batches):
-        mel, tokens = split["features"][idx].to(device), split["tokens"][idx].to(device)
+        mel, tokens = batch(split, idx, device, padding)
         logits = model(mel, tokens[:, :-1])
         loss = F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
@@ -160,117 +176,125 @@ def full_float32():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def write_figures(out: Path, decoder: str, epochs: list[int], history: dict, baseline: dict) -> dict[str, str]:
-    """loss_<decoder>.pdf (training and validation loss) and similarity_<decoder>.pdf (validation
-    similarities, with the best constant output's as dashed lines)."""
-    figures = {"loss": f"loss_{decoder}.pdf", "similarity": f"similarity_{decoder}.pdf"}
-    plot_curves(out / figures["loss"], epochs, {"training": history["train_loss"], "validation": history["val_loss"]},
-                "loss (label smoothing 0.1)")
-    names = {"jaccard": "Jaccard", "cosine": "cosine", "damerau_levenshtein": "Damerau-Levenshtein"}
-    plot_curves(out / figures["similarity"], epochs, {names[m]: history[f"val_{m}"] for m in METRICS},
-                "validation similarity", constants={names[m]: baseline[m]["validation"] for m in METRICS},
-                ylim=(0.0, 1.0))
-    return figures
-
-
 def run(ctx: Context) -> dict:
-    with full_float32():
-        return train_and_score(ctx)
-
-
-def train_and_score(ctx: Context) -> dict:
+    """Both decoders, at once in two processes on a CPU with two free cores, else in turn."""
     p = ctx.params
-    decoder_name = p["decoder"]
-    device = torch.device(ctx.device)
-    data_dir = ctx.needed["q3.features"].dir
-    data = {name: load_split(data_dir, name) for name in SPLITS}
-    val_targets, test_targets = targets(data["val"]), targets(data["test"])
-
-    torch.manual_seed(ctx.seed)
-    dims = ModelDimensions(**p["model"], n_frames=data["train"]["features"].shape[-1])
-    model = SpeechRecognizer(dims, decoder_name).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]))
-    generator = torch.Generator().manual_seed(ctx.seed)  # the order of the training clips
-    history: dict[str, list] = {k: [] for k in ("train_loss", "val_loss", "learning_rate", "epoch_seconds",
-                                               *(f"val_{m}" for m in METRICS))}
-
-    checkpoint, key = ctx.work / f"checkpoint_{decoder_name}.pt", fingerprint(p, ctx.seed, ctx.device)
-    start = 0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # RNG states stay on the CPU
-        if state["fingerprint"] == key:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            history, start = state["history"], state["epoch"]
-            ctx.log(f"resuming after epoch {start} from {checkpoint.name}")
-
-    for epoch in range(start, p["epochs"]):
-        began = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        batches = batch_indices(len(data["train"]["tokens"]), p["batch_size"], generator)
-        progress = partial(ctx.progress, total=len(batches), desc=f"epoch {epoch + 1}/{p['epochs']}")
-        train_loss = train_epoch(model, optimizer, data["train"], batches, device, p["label_smoothing"], progress)
-        scheduler.step()
-        val_loss, outputs, _ = evaluate(model, data["val"], p["eval_batch_size"], device, p["label_smoothing"])
-        scores = similarities(val_targets, outputs)
-        for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("learning_rate", lr),
-                            *((f"val_{m}", scores[m]) for m in METRICS),
-                            ("epoch_seconds", time.perf_counter() - began)):
-            history[name].append(value)
-        ctx.log(f"epoch {epoch + 1}/{p['epochs']}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
-                f"val Jaccard {scores['jaccard']:.4f}, cosine {scores['cosine']:.4f}, "
-                f"DL {scores['damerau_levenshtein']:.4f} ({history['epoch_seconds'][-1]:.0f} s)")
-        save_checkpoint(checkpoint, {
-            "fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history})
-
-    began = time.perf_counter()
-    test_loss, test_outputs, decode_seconds = evaluate(
-        model, data["test"], p["eval_batch_size"], device, p["label_smoothing"])
-    test_seconds = time.perf_counter() - began
-    test_scores = similarities(test_targets, test_outputs)
-    transcriptions = [{"id": i, "target": t, "output": until_eos(o)}  # the scored sequences
-                      for i, t, o in zip(data["test"]["ids"], test_targets, test_outputs)]
+    data = {name: load_split(ctx.needed["q3.features"].dir, name) for name in SPLITS}
     train_texts = [t[1:-1] for t in targets(data["train"])]
-    baseline = constant_baseline(train_texts, val_targets, test_targets, p["baseline_candidates"])
+    common = {"baseline": constant_baseline(train_texts, targets(data["val"]), targets(data["test"]),
+                                            p["baseline_candidates"]),
+              "damerau_levenshtein_variant": DAMERAU_LEVENSHTEIN_VARIANT,
+              "settings": {k: v for k, v in p.items() if k != "differences_from_homework"},
+              "differences_from_homework": p.get("differences_from_homework", {})}
+    processes = parallel.process_count(p["workers"], len(p["decoders"]), ctx.device)
+    began = time.perf_counter()
+    if processes > 1:
+        ctx = dataclasses.replace(ctx, interactive=False)  # two bars would overwrite each other
+        trained = parallel.in_processes(train_and_score, [(d, ctx) for d in p["decoders"]], p["cpu_threads"],
+                                        [f"{ctx.name} {d}" for d in p["decoders"]])
+    else:
+        with parallel.torch_threads(p["cpu_threads"] if ctx.device == "cpu" else torch.get_num_threads()):
+            trained = [train_and_score(d, ctx) for d in p["decoders"]]
+    return {"decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
+            "processes": processes, "seconds": time.perf_counter() - began}
 
-    model_file = f"model_{decoder_name}.pt"  # the final weights, for re-use (benchmarks/q3_decode.py)
-    torch.save({"decoder": decoder_name, "dims": asdict(dims), "state_dict": model.state_dict()}, ctx.out / model_file)
 
-    epochs = list(range(1, p["epochs"] + 1))
-    figures = write_figures(ctx.out, decoder_name, epochs, history, baseline)
+class Training:
+    """One decoder's model, optimiser, schedule and shuffling, restored from its checkpoint when
+    one of the same settings is in ctx.work."""
 
+    def __init__(self, decoder: str, ctx: Context, n_frames: int):
+        p, self.decoder, self.ctx = ctx.params, decoder, ctx
+        torch.manual_seed(ctx.seed)
+        self.dims = ModelDimensions(**p["model"], n_frames=n_frames)
+        self.model = SpeechRecognizer(self.dims, decoder).to(ctx.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]))
+        self.generator = torch.Generator().manual_seed(ctx.seed)  # the order of the training clips
+        self.history: dict[str, list] = {k: [] for k in ("train_loss", "val_loss", "learning_rate", "epoch_seconds",
+                                                          *(f"val_{m}" for m in METRICS))}
+        self.epoch = 0
+        self.checkpoint = ctx.work / f"checkpoint_{decoder}.pt"
+        self.key = fingerprint({**p, "decoder": decoder}, ctx.seed, ctx.device)
+        if self.checkpoint.exists():
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)  # RNG states stay on the CPU
+            if state["fingerprint"] == self.key:
+                self.restore(state)
+                ctx.log(f"{decoder}: resuming after epoch {self.epoch} from {self.checkpoint.name}")
+
+    def parts(self) -> dict:
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler}
+
+    def restore(self, state: dict) -> None:
+        for name, part in self.parts().items():
+            part.load_state_dict(state[name])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history, self.epoch = state["history"], state["epoch"]
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint, {
+            "fingerprint": self.key, "epoch": self.epoch, "history": self.history,
+            **{name: part.state_dict() for name, part in self.parts().items()},
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()})
+
+    def train(self, data: dict, val_targets: list[str]) -> None:
+        """The remaining epochs, each followed by validation and a checkpoint."""
+        p, ctx, device = self.ctx.params, self.ctx, torch.device(self.ctx.device)
+        while self.epoch < p["epochs"]:
+            began, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]
+            batches = training_batches(data["train"], p["batch_size"], self.generator, p["padding"])
+            progress = partial(ctx.progress, total=len(batches), desc=f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}")
+            train_loss = train_epoch(self.model, self.optimizer, data["train"], batches, device,
+                                     p["label_smoothing"], progress, p["padding"])
+            self.scheduler.step()
+            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"], device,
+                                            p["label_smoothing"], p["padding"])
+            scores = similarities(val_targets, outputs)
+            for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("learning_rate", lr),
+                                *((f"val_{m}", scores[m]) for m in METRICS),
+                                ("epoch_seconds", time.perf_counter() - began)):
+                self.history[name].append(value)
+            self.epoch += 1
+            ctx.log(f"{self.decoder} epoch {self.epoch}/{p['epochs']}: train loss {train_loss:.4f}, "
+                    f"val loss {val_loss:.4f}, val Jaccard {scores['jaccard']:.4f}, cosine {scores['cosine']:.4f}, "
+                    f"DL {scores['damerau_levenshtein']:.4f} ({self.history['epoch_seconds'][-1]:.0f} s)")
+            self.save()
+
+
+def train_and_score(decoder: str, ctx: Context) -> dict:
+    """Trains one decoder (resuming from its checkpoint) and scores its final weights on test."""
+    with full_float32():
+        p = ctx.params
+        data = {name: load_split(ctx.needed["q3.features"].dir, name) for name in SPLITS}
+        training = Training(decoder, ctx, n_frames=data["train"]["features"].shape[-1])
+        training.train(data, targets(data["val"]))
+        began = time.perf_counter()
+        test_loss, outputs, decode_seconds = evaluate(training.model, data["test"], p["eval_batch_size"],
+                                                      torch.device(ctx.device), p["label_smoothing"], p["padding"])
+        test_seconds = time.perf_counter() - began
+    test_targets, model = targets(data["test"]), training.model
+    transcriptions = [{"id": i, "target": t, "output": until_eos(o)}  # the scored sequences
+                      for i, t, o in zip(data["test"]["ids"], test_targets, outputs)]
+    model_file = f"model_{decoder}.pt"  # the final weights, for re-use (benchmarks/q3_decode.py)
+    torch.save({"decoder": decoder, "dims": asdict(training.dims), "state_dict": model.state_dict()},
+               ctx.out / model_file)
+    history = training.history
     return {
-        "decoder": decoder_name,
-        "device": ctx.device,
-        "seed": ctx.seed,
+        "decoder": decoder, "device": ctx.device, "seed": ctx.seed,
         "parameters": {"encoder": count_trainable_parameters(model.encoder),
                        "decoder": count_trainable_parameters(model.decoder),
                        "total": count_trainable_parameters(model)},
         "clips": {name: len(data[name]["tokens"]) for name in SPLITS},
-        "frames": dims.n_frames,
-        "epochs": epochs,
+        "frames": training.dims.n_frames,
+        "epochs": list(range(1, p["epochs"] + 1)),
         "history": {k: [float(v) for v in values] for k, values in history.items()},
-        "test": {"loss": test_loss, **test_scores},
-        "baseline": baseline,
+        "test": {"loss": test_loss, **similarities(test_targets, outputs)},
         "samples": transcriptions[: p["samples"]],
         "test_transcriptions": transcriptions,
-        "timing": {
-            "epoch_seconds": [float(s) for s in history["epoch_seconds"]],
-            "train_seconds": float(sum(history["epoch_seconds"])),
-            "test_seconds": test_seconds,
-            "decode_seconds": decode_seconds,
-            "decode_seconds_per_clip": decode_seconds / len(test_targets),
-        },
-        "damerau_levenshtein_variant": DAMERAU_LEVENSHTEIN_VARIANT,
-        "settings": {k: v for k, v in p.items() if k != "differences_from_homework"},
-        "differences_from_homework": p.get("differences_from_homework", {}),
-        "figures": figures,
+        "timing": {"epoch_seconds": [float(s) for s in history["epoch_seconds"]],
+                   "train_seconds": float(sum(history["epoch_seconds"])), "test_seconds": test_seconds,
+                   "decode_seconds": decode_seconds, "decode_seconds_per_clip": decode_seconds / len(test_targets)},
         "model_file": model_file,
     }

@@ -72,7 +72,7 @@ def _winner(attention_minus_lstm: float) -> str:
 def claims(results: dict) -> list[Claim]:
     out, rescored = [], {}
     for decoder in DECODERS:
-        r = results[f"q3.train.{decoder}"].data
+        r = results["q3.train"].data["decoders"][decoder]
         pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
         rescored[decoder] = _average(pairs)
         expected = _expected_parameters(r["settings"]["model"], decoder)
@@ -83,9 +83,11 @@ def claims(results: dict) -> list[Claim]:
         out.append(Claim(f"q3.beats_baseline.{decoder}",
                          all(r["test"][m] > r["baseline"][m]["test"] for m in METRICS),
                          all(rescored[decoder][m] > baseline[m] for m in METRICS)))
+        out.append(Claim(f"q3.margin.{decoder}", min(r["test"][m] - r["baseline"][m]["test"] for m in METRICS),
+                         min(rescored[decoder][m] - baseline[m] for m in METRICS), tol=1e-9))
         out.append(Claim(f"q3.cosine_above_jaccard.{decoder}", r["test"]["cosine"] >= r["test"]["jaccard"],
                          all(_score(t, o)["cosine"] >= _score(t, o)["jaccard"] for t, o in pairs)))
-    lstm, attention = (results[f"q3.train.{d}"].data["test"] for d in DECODERS)
+    lstm, attention = (results["q3.train"].data["decoders"][d]["test"] for d in DECODERS)
     for m in METRICS:
         out.append(Claim(f"q3.better.{m}", _winner(attention[m] - lstm[m]),
                          _winner(rescored["attention"][m] - rescored["lstm"][m])))
@@ -95,12 +97,14 @@ def claims(results: dict) -> list[Claim]:
 
 
 def context(results: dict) -> dict:
-    trained = {d: results[f"q3.train.{d}"].data for d in DECODERS}
+    trained = results["q3.train"].data["decoders"]
     first = trained["lstm"]
     return {
         "corpus": results["q3.corpus"].data if "q3.corpus" in results else None,
         "features": results["q3.features"].data,
         "trained": trained,
+        "processes": results["q3.train"].data["processes"],
+        "figures": results["q3.figures"].data,
         "decoders": DECODERS,
         "metrics": METRICS,
         "reference": REFERENCE,
