@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compute.pipeline import Runner  # noqa: E402
+from compute.progress import Reporter  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
 from compute.q3 import train  # noqa: E402
 from compute.step import Context, Result  # noqa: E402
@@ -54,7 +55,7 @@ def timed(params: dict, features: Result, scratch: Path) -> float:
     """Wall seconds of one q3.train run from scratch (no checkpoint to resume from)."""
     scratch.mkdir(parents=True)
     ctx = Context(params, 42, "cpu", scratch, scratch / "work", {"q3.features": features}, "q3.train",
-                  interactive=False)
+                  interactive=False, reporter=Reporter())
     (scratch / "work").mkdir()
     began = time.perf_counter()
     train.run(ctx)
