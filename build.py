@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from compute.errors import BuildError, describe  # noqa: E402
 from compute.jobs import JobFailed, Jobs  # noqa: E402
+from compute.files import write_atomic  # noqa: E402
 from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
-                              program_version, resolve_device, write_atomic)
+                              program_version, resolve_device)
 from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.share import summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
@@ -150,14 +151,11 @@ def slurm_option(text: str) -> tuple[str, str]:
 
 
 def data_options(args: argparse.Namespace) -> dict:
-    """Dataset paths and device for the sections; `download_missing` is set only for the sections
-    being computed, so listing the others never starts a download."""
-    env = os.environ
-    return {
-        "octmnist": args.octmnist or (Path(env["OCTMNIST_PATH"]) if env.get("OCTMNIST_PATH") else None),
-        "ljspeech": args.ljspeech or (Path(env["LJSPEECH_PATH"]) if env.get("LJSPEECH_PATH") else None),
-        "device": args.device,
-    }
+    """Dataset paths given on the command line, and the device, for the sections; each section's
+    data module falls back on its environment variable (OCTMNIST_PATH, LJSPEECH_PATH) itself.
+    `download_missing` is set only for the sections being computed, so listing the others never
+    starts a download."""
+    return {"octmnist": args.octmnist, "ljspeech": args.ljspeech, "device": args.device}
 
 
 def git_commit() -> str:

@@ -111,28 +111,16 @@ def _side_by_side_epoch_in_worker(net: str) -> float:
     return _worker[net]()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small and short (under a minute)")
-    parser.add_argument("--images", type=int, default=None, help="training images per epoch")
-    parser.add_argument("--repeats", type=int, default=None, help="timed epochs of each variant")
-    args = parser.parse_args()
-    n = args.images or (2000 if args.quick else 6000)
-    repeats = args.repeats or (3 if args.quick else 5)
-    limit = 2.0 if args.quick else 10.0  # seconds per epoch of the course's loop
+def measure(n: int, repeats: int, limit: float, thread_counts: list[int], processes: int) -> dict:
+    """The best seconds per epoch of every variant; a round times each once, so that all of them
+    see the same changes of load."""
     x, y = images(n)
-    runs, thread_counts = len(LEARNING_RATES), list(dict.fromkeys((DEFAULT_THREADS, 1)))
-    processes = process_count(PROFILES["quick"], "cpu")
-    print(f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, torch {torch.__version__}, "
-          f"{DEFAULT_THREADS} threads by default")
-
     course = {(t, net): course_trainer(net, x, y, limit) for t in thread_counts for net in NETWORKS}
     fused = {net: side_by_side_trainer(net, x, y) for net in NETWORKS}
     seconds = defaultdict(list)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker,
                              initargs=(spawn.Barrier(processes), n)) as pool:
-        # a round times every variant once, so that all of them see the same changes of load
         for _ in range(repeats):
             for (threads, net), epoch in course.items():
                 torch.set_num_threads(threads)
@@ -145,19 +133,23 @@ def main() -> None:
                 seconds["processes"].append(max(future.result() for future in pair))
                 for net, future in zip(NETWORKS, pair):
                     seconds["in processes", net].append(future.result())
-    best = {key: min(values) for key, values in seconds.items()}
+    return {key: min(values) for key, values in seconds.items()}
 
-    def threads(t: int) -> str:
-        return f"{t} thread{'s' * (t > 1)}"
 
+def _threads(t: int) -> str:
+    return f"{t} thread{'s' * (t > 1)}"
+
+
+def report(best: dict, n: int, thread_counts: list[int], processes: int) -> None:
+    runs = len(LEARNING_RATES)
     print("course loop, one run at a time, seconds per epoch of one run:")
     for net in NETWORKS:
         times = [best["course", t, net] for t in thread_counts]
-        print(f"  {net}: " + ", ".join(f"{s:.3f} s at {threads(t)} ({n / s:,.0f} samples/s/run)"
+        print(f"  {net}: " + ", ".join(f"{s:.3f} s at {_threads(t)} ({n / s:,.0f} samples/s/run)"
                                        for t, s in zip(thread_counts, times)))
     totals = {t: runs * sum(best["course", t, net] for net in NETWORKS) for t in thread_counts}
     baseline = min(totals.values())
-    print("  six runs: " + ", ".join(f"{s:.3f} s at {threads(t)}" for t, s in totals.items())
+    print("  six runs: " + ", ".join(f"{s:.3f} s at {_threads(t)}" for t, s in totals.items())
           + f"; baseline {baseline:.3f} s")
     print(f"side by side, one process, 1 thread ({runs} runs per step), seconds per epoch of {runs} runs:")
     for net in NETWORKS:
@@ -177,6 +169,22 @@ def main() -> None:
         wall = one_process
         print("as q2.train runs them on this machine: one network after the other, in one process")
     print(f"q2 epoch speedup: {baseline / wall:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small and short (under a minute)")
+    parser.add_argument("--images", type=int, default=None, help="training images per epoch")
+    parser.add_argument("--repeats", type=int, default=None, help="timed epochs of each variant")
+    args = parser.parse_args()
+    n = args.images or (2000 if args.quick else 6000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    limit = 2.0 if args.quick else 10.0  # seconds per epoch of the course's loop
+    thread_counts = list(dict.fromkeys((DEFAULT_THREADS, 1)))
+    processes = process_count(PROFILES["quick"], "cpu")
+    print(f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, torch {torch.__version__}, "
+          f"{DEFAULT_THREADS} threads by default")
+    report(measure(n, repeats, limit, thread_counts, processes), n, thread_counts, processes)
 
 
 if __name__ == "__main__":

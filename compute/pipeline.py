@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compute.errors import BuildError
+from compute.files import file_digest, write_atomic
 from compute.progress import Reporter
 from compute.step import Context, DataError, Result, Step
 
@@ -96,14 +97,6 @@ def code_files(module: str) -> list[Path]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         todo.extend(_imported_modules(path, package))
     return sorted(set(seen.values()))
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class DigestMemo:
@@ -275,22 +268,6 @@ def explain_change(old: dict | None, new: dict) -> str:
 
 
 # --- the cache on disk ------------------------------------------------------------------------
-
-def write_atomic(path: Path, content: str | bytes | Path) -> None:
-    """Writes text, bytes or a copy of a file, whole or not at all: a failed write (a full disk)
-    leaves neither a partial file nor a temporary one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(content, Path):
-            shutil.copyfile(content, tmp)
-        else:
-            tmp.write_bytes(content.encode() if isinstance(content, str) else content)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
 
 def _write_json_atomic(path: Path, data) -> None:
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

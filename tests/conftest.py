@@ -2,18 +2,16 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from compute.testing import copy_project
+from compute.torchtools import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Test tensors are small: one thread is as fast, and does not stall when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

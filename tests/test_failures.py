@@ -316,7 +316,7 @@ def test_an_unexpected_error_names_the_project_line_and_the_debug_flag(tmp_path)
 
 
 def test_a_write_that_fails_leaves_neither_the_file_nor_a_temporary_one(tmp_path):
-    from compute.pipeline import write_atomic
+    from compute.files import write_atomic
 
     (tmp_path / "report.pdf").write_bytes(b"%PDF old")
     with pytest.raises(OSError):

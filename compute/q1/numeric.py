@@ -10,6 +10,9 @@ from itertools import combinations_with_replacement
 import numpy as np
 import torch
 
+from compute.q1.series import truncated_exp
+from compute.torchtools import torch_threads
+
 
 class FeatureMap:
     """phi: R^D -> R^M, the monomials x^a / sqrt(a!) with |a| <= K - 1, degree by degree.
@@ -64,10 +67,6 @@ def linear_attention(q, k, v, phi: FeatureMap):
     """q, k, v: (L, D) -> (L, D), D^-1 Phi(Q) Phi(K)^T V evaluated right to left."""
     numerators, normaliser = kernel_sums(phi(q), phi(k), v)
     return numerators / normaliser[:, None]
-
-
-def truncated_exp(s: torch.Tensor, terms: int) -> torch.Tensor:
-    return sum(s**n / math.factorial(n) for n in range(terms))
 
 
 # --- approximation error ------------------------------------------------------------------
@@ -166,21 +165,16 @@ def timing(p: dict, seed: int, progress) -> dict:
     d = p["dimension"]
     phi = FeatureMap(d, p["terms"])
     measured = {"softmax": ([], []), "linear": ([], [])}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(p["threads"])
-    try:
-        with torch.inference_mode():
-            for length in progress(p["lengths"], total=len(p["lengths"]), desc="timing"):
-                q, k, v = (torch.randn(length, d, generator=generator) * d**-0.25 for _ in range(3))
-                calls = {"linear": lambda: linear_attention(q, k, v, phi)}
-                if length <= p["softmax_max_length"]:
-                    calls["softmax"] = lambda: softmax_attention(q, k, v)
-                for name, call in calls.items():
-                    measured[name][0].append(length)
-                    measured[name][1].append(
-                        median_time(call, p["warmup"], p["repeats"], p["min_seconds"]))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(p["threads"]), torch.inference_mode():
+        for length in progress(p["lengths"], total=len(p["lengths"]), desc="timing"):
+            q, k, v = (torch.randn(length, d, generator=generator) * d**-0.25 for _ in range(3))
+            calls = {"linear": lambda: linear_attention(q, k, v, phi)}
+            if length <= p["softmax_max_length"]:
+                calls["softmax"] = lambda: softmax_attention(q, k, v)
+            for name, call in calls.items():
+                measured[name][0].append(length)
+                measured[name][1].append(
+                    median_time(call, p["warmup"], p["repeats"], p["min_seconds"]))
     result = {"dimension": d, "terms": p["terms"], "feature_dimension": phi.dimension,
               "threads": p["threads"], "dtype": "float32", "device": "cpu",
               "warmup": p["warmup"], "repeats": p["repeats"], "min_seconds": p["min_seconds"],

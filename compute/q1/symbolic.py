@@ -12,6 +12,8 @@ from math import comb, prod
 import sympy as sp
 from sympy import binomial, expand, factorial, oo, sqrt
 
+from compute.q1.series import truncated_exp
+
 L, D, M = sp.symbols("L D M", positive=True, integer=True)
 t = sp.Symbol("t", real=True)
 COUNTING = "flops"
@@ -141,10 +143,6 @@ def feature_map(x: list, terms: int) -> list:
     """phi(x) = [x^a / sqrt(a!)] for |a| <= terms - 1, so phi(q)^T phi(k) = sum_n (q^T k)^n / n!."""
     return [prod(xi**ai for xi, ai in zip(x, a)) / sqrt(prod(factorial(ai) for ai in a))
             for a in multi_indices(len(x), terms)]
-
-
-def truncated_exp(s, terms: int):
-    return sum(s**n / factorial(n) for n in range(terms))
 
 
 def vectors(name: str, count: int, dimension: int) -> list[list[sp.Symbol]]:

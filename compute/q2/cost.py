@@ -8,6 +8,7 @@ import sympy as sp
 import torch
 from torch import nn
 
+from compute.torchtools import count_trainable_parameters, torch_threads
 from compute.q2.models import NETWORKS, CNN
 
 C_in, C1, C2, k, s, H1, H2, K = sp.symbols("C_in C_1 C_2 k s H_1 H_2 K", positive=True, integer=True)
@@ -25,10 +26,6 @@ def symbol_values(model: CNN) -> dict[sp.Symbol, int]:
     d = model.dims
     return {C_in: d.in_channels, C1: d.conv1_channels, C2: d.conv2_channels, k: d.kernel,
             s: d.feature_size, H1: d.fc1, H2: d.fc2, K: d.n_classes}
-
-
-def count_trainable_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def layers(model: CNN) -> dict[str, nn.Module]:
@@ -86,9 +83,7 @@ def inference_seconds_per_image(model: CNN, device: str, batch: int, repeats: in
 def run(ctx) -> dict:
     """The q2.cost step (2.3)."""
     p = ctx.params
-    threads = torch.get_num_threads()
-    torch.set_num_threads(p["cpu_threads"] or threads)
-    try:
+    with torch_threads(p["cpu_threads"]) as threads:
         networks = {}
         for net, make in NETWORKS.items():
             model = make()
@@ -109,7 +104,5 @@ def run(ctx) -> dict:
                     str(b): inference_seconds_per_image(model, ctx.device, b, p["timing_repeats"])
                     for b in p["timing_batches"]},
             }
-    finally:
-        torch.set_num_threads(threads)
     return {"networks": networks, "total_formula": sp.srepr(sum(LAYER_PARAMETERS.values())),
-            "device": ctx.device, "cpu_threads": p["cpu_threads"] or threads}
+            "device": ctx.device, "cpu_threads": threads}

@@ -1,7 +1,6 @@
 """OCTMNIST: finding, downloading and checking `octmnist.npz`, and the course's view of it."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from compute.files import file_digest, write_atomic
 from compute.step import DataError
 
 CLASSES = ("CNV", "DME", "drusen", "normal")
@@ -30,11 +30,7 @@ FIX = f"run `make data`, or point OCTMNIST_PATH at a complete copy of {FILE_NAME
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -167,10 +163,11 @@ def _fetch_from_zenodo(folder: Path) -> Path:
 
 def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:
     """Writes an octmnist.npz-format file whole or not at all."""
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    def savez(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a bare path
+            np.savez(f, **arrays)
+
+    write_atomic(Path(path), savez)
     return Path(path)
 
 

@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
+from compute.files import write_atomic
 from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS
+from compute.torchtools import torch_threads
 
 class TrainingStopped(Exception):
     """Raised after the checkpoint of epoch `stop_after_epoch`, to interrupt a run on purpose."""
@@ -40,12 +42,8 @@ def run(ctx) -> dict:
         trained = parallel.in_processes(train_alone, [(net, p, ctx) for net in p["networks"]], threads,
                                [f"{ctx.name} {net}" for net in p["networks"]])
     else:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(p["cpu_threads"] or threads)
-        try:
+        with torch_threads(p["cpu_threads"]):
             trained = [train_network(net, splits, subset, p, ctx) for net in p["networks"]]
-        finally:
-            torch.set_num_threads(threads)
     runs = [r for result in trained for r in result["runs"]]
     best = {net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
             for net in p["networks"]}
@@ -180,9 +178,7 @@ def confusion(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[l
 
 def _save(path: Path, state: dict) -> None:
     """Written whole or not at all: an interruption leaves the previous checkpoint."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def _fmt(values) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from compute.q3.model import RecurrentDecoder
+from compute.q3.model import ModelDimensions, RecurrentDecoder
 from compute.q3.text import EOS, INDEX, SOS, decode
 
-STEPS = 98  # the course decodes exactly as many tokens as the decoder has positions
+STEPS = ModelDimensions.n_text_ctx  # the course decodes exactly as many tokens as the decoder has positions
 
 
 def course_greedy_decode(decoder: nn.Module, xa: Tensor, steps: int = STEPS) -> Tensor:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from compute.files import file_digest
 from compute.step import DataError
 
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
@@ -48,7 +49,7 @@ def download_ljspeech(dest_dir: Path, url: str = URL, sha256: str = SHA256, size
         _fetch(url, archive, sha256, size, show_progress)
     else:
         try:
-            _verify(archive, _sha256_of(archive), archive.stat().st_size, sha256, size, url)
+            _verify(archive, file_digest(archive), archive.stat().st_size, sha256, size, url)
         except DataError:
             archive.unlink()
             raise
@@ -106,14 +107,6 @@ def _verify(path: Path, got_sha: str, got_size: int, sha256: str, size: int | No
     if sha256 and got_sha != sha256.lower():
         raise DataError(f"{path}: SHA-256 {got_sha} where {url} should give {sha256}. "
                         f"The file was removed; run the download again.")
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _extract(archive: Path, dest_dir: Path, target: Path, show_progress: bool) -> None:

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from compute.q3.text import MAX_TEXT, VOCAB
+from compute.torchtools import count_trainable_parameters  # noqa: F401 - compute/q3/train.py imports it from here
+
 
 @dataclass(frozen=True)
 class ModelDimensions:
@@ -20,8 +23,8 @@ class ModelDimensions:
     n_head: int = 2
     n_mlp: int = 400
     n_audio_layer: int = 2
-    n_vocab: int = 35
-    n_text_ctx: int = 98  # decoder positions: 99 token ids minus one (input ids[:-1])
+    n_vocab: int = len(VOCAB)
+    n_text_ctx: int = MAX_TEXT + 1  # decoder positions: the MAX_TEXT + 2 ids of a sequence minus one (input ids[:-1])
     max_timescale: float = 3000.0
 
     @property
@@ -194,7 +197,3 @@ class SpeechRecognizer(nn.Module):
     def forward(self, mel: Tensor, tokens: Tensor) -> Tensor:
         """mel: (batch, n_mels, frames), tokens: (batch, t) -> logits (batch, n_vocab, t)"""
         return self.decoder(tokens, self.encoder(mel))
-
-
-def count_trainable_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -2,27 +2,29 @@
 features, one training step for both decoders and one step drawing their figures."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from compute.profiles import derive
 from compute.q3 import corpus, data, features, figures, train
 from compute.q3.download import download_ljspeech
-from compute.q3.model import DECODERS
+from compute.q3.model import DECODERS, ModelDimensions
+from compute.q3.text import MAX_TEXT
 from compute.step import DataError, Resources, Step
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
 NOT_FOUND = ("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set LJSPEECH_PATH, "
              f"or download it into {DATA_DIR} with `make data`.")
 
+COURSE_MODEL = ModelDimensions()
 HOMEWORK = {
     # data: LJ Speech 1.1, the course split by row order
     "source": "ljspeech", "n_clips": None, "bounds": [9825, 10480, 13100], "require_complete": True,
     # audio and text (the 16 kHz mel bank on 22,050 Hz audio is the reference's quirk)
-    "sample_rate": 22050, "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": 80,
-    "frames": 2754, "max_text": 97,
-    # model
-    "model": {"n_mels": 80, "n_state": 200, "n_head": 2, "n_mlp": 400, "n_audio_layer": 2,
-              "n_vocab": 35, "n_text_ctx": 98, "max_timescale": 3000.0},
+    "sample_rate": 22050, "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": COURSE_MODEL.n_mels,
+    "frames": COURSE_MODEL.n_frames, "max_text": MAX_TEXT,
+    # model: the course's dimensions (compute/q3/model.py), the frame count given apart
+    "model": {k: v for k, v in asdict(COURSE_MODEL).items() if k != "n_frames"},
     # training
     "epochs": 15, "batch_size": 64, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.01,
     "label_smoothing": 0.1, "warmup_epochs": 2, "decay_epochs": 12, "lr_floor": 0.01, "seed": 42,

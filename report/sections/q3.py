@@ -5,11 +5,11 @@ import math
 from collections import Counter
 
 from compute.q3 import steps
+from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from report.claims import Claim
 from report.sections import Section
 
-DECODERS = {"lstm": "LSTM decoder", "attention": "attention decoder"}
-METRICS = {"jaccard": "Jaccard", "cosine": "cosine", "damerau_levenshtein": "Damerau-Levenshtein"}
+DECODERS, METRICS = DECODER_NAMES, METRIC_NAMES
 
 # Published test results on the real LJ Speech 1.1 (2,620 clips, 14 independent runs).
 REFERENCE = {
