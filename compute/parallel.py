@@ -7,9 +7,10 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 
 import torch
+
+from compute.torchtools import torch_threads  # noqa: F401 - compute/q3/train.py uses parallel.torch_threads
 
 
 def process_count(workers: int, jobs: int, device: str) -> int:
@@ -36,14 +37,3 @@ def in_processes(function, calls: list[tuple], threads: int, names: list[str]) -
                 error.add_note(f"raised in the process that ran {futures[future]}")
                 raise error
         return [future.result() for future in futures]
-
-
-@contextmanager
-def torch_threads(threads: int):
-    """Runs the block with `threads` torch threads, then restores the previous count."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)

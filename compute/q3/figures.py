@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LABELS = {"jaccard": "Jaccard", "cosine": "cosine", "damerau_levenshtein": "Damerau-Levenshtein"}
+from compute.q3.names import METRIC_NAMES as LABELS
 
 
 def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str,
