@@ -95,7 +95,8 @@ def test_a_job_that_dies_is_reported_with_its_log(project, tmp_path):
 def test_ctrl_c_cancels_the_running_jobs(project, tmp_path):
     flag = tmp_path / "job.pid"
     script = textwrap.dedent(f'''
-        import sys; sys.path[:0] = [{str(ROOT)!r}, {str(tmp_path)!r}]
+        import signal, sys; sys.path[:0] = [{str(ROOT)!r}, {str(tmp_path)!r}]
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
         import compute.pipeline as pipeline
         pipeline.PROJECT_PACKAGES = ("jobproj",)
         from compute.jobs import Jobs
