@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import errno
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -45,7 +46,12 @@ PROJECT_PACKAGES = ("compute", "report")
 
 def normalised_source(path: Path) -> str:
     """The module's AST without docstrings: comments and formatting do not change a key."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return _normalised(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1024)  # by the text itself: a long-lived process (--watch) parses each version once
+def _normalised(text: str) -> str:
+    tree = ast.parse(text)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
@@ -66,9 +72,14 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin)
 
 
-def _imported_modules(path: Path, package: str) -> set[str]:
+def _imported_modules(path: Path, package: str) -> frozenset[str]:
+    return _imports_in(path.read_text(encoding="utf-8"), package)
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports_in(text: str, package: str) -> frozenset[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -79,7 +90,7 @@ def _imported_modules(path: Path, package: str) -> set[str]:
             names.add(base)
             # `from compute.q3 import model` imports the submodule `compute.q3.model`
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 def code_files(module: str) -> list[Path]:

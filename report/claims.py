@@ -7,6 +7,7 @@ a value disagrees with its verification.
 """
 from __future__ import annotations
 
+import functools
 import math
 import signal
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def _sympy_equal(a: sympy.Basic, b: sympy.Basic) -> bool:
     return bool(a == b)
 
 
+@functools.lru_cache(maxsize=256)  # the same source parses to the same expression; --watch rebuilds often
 def parse_written_math(source: str, seconds: float = 5.0) -> sympy.Expr:
     """Hand-written LaTeX maths back into SymPy (lark backend), with a time limit; an ambiguous or
     non-expression parse is refused rather than guessed."""
