@@ -10,7 +10,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
-from compute.torchtools import torch_threads  # noqa: F401 - compute/q3/train.py uses parallel.torch_threads
 
 
 def process_count(workers: int, jobs: int, device: str) -> int:

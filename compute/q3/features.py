@@ -18,9 +18,11 @@ import numpy as np
 import torch
 import torchaudio
 
+from compute.files import write_atomic
 from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
 from compute.q3.text import encode, normalise, unknown_characters
 from compute.step import DataError
+from compute.torchtools import torch_threads
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
 
@@ -119,9 +121,7 @@ def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Co
                                dtype=torch.int64).reshape(len(chosen), max_text + 2),
         "frames_used": frames_used,
     }
-    part = ctx.out / (SPLIT_FILES[name] + ".part")
-    torch.save(data, part)
-    os.replace(part, ctx.out / SPLIT_FILES[name])
+    write_atomic(ctx.out / SPLIT_FILES[name], lambda tmp: torch.save(data, tmp))
     del data, features
     backing.unlink()
 
@@ -142,10 +142,8 @@ def run(ctx) -> dict:
     notes: list[str] = []
     # Clips are small: one thread per clip, clips in parallel. Torch's own threads on top of that
     # oversubscribe the cores and run many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     start = time.monotonic()
-    try:
+    with torch_threads(1):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             clips = in_order(pool, work, (wav_path(root, row.id) for row in rows), window=4 * workers)
             clips = iter(ctx.progress(clips, total=len(rows), desc="log-mel"))
@@ -153,8 +151,6 @@ def run(ctx) -> dict:
                 write_split(ctx, split, splits[split], clips, tally, unknown, notes)
             for _ in clips:  # lets the progress report its last line
                 pass
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.monotonic() - start
 
     for note in notes[:5]:

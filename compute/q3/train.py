@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
+from compute.files import write_atomic
 from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
 from compute.q3.model import ModelDimensions, SpeechRecognizer, count_trainable_parameters
 from compute.q3.text import EOS, SOS, decode, until_eos
 from compute.step import Context
+from compute.torchtools import torch_threads
 
 SPLITS = ("train", "val", "test")
 FIXED = "fixed"  # every clip padded (or cropped) to the profile's frames, batches in random order
@@ -143,9 +145,7 @@ def fingerprint(params: dict, seed: int, device: str) -> str:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # a run interrupted while saving keeps the previous checkpoint
+    write_atomic(path, lambda tmp: torch.save(state, tmp))  # an interrupted save keeps the previous one
 
 
 def train_epoch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict,
@@ -193,7 +193,7 @@ def run(ctx: Context) -> dict:
         trained = parallel.in_processes(train_and_score, [(d, ctx) for d in p["decoders"]], p["cpu_threads"],
                                         [f"{ctx.name} {d}" for d in p["decoders"]])
     else:
-        with parallel.torch_threads(p["cpu_threads"] if ctx.device == "cpu" else torch.get_num_threads()):
+        with torch_threads(p["cpu_threads"] if ctx.device == "cpu" else torch.get_num_threads()):
             trained = [train_and_score(d, ctx) for d in p["decoders"]]
     return {"decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
             "processes": processes, "seconds": time.perf_counter() - began}
