@@ -8,9 +8,11 @@ a value disagrees with its verification.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sympy
@@ -47,6 +49,18 @@ class Claim:
             f" (tolerance {self.tol})" if self.tol else "")
 
 
+def declared(result) -> dict:
+    """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of), from the
+    manifest the runner wrote beside the result: settings the text states are checked against them."""
+    path = Path(result.dir).parent / "manifest.json"
+    if not path.is_file():
+        raise ClaimError(f"{path}: no manifest beside this result, so its stated settings cannot be "
+                         f"checked; rebuild the step (python build.py --force --section ...)")
+    components = json.loads(path.read_text())["components"]
+    return {"params": components["params"], "seed": components["seed"]}
+
+
+@functools.lru_cache(maxsize=4096)
 def _sympy_equal(a: sympy.Basic, b: sympy.Basic) -> bool:
     if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
         return sympy.simplify(sympy.combsimp((a - b).doit())) == 0
