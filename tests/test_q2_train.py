@@ -1,5 +1,7 @@
 """q2.train on the smoke profile: the result's contents, determinism, resuming after an interruption,
 and the same numbers when the two networks train at once in two processes."""
+import copy
+import json
 import os
 
 import pytest
@@ -57,12 +59,22 @@ def test_best_rate_is_the_one_with_the_highest_final_validation_accuracy(first):
         assert finals[lr] == max(finals.values())
 
 
-def test_an_exact_validation_tie_goes_to_the_smallest_rate_in_training_and_in_the_report():
-    runs = [{"net": "cnn_maxpool", "lr": lr, "val_acc": [0.5, acc]}
-            for lr, acc in ((0.1, 0.75), (0.01, 0.8125), (0.001, 0.8125))]
-    assert train.best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs}) == 0.001
-    assert q2_report.best_run(runs, "cnn_maxpool")["lr"] == 0.001
-    assert train.best_learning_rate({0.1: 0.75, 0.01: 0.8125, 0.001: 0.8}) == 0.01
+def test_an_exact_validation_tie_goes_to_the_smallest_rate_in_training_and_in_the_report(first, smoke_data):
+    result, ctx = first
+    tied = copy.deepcopy(result)
+    runs = [r for r in tied["runs"] if r["net"] == "cnn_maxpool"]
+    leader = max(runs, key=lambda r: r["val_acc"][-1])
+    for r in runs:  # all three rates end with the same validation predictions
+        r["val_acc"], r["val_confusion"] = list(leader["val_acc"]), copy.deepcopy(leader["val_confusion"])
+    chosen = train.best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs})
+    assert chosen == min(SMOKE["learning_rates"])
+    (ctx.out.parent / "manifest.json").write_text(json.dumps({"components": {"params": PARAMS, "seed": SMOKE["seed"]}}))
+    labels = q2_report._labels(str(smoke_data["q2.data"].dir / smoke_data["q2.data"].data["file"]))
+    for stated, holds in ((chosen, True), (runs[0]["lr"], False)):  # the rate chosen by training; the first rate
+        tied["best_lr"]["cnn_maxpool"] = stated
+        (claim,) = [c for c in q2_report._run_claims(Result(tied, ctx.out), labels)
+                    if c.name == "q2.best_lr.cnn_maxpool"]
+        assert (claim.failure() is None) is holds
 
 
 def test_the_figures_step_draws_every_figure_from_the_stored_results(first, smoke_data, tmp_path):

@@ -62,6 +62,41 @@ def multiply_adds(model: CNN) -> dict[str, int]:
     return counts
 
 
+def architecture(model: CNN) -> dict:
+    """The sizes the dimensions declare, and the same sizes read off the constructed modules and a
+    forward pass (side of each feature map, flattened width), for the text to state and check."""
+    d, f, c = model.dims, model.features, model.classifier
+    sides = {}
+
+    def side(name):
+        def record(module, inputs, output):
+            sides[name] = output.shape[-1]
+        return record
+
+    hooks = [m.register_forward_hook(side(name)) for name, m in (("conv1", f.conv1), ("conv2", f.conv2),
+                                                                 ("features", f))]
+    pooled = []
+    with torch.no_grad():
+        x = torch.zeros(1, d.in_channels, d.image_size, d.image_size)
+        flat = model.features(x).flatten(1).shape[1]
+        if d.max_pool:
+            pooled.append(torch.nn.functional.max_pool2d(f.conv1(x), d.downsample).shape[-1])
+    for h in hooks:
+        h.remove()
+    declared = {k: getattr(d, k) for k in ("image_size", "in_channels", "conv1_channels", "conv2_channels",
+                                           "kernel", "fc1", "fc2", "n_classes", "dropout", "downsample",
+                                           "conv1_size", "conv2_input_size", "conv2_size", "feature_size",
+                                           "flat_features")}
+    constructed = {"image_size": x.shape[-1], "in_channels": f.conv1.in_channels,
+                   "conv1_channels": f.conv1.out_channels, "conv2_channels": f.conv2.out_channels,
+                   "kernel": f.conv1.kernel_size[0], "fc1": c.fc1.out_features, "fc2": c.fc2.out_features,
+                   "n_classes": c.fc3.out_features, "dropout": c.dropout.p,
+                   "downsample": f.pool or f.conv1.stride[0], "conv1_size": sides["conv1"],
+                   "conv2_input_size": pooled[0] if pooled else sides["conv1"], "conv2_size": sides["conv2"],
+                   "feature_size": sides["features"], "flat_features": flat}
+    return {"declared": declared, "constructed": constructed}
+
+
 def inference_seconds_per_image(model: CNN, device: str, batch: int, repeats: int) -> float:
     """Best of `repeats` timed forward passes (evaluation mode) on a batch, per image."""
     model = model.to(device).eval()
@@ -100,6 +135,7 @@ def run(ctx) -> dict:
                 "symbols": {str(sym): v for sym, v in symbol_values(model).items()},
                 "macs_rows": [{"layer": name, "macs": m} for name, m in macs.items()],
                 "macs": sum(macs.values()),
+                "architecture": architecture(model),
                 "inference_seconds_per_image": {
                     str(b): inference_seconds_per_image(model, ctx.device, b, p["timing_repeats"])
                     for b in p["timing_batches"]},

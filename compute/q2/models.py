@@ -20,10 +20,11 @@ class CNNDimensions:
     n_classes: int = 4
     dropout: float = 0.7
     max_pool: bool = True  # 2.1 downsamples by max-pooling, 2.2 by stride-2 convolutions
+    downsample: int = 2  # the pooling window of 2.1 and the stride of 2.2
 
     @property
     def conv1_stride(self) -> int:
-        return 1 if self.max_pool else 2
+        return 1 if self.max_pool else self.downsample
 
     @property
     def conv1_size(self) -> int:
@@ -32,7 +33,7 @@ class CNNDimensions:
 
     @property
     def conv2_input_size(self) -> int:
-        return self.conv1_size // 2 if self.max_pool else self.conv1_size
+        return self.conv1_size // self.downsample if self.max_pool else self.conv1_size
 
     @property
     def conv2_size(self) -> int:
@@ -42,7 +43,7 @@ class CNNDimensions:
     @property
     def feature_size(self) -> int:
         """Side of the feature map that is flattened into the classifier."""
-        return self.conv2_size // 2 if self.max_pool else self.conv2_size
+        return self.conv2_size // self.downsample if self.max_pool else self.conv2_size
 
     @property
     def flat_features(self) -> int:
@@ -55,18 +56,18 @@ class Features(nn.Module):
     def __init__(self, dims: CNNDimensions):
         super().__init__()
         s = dims.conv1_stride
-        self.max_pool = dims.max_pool
+        self.pool = dims.downsample if dims.max_pool else 0
         self.conv1 = nn.Conv2d(dims.in_channels, dims.conv1_channels, dims.kernel, stride=s, padding=1)
         self.conv2 = nn.Conv2d(dims.conv1_channels, dims.conv2_channels, dims.kernel, stride=s, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, 1, 28, 28) -> (batch, 16, 6, 6)"""
         x = F.relu(self.conv1(x))
-        if self.max_pool:
-            x = F.max_pool2d(x, 2)
+        if self.pool:
+            x = F.max_pool2d(x, self.pool)
         x = F.relu(self.conv2(x))
-        if self.max_pool:
-            x = F.max_pool2d(x, 2)
+        if self.pool:
+            x = F.max_pool2d(x, self.pool)
         return x
 
 

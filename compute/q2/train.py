@@ -95,11 +95,11 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
     fused = FusedCNN([copy.deepcopy(model) for _ in lrs], lrs, device)
     shuffle = torch.Generator().manual_seed(ctx.seed)
     dropout = torch.Generator(device=device).manual_seed(ctx.seed + 1)
-    history = {"train_loss": [], "val_loss": [], "val_acc": [], "seconds": 0.0}
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "val_confusion": [], "seconds": 0.0}
     checkpoint = Path(ctx.work) / f"{net}.pt"
     # what the numbers depend on: not how many processes train, nor where a run was stopped
     key = {k: v for k, v in p.items() if k not in ("workers", "stop_after_epoch")} | {
-        "net": net, "seed": ctx.seed, "device": device}
+        "net": net, "seed": ctx.seed, "device": device, "history": "with validation confusion matrices"}
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if saved["key"] == key:
@@ -113,7 +113,9 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
     for epoch in range(done, epochs):
         start = time.perf_counter()
         train_loss = train_epoch(fused, x, y, p["batch_size"], shuffle, dropout, ticks)
-        val_loss, val_acc, _ = evaluate(fused, *splits["val"], p["eval_batch"])
+        val_loss, val_acc, val_predicted = evaluate(fused, *splits["val"], p["eval_batch"])
+        history["val_confusion"].append([confusion(splits["val"][1].numpy(), predicted, len(CLASSES))
+                                         for predicted in val_predicted])
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
         history["val_acc"].append(val_acc)
@@ -132,6 +134,8 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
         "train_loss": [e[r] for e in history["train_loss"]],
         "val_loss": [e[r] for e in history["val_loss"]],
         "val_acc": [e[r] for e in history["val_acc"]],
+        "val_confusion": [e[r] for e in history["val_confusion"]],
+        "test_predictions": predicted[r].tolist(),
         "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
         "test_acc_1000": test_acc[r],
         "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),

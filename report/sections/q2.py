@@ -1,13 +1,25 @@
-"""Q2's claims, re-derived from the confusion matrices, the per-epoch logs and the layer formulas."""
+"""Q2's claims and the variables its template reads.
+
+Accuracies are re-derived from the stored predictions and validation confusion matrices against
+the labels read again from the data file (the course's 529-image subset selected again here); the
+architecture the text states is checked against the constructed modules and a forward pass;
+parameter counts against the per-layer formulas; settings against the step's declaration.
+"""
 from __future__ import annotations
 
+import math
+from collections import Counter
+from functools import lru_cache
+
+import numpy as np
 import sympy as sp
 
 from compute.q2 import steps
+from compute.q2.data import COURSE_TEST_PER_CLASS, PIXEL_SCALE
 from compute.q2.train import best_learning_rate
-from report.claims import Claim
+from report.claims import Claim, declared
 from report.sections import Section
-from report.render import Tex, num, table
+from report.render import Tex
 
 NAMES = {"cnn_maxpool": "max-pooling (2.1)", "cnn_strided": "strided (2.2)"}
 # Published runs on real OCTMNIST (test accuracy on the course's 529 images), for comparison only.
@@ -18,77 +30,171 @@ REFERENCE = [
     {"what": "2.2 at rate 0.01", "low": 0.796, "high": 0.820, "note": ""},
 ]
 LAYER_TEXT = {"conv1": "conv 1", "conv2": "conv 2", "fc1": "fc 1", "fc2": "fc 2", "fc3": "fc 3 (output)"}
+# the architecture sizes each network's paragraph states
+STATED_SIZES = {"cnn_maxpool": ("kernel", "conv1_channels", "conv2_channels", "downsample", "flat_features",
+                                "fc1", "fc2", "n_classes", "dropout"),
+                "cnn_strided": ("downsample", "image_size", "conv1_size", "conv2_size", "flat_features")}
+PUBLISHED_CLASSES = 10  # the output size behind the parameter count printed in one published answer
+MEASURED = {
+    "q2.train:runs.*.seconds": "Q2, table of all runs: wall time of each run's training and validation",
+    "q2.cost:networks.*.inference_seconds_per_image.*": "Q2.3: inference time per image",
+}
 
 
-def _accuracy(confusion: list[list[int]]) -> float:
-    return sum(confusion[i][i] for i in range(len(confusion))) / sum(map(sum, confusion))
+@lru_cache(maxsize=4)
+def _labels(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as npz:
+        return {s: npz[f"{s}_labels"].reshape(-1) for s in ("train", "val", "test")}
 
 
-def best_run(runs: list[dict], net: str) -> dict:
-    """The run of `net` at the rate the shared selection rule picks from the final validation accuracies."""
-    mine = {r["lr"]: r for r in runs if r["net"] == net}
-    return mine[best_learning_rate({lr: r["val_acc"][-1] for lr, r in mine.items()})]
+def _course_subset(labels: np.ndarray) -> list[int]:
+    """The course's test images, selected again: walking the test split in order, an image is kept
+    while its class has fewer than its quota."""
+    taken, keep = Counter(), []
+    for i, c in enumerate(labels.tolist()):
+        if taken[c] < COURSE_TEST_PER_CLASS[c]:
+            taken[c] += 1
+            keep.append(i)
+    return keep
 
 
-def _lr_key(lr: float) -> str:
+def _accuracy(predicted: list[int], labels: np.ndarray, images) -> float:
+    return sum(predicted[i] == labels[i] for i in images) / len(images)
+
+
+def _val_accuracy(matrix: list[list[int]], labels: np.ndarray) -> float:
+    """Correct over all from a validation confusion matrix; NaN (which fails every claim) unless each row counts exactly the
+    validation images of its class in the data file."""
+    counts = Counter(labels.tolist())
+    if [sum(row) for row in matrix] != [counts[c] for c in range(len(matrix))]:
+        return math.nan
+    return sum(matrix[c][c] for c in range(len(matrix))) / len(labels)
+
+
+def _recount(predicted: list[int], labels: np.ndarray, images, classes: int) -> list[list[int]]:
+    pairs = Counter((int(labels[i]), predicted[i]) for i in images)
+    return [[pairs[(t, p)] for p in range(classes)] for t in range(classes)]
+
+
+def _rescored(runs: list[dict], labels: dict) -> dict:
+    """Per (net, lr): the accuracies re-derived from predictions and confusion matrices."""
+    subset = _course_subset(labels["test"])
+    return {(r["net"], r["lr"]): {
+        "val": [_val_accuracy(m, labels["val"]) for m in r["val_confusion"]],
+        "test529": _accuracy(r["test_predictions"], labels["test"], subset),
+        "test1000": _accuracy(r["test_predictions"], labels["test"], range(len(labels["test"]))),
+        "confusion529": _recount(r["test_predictions"], labels["test"], subset, len(COURSE_TEST_PER_CLASS)),
+    } for r in runs}
+
+
+def lr_key(lr: float) -> str:
     return f"{lr:g}"
 
 
-def claims(results: dict) -> list[Claim]:
-    train, cost = results["q2.train"].data, results["q2.cost"].data
-    runs, out = train["runs"], []
-    for run in runs:
-        key = f"q2.run.{run['net']}.{_lr_key(run['lr'])}"
-        out += [Claim(f"{key}.test529", run["test_acc_529"], _accuracy(run["confusion_529"]), tol=1e-6),
-                Claim(f"{key}.test1000", run["test_acc_1000"], _accuracy(run["confusion_1000"]), tol=1e-6)]
-    best = {net: best_run(runs, net) for net in train["settings"]["networks"]}
-    for net, run in best.items():
-        others = sorted((r["val_acc"][-1] for r in runs if r["net"] == net and r is not run), reverse=True)
-        out += [Claim(f"q2.best_lr.{net}", train["best_lr"][net], run["lr"]),
-                Claim(f"q2.best_val.{net}", run["val_acc"][-1], max(r["val_acc"][-1] for r in runs if r["net"] == net)),
-                Claim(f"q2.best_margin.{net}", run["val_acc"][-1] - others[0],
-                      max(r["val_acc"][-1] for r in runs if r["net"] == net) - others[0], tol=1e-12)]
-    gap = best["cnn_maxpool"]["test_acc_529"] - best["cnn_strided"]["test_acc_529"]
-    out += [Claim("q2.maxpool_minus_strided", gap, _accuracy(best["cnn_maxpool"]["confusion_529"])
-                  - _accuracy(best["cnn_strided"]["confusion_529"]), tol=1e-6),
-            Claim("q2.same_best_lr", train["best_lr"]["cnn_maxpool"] == train["best_lr"]["cnn_strided"],
-                  best["cnn_maxpool"]["lr"] == best["cnn_strided"]["lr"])]
-    for net, info in cost["networks"].items():
-        values = {sp.Symbol(s, positive=True, integer=True): v for s, v in info["symbols"].items()}
-        by_formula = sum(int(sp.sympify(r["formula"]).subs(values)) for r in info["param_rows"])
-        out += [Claim(f"q2.params.{net}", info["params_torch"], by_formula),
-                Claim(f"q2.params10.{net}", info["params_with_10_classes"],
-                      info["params_torch"] + (10 - values[sp.Symbol("K", positive=True, integer=True)])
-                      * (values[sp.Symbol("H_2", positive=True, integer=True)] + 1)),
-                Claim(f"q2.macs.{net}", info["macs"], sum(r["macs"] for r in info["macs_rows"]))]
+def _data_claims(data_result, labels: dict) -> list[Claim]:
+    data = data_result.data
+    out = [Claim(f"q2.images.{s}", data["splits"][s]["images"], len(labels[s])) for s in labels]
+    counts = Counter(labels["train"].tolist())
+    out.append(Claim("q2.class_counts.train", data["splits"]["train"]["class_counts"],
+                     [counts[c] for c in range(len(data["classes"]))]))
+    if data["source"] == "synthetic":
+        out.append(Claim("q2.data_seed", data["generator"]["seed"], declared(data_result)["seed"]))
     return out
 
 
-def _still_rising(runs: list[dict], net: str) -> bool:
-    """Whether the smallest rate's validation accuracy grew over the last three epochs."""
-    slowest = min((r for r in runs if r["net"] == net), key=lambda r: r["lr"])
-    acc = slowest["val_acc"]
-    return len(acc) >= 4 and acc[-1] > acc[-4]
+def _run_claims(train_result, labels: dict) -> list[Claim]:
+    train = train_result.data
+    runs, nets = train["runs"], train["settings"]["networks"]
+    redo, setting = _rescored(runs, labels), declared(train_result)
+    out = [Claim("q2.course_test_images", sum(train["data"]["course_test_per_class"]),
+                 len(_course_subset(labels["test"]))),
+           Claim("q2.epochs", train["settings"]["epochs"], min(len(r["val_confusion"]) for r in runs)),
+           Claim("q2.batch_size", train["settings"]["batch_size"], setting["params"]["batch_size"]),
+           Claim("q2.seed", train["settings"]["seed"], setting["seed"]),
+           Claim("q2.learning_rates", train["settings"]["learning_rates"], setting["params"]["learning_rates"])]
+    for r in runs:
+        key, again = f"q2.run.{r['net']}.{lr_key(r['lr'])}", redo[(r["net"], r["lr"])]
+        out += [Claim(f"{key}.val", r["val_acc"][-1], again["val"][-1], tol=1e-9),
+                Claim(f"{key}.test529", r["test_acc_529"], again["test529"], tol=1e-9),
+                Claim(f"{key}.test1000", r["test_acc_1000"], again["test1000"], tol=1e-9)]
+    best, best_again = {}, {}
+    for net in nets:
+        out.append(Claim(f"q2.rates.{net}", [r["lr"] for r in runs if r["net"] == net],
+                         setting["params"]["learning_rates"]))
+        finals = {lr: v["val"][-1] for (n, lr), v in redo.items() if n == net}
+        best[net], best_again[net] = train["best_lr"][net], best_learning_rate(finals)
+        stated = {r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net}
+        margin = lambda acc, lr: acc.get(lr, math.nan) - max(v for k, v in acc.items() if k != lr)  # noqa: E731
+        curve = lambda lr: next((r["val_acc"] for r in runs if r["net"] == net and r["lr"] == lr), [])  # noqa: E731
+        out += [Claim(f"q2.best_lr.{net}", best[net], best_again[net]),
+                Claim(f"q2.best_margin.{net}", margin(stated, best[net]), margin(finals, best_again[net]),
+                      tol=1e-9),
+                Claim(f"q2.rising.{net}", _still_rising(curve(min(stated))), _still_rising(redo[(net, min(finals))]["val"])),
+                Claim(f"q2.confusion.{net}", next((r["confusion_529"] for r in runs
+                                                   if r["net"] == net and r["lr"] == best[net]), None),
+                      redo[(net, best_again[net])]["confusion529"])]
+    test = {net: next((r["test_acc_529"] for r in runs if r["net"] == net and r["lr"] == best[net]), math.nan)
+            for net in nets}
+    out += [Claim("q2.maxpool_minus_strided", test["cnn_maxpool"] - test["cnn_strided"],
+                  redo[("cnn_maxpool", best_again["cnn_maxpool"])]["test529"]
+                  - redo[("cnn_strided", best_again["cnn_strided"])]["test529"], tol=1e-9),
+            Claim("q2.same_best_lr", best["cnn_maxpool"] == best["cnn_strided"],
+                  best_again["cnn_maxpool"] == best_again["cnn_strided"])]
+    return out
+
+
+def _still_rising(accuracies: list) -> bool:
+    """Whether a validation curve grew over its last three epochs."""
+    return len(accuracies) >= 4 and accuracies[-1] > accuracies[-4]
+
+
+def _cost_claims(cost_result) -> list[Claim]:
+    cost, out = cost_result.data, []
+    out.append(Claim("q2.cost_threads", cost["cpu_threads"], declared(cost_result)["params"]["cpu_threads"]))
+    for net, info in cost["networks"].items():
+        arch = info["architecture"]
+        out += [Claim(f"q2.arch.{net}.{size}", arch["declared"][size], arch["constructed"][size])
+                for size in STATED_SIZES[net]]
+        values = {sp.Symbol(s, positive=True, integer=True): v for s, v in info["symbols"].items()}
+        by_formula = {r["layer"]: int(sp.sympify(r["formula"]).subs(values)) for r in info["param_rows"]}
+        out += [Claim(f"q2.params.{net}", info["params_torch"], sum(by_formula.values())),
+                Claim(f"q2.params10.{net}", info["params_with_10_classes"],
+                      info["params_torch"] + (PUBLISHED_CLASSES - values[sp.Symbol("K", positive=True, integer=True)])
+                      * (values[sp.Symbol("H_2", positive=True, integer=True)] + 1)),
+                Claim(f"q2.macs.{net}", info["macs"], sum(r["macs"] for r in info["macs_rows"]))]
+        if net == "cnn_maxpool":  # the network whose per-layer table the text prints
+            out += [Claim(f"q2.layer.{r['layer']}.{column}", r[column], by_formula[r["layer"]])
+                    for r in info["param_rows"] for column in ("count", "torch")]
+    return out
+
+
+def claims(results: dict) -> list[Claim]:
+    data = results["q2.data"]
+    labels = _labels(str(data.dir / data.data["file"]))
+    return _data_claims(data, labels) + _run_claims(results["q2.train"], labels) + _cost_claims(results["q2.cost"])
 
 
 def context(results: dict) -> dict:
     data, train, cost, figures = (results[k].data for k in ("q2.data", "q2.train", "q2.cost", "q2.figures"))
     maxpool = cost["networks"]["cnn_maxpool"]
     symbols = {sp.Symbol(s, positive=True, integer=True): v for s, v in maxpool["symbols"].items()}
-    param_rows = []
+    layer_rows = []
     for r in maxpool["param_rows"]:
         formula = sp.sympify(r["formula"])
         with sp.evaluate(False):
             values = formula.subs(symbols)
-        param_rows.append([LAYER_TEXT[r["layer"]], Tex(f"${sp.latex(formula)}$"), Tex(f"${sp.latex(values)}$"),
-                           num(r["count"]), num(r["torch"])])
+        layer_rows.append({"layer": r["layer"], "name": LAYER_TEXT[r["layer"]],
+                           "formula": Tex(f"${sp.latex(formula)}$"), "values": Tex(f"${sp.latex(values)}$")})
     return {
         "data": data, "train": train, "cost": cost, "figures": figures, "names": NAMES,
-        "param_table": table(["Layer", "Formula", "Values", "Count", "PyTorch"], param_rows, "lllrr"),
+        "layer_rows": layer_rows,
         "symbol_values": [(Tex(sp.latex(sym)), v) for sym, v in symbols.items()],
-        "lr_key": _lr_key,
+        "lr_key": lr_key,
+        "runs": {(r["net"], r["lr"]): r for r in train["runs"]},
+        "pixel_scale": PIXEL_SCALE,
+        "trace": lambda matrix: sum(matrix[i][i] for i in range(len(matrix))),
         "reference": REFERENCE,
-        "rising": {net: _still_rising(train["runs"], net) for net in train["settings"]["networks"]},
+        "published_classes": PUBLISHED_CLASSES,
     }
 
 
@@ -96,5 +202,4 @@ SECTION = Section(
     name="q2", title="A CNN on OCTMNIST",
     summary="two networks x three learning rates, curves, parameter counts",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
-    check_data=steps.check_data, download=steps.download,
-    data_options={"octmnist": tuple(p for p, s in steps.PROFILES.items() if s["data"] == "octmnist")})
+    check_data=steps.check_data, download=steps.download)
