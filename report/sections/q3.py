@@ -1,23 +1,61 @@
-"""Q3's claims, re-scored from the stored test transcriptions, and the variables its template reads."""
+"""Q3's claims and the variables its template reads.
+
+The similarities are re-scored from the stored test transcriptions with implementations written
+again here; the test losses are recomputed by running the saved weights on the test features; the
+corpus and split sizes are counted again from the files; parameter counts come from the layer
+shapes; settings are checked against the steps' declarations.
+"""
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import soundfile
+import torch
+import torch.nn.functional as F
 
 from compute.q3 import steps
-from compute.q3.names import DECODER_NAMES, METRIC_NAMES
-from report.claims import Claim
+from compute.q3.steps import HOMEWORK, split_sizes
+from compute.q3.text import VOCAB
+from compute.q3.train import FIXED, load_split, load_trained
+from report.claims import Claim, declared
+from report.render import Tex, escape, num, texjoin
 from report.sections import Section
 
 DECODERS, METRICS = DECODER_NAMES, METRIC_NAMES
 
-# Published test results on the real LJ Speech 1.1 (2,620 clips, 14 independent runs).
+# Published test results on the real LJ Speech 1.1 (14 independent runs).
+REFERENCE_CLIPS = 2620
 REFERENCE = {
     "lstm": {"loss": (1.1828, 1.1828), "jaccard": (0.7149, 0.7149), "cosine": (0.8324, 0.8324),
              "damerau_levenshtein": (0.5087, 0.5087)},
     "attention": {"loss": (1.1596, 1.1606), "jaccard": (0.7645, 0.7658), "cosine": (0.8652, 0.8661),
                   "damerau_levenshtein": (0.6322, 0.6347)},
 }
+# the settings the text states, checked against the declaration of the step that used them
+FEATURE_SETTINGS = ("sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
+TRAIN_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup_epochs")
+MODEL_SETTINGS = ("n_state", "n_head", "n_audio_layer")
+# a setting of the differences table in words, and how its value reads
+SETTING_WORDS = {
+    "source": ("data", lambda v: {"ljspeech": "LJ Speech 1.1", "corpus": "generated corpus"}.get(v, v)),
+    "n_clips": ("clips used", lambda v: "all" if v is None else num(v)),
+    "bounds": ("clips per split (training / validation / test)",
+               lambda v: texjoin([num(n) for n in split_sizes(v)], " / ")),
+    "require_complete": ("refuse an incomplete dataset", lambda v: "yes" if v else "no"),
+    "frames": ("padded length (frames)", num),
+    "epochs": ("epochs", num),
+    "batch_size": ("batch size (clips)", num),
+    "warmup_epochs": ("warm-up (epochs)", num),
+    "decay_epochs": ("linear decay (epochs)", num),
+    "samples": ("sample transcriptions shown", num),
+    "baseline_candidates": ("candidates of the constant baseline", num),
+}
+BASELINE_SHOWN = "attention"  # both decoders score the same constant baseline; the table shows one
+MEASURED = {"q3.train:decoders.*.timing.train_seconds": "Q3.1 and Q3.2: training time of each decoder"}
 
 
 def osa_distance_by_table(a: str, b: str) -> int:
@@ -33,6 +71,7 @@ def osa_distance_by_table(a: str, b: str) -> int:
     return table[-1][-1]
 
 
+@lru_cache(maxsize=100_000)
 def _score(target: str, output: str) -> dict[str, float]:
     """The three similarities of one utterance, written out again from their definitions."""
     a, b = Counter(target), Counter(output)
@@ -62,6 +101,37 @@ def _expected_parameters(m: dict, decoder: str) -> dict[str, int]:
     return {"encoder": encoder, "decoder": body + head, "total": encoder + body + head}
 
 
+@lru_cache(maxsize=4)
+def _test_loss(model_file: str, features_dir: str, batch_size: int, label_smoothing: float, padding: str) -> float:
+    """The test loss computed again: the saved weights on the test features, teacher forcing, the
+    mean of the per-batch mean losses; with per-batch padding, the clips in order of length and
+    each batch cut to its longest clip."""
+    model, split = load_trained(Path(model_file)), load_split(Path(features_dir), "test")
+    order = list(range(len(split["tokens"])))
+    if padding != FIXED:
+        order.sort(key=lambda i: int(split["frames_used"][i]))
+    losses = []
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = torch.tensor(order[start:start + batch_size])
+            mel, tokens = split["features"][idx], split["tokens"][idx]
+            if padding != FIXED:
+                mel = mel[..., : int(split["frames_used"][idx].max())]
+            logits = model(mel, tokens[:, :-1])
+            losses.append(F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item())
+    return sum(losses) / len(losses)
+
+
+@lru_cache(maxsize=4)
+def _corpus_on_disk(folder: str) -> dict:
+    """Clips, characters and durations counted again from the corpus' metadata.csv and wav files."""
+    with open(Path(folder) / "metadata.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE))
+    seconds = [soundfile.info(str(Path(folder) / "wavs" / f"{r[0]}.wav")).duration for r in rows]
+    return {"clips": len(rows), "mean_chars": sum(len(r[2]) for r in rows) / len(rows),
+            "hours": sum(seconds) / 3600, "min_seconds": min(seconds), "max_seconds": max(seconds)}
+
+
 def _winner(attention_minus_lstm: float) -> str:
     """Which decoder a difference favours; below 1e-9 the two tie (float noise, not a result)."""
     if abs(attention_minus_lstm) < 1e-9:
@@ -69,24 +139,64 @@ def _winner(attention_minus_lstm: float) -> str:
     return "attention" if attention_minus_lstm > 0 else "lstm"
 
 
+def _data_claims(results: dict) -> list[Claim]:
+    features = results["q3.features"]
+    out = [Claim(f"q3.clips.{s}", features.data["splits"][s],
+                 len(torch.load(features.dir / f"{s}.pt", mmap=True, weights_only=True)["tokens"]))
+           for s in ("train", "val", "test")]
+    stated = declared(features)["params"]
+    out += [Claim(f"q3.setting.{k}", features.data["settings"][k], stated[k]) for k in FEATURE_SETTINGS]
+    if "q3.corpus" in results:
+        corpus = results["q3.corpus"]
+        counted = _corpus_on_disk(str(corpus.dir / corpus.data["dir"]))
+        out += [Claim(f"q3.corpus.{k}", corpus.data[k], v, tol=0.0 if k == "clips" else 1e-9)
+                for k, v in counted.items()]
+    else:
+        counted = _corpus_on_disk(features.data["root"])
+        out.append(Claim("q3.hours", features.data["hours"], counted["hours"], tol=1e-9))
+    return out
+
+
+def _settings_claims(result) -> list[Claim]:
+    first = result.data["decoders"][next(iter(DECODERS))]
+    settings, stated = first["settings"], declared(result)
+    differences = {k: {"homework": HOMEWORK[k], "profile": d["profile"]}
+                   for k, d in stated["params"]["differences_from_homework"].items()}
+    return ([Claim(f"q3.setting.{k}", settings[k], stated["params"][k]) for k in TRAIN_SETTINGS]
+            + [Claim(f"q3.setting.{k}", settings["model"][k], stated["params"]["model"][k]) for k in MODEL_SETTINGS]
+            + [Claim("q3.setting.seed", first["seed"], stated["seed"]),
+               Claim("q3.vocabulary", settings["model"]["n_vocab"], len(VOCAB)),
+               Claim("q3.differences", first["differences_from_homework"], differences)])
+
+
+def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim], dict]:
+    r, params = result.data["decoders"][decoder], declared(result)["params"]
+    pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
+    rescored = _average(pairs)
+    expected = _expected_parameters(params["model"], decoder)
+    loss = _test_loss(str(result.file(r["model_file"])), features_dir, params["eval_batch_size"],
+                      params["label_smoothing"], params["padding"])
+    out = [Claim(f"q3.params.{decoder}.{part}", r["parameters"][part], expected[part])
+           for part in ("encoder", "decoder", "total")]
+    out += [Claim(f"q3.test.{decoder}.{m}", r["test"][m], rescored[m], tol=1e-9) for m in METRICS]
+    out.append(Claim(f"q3.test.{decoder}.loss", r["test"]["loss"], loss, tol=2e-5))
+    baseline = {m: _average([(t, r["baseline"][m]["output"]) for t, _ in pairs])[m] for m in METRICS}
+    if decoder == BASELINE_SHOWN:
+        out += [Claim(f"q3.baseline.{m}", r["baseline"][m]["test"], baseline[m], tol=1e-9) for m in METRICS]
+    out.append(Claim(f"q3.beats_baseline.{decoder}", all(r["test"][m] > r["baseline"][m]["test"] for m in METRICS),
+                     all(rescored[m] > baseline[m] for m in METRICS)))
+    out.append(Claim(f"q3.margin.{decoder}", min(r["test"][m] - r["baseline"][m]["test"] for m in METRICS),
+                     min(rescored[m] - baseline[m] for m in METRICS), tol=1e-9))
+    out.append(Claim(f"q3.cosine_above_jaccard.{decoder}", r["test"]["cosine"] >= r["test"]["jaccard"],
+                     all(_score(t, o)["cosine"] >= _score(t, o)["jaccard"] for t, o in pairs)))
+    return out, rescored
+
+
 def claims(results: dict) -> list[Claim]:
-    out, rescored = [], {}
+    out, rescored = _data_claims(results) + _settings_claims(results["q3.train"]), {}
     for decoder in DECODERS:
-        r = results["q3.train"].data["decoders"][decoder]
-        pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
-        rescored[decoder] = _average(pairs)
-        expected = _expected_parameters(r["settings"]["model"], decoder)
-        out += [Claim(f"q3.params.{decoder}.{part}", r["parameters"][part], expected[part])
-                for part in ("encoder", "decoder", "total")]
-        out += [Claim(f"q3.test.{decoder}.{m}", r["test"][m], rescored[decoder][m], tol=1e-9) for m in METRICS]
-        baseline = {m: _average([(t, r["baseline"][m]["output"]) for t, _ in pairs])[m] for m in METRICS}
-        out.append(Claim(f"q3.beats_baseline.{decoder}",
-                         all(r["test"][m] > r["baseline"][m]["test"] for m in METRICS),
-                         all(rescored[decoder][m] > baseline[m] for m in METRICS)))
-        out.append(Claim(f"q3.margin.{decoder}", min(r["test"][m] - r["baseline"][m]["test"] for m in METRICS),
-                         min(rescored[decoder][m] - baseline[m] for m in METRICS), tol=1e-9))
-        out.append(Claim(f"q3.cosine_above_jaccard.{decoder}", r["test"]["cosine"] >= r["test"]["jaccard"],
-                         all(_score(t, o)["cosine"] >= _score(t, o)["jaccard"] for t, o in pairs)))
+        found, rescored[decoder] = _decoder_claims(decoder, results["q3.train"], str(results["q3.features"].dir))
+        out += found
     lstm, attention = (results["q3.train"].data["decoders"][d]["test"] for d in DECODERS)
     for m in METRICS:
         out.append(Claim(f"q3.better.{m}", _winner(attention[m] - lstm[m]),
@@ -96,9 +206,16 @@ def claims(results: dict) -> list[Claim]:
     return out
 
 
+def setting_row(name: str, value) -> Tex:
+    """A cell of the differences table: the value of setting `name` in words."""
+    words = SETTING_WORDS.get(name, (name.replace("_", " "), str))[1](value)
+    return words if isinstance(words, Tex) else escape(words)
+
+
 def context(results: dict) -> dict:
     trained = results["q3.train"].data["decoders"]
     first = trained["lstm"]
+    shown = len(first["samples"])
     return {
         "corpus": results["q3.corpus"].data if "q3.corpus" in results else None,
         "features": results["q3.features"].data,
@@ -108,13 +225,13 @@ def context(results: dict) -> dict:
         "decoders": DECODERS,
         "metrics": METRICS,
         "reference": REFERENCE,
-        "differences": first["differences_from_homework"],
-        "settings": first["settings"],
-        "settings_features": results["q3.features"].data["settings"],
+        "reference_clips": REFERENCE_CLIPS,
+        "setting_label": lambda name: SETTING_WORDS.get(name, (name.replace("_", " "),))[0],
+        "setting_row": setting_row,
         "dl_variant": first["damerau_levenshtein_variant"],
         "samples": [{"id": s["id"], "target": s["target"],
-                     **{d: trained[d]["samples"][i]["output"] for d in DECODERS}}
-                    for i, s in enumerate(first["samples"])],
+                     **{d: trained[d]["test_transcriptions"][i]["output"] for d in DECODERS}}
+                    for i, s in enumerate(first["test_transcriptions"][:shown])],
     }
 
 
