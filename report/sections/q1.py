@@ -1,19 +1,33 @@
-"""Q1's claims, each checked by a second route, and the variables its template reads."""
+"""Q1's claims, each checked by a second route, and the variables its template reads.
+
+The operation counts are checked against polynomials fitted through the operations counted while
+running the algorithms on small matrices of a counting number type; leading terms by scaling
+limits; dimensions by counting monomials with a recurrence; identities numerically; slopes by the
+closed-form least-squares line; settings against the steps' declarations.
+"""
 from __future__ import annotations
 
-from math import comb
+import itertools
+import math
+from fractions import Fraction
+from functools import lru_cache, reduce
 
 import numpy as np
 import sympy as sp
 
 from compute.q1 import steps
-from report.claims import Claim
+from report.claims import Claim, declared, parse_written_math
 from report.sections import Section
 
 L, D, M, K, n = sp.symbols("L D M K n", positive=True, integer=True)
 t = sp.Symbol("t", real=True)
+GRID = (1, 2, 3)  # sizes the counts are taken at: every count has degree <= 2 in each size
+# the published formula for M, as printed in that answer
+PUBLISHED_M = r"1 + D + \sum_{i=3}^{K} \binom{D+K-2}{K-1}"
+MEASURED: dict[str, str] = {}
 
 
+@lru_cache(maxsize=None)
 def _sym(text: str) -> sp.Expr:
     """A result's srepr back into SymPy, its symbols replaced by ours (matched by name)."""
     expr = sp.sympify(text)
@@ -21,21 +35,262 @@ def _sym(text: str) -> sp.Expr:
     return expr.subs({s: ours.get(s.name, s) for s in expr.free_symbols})
 
 
-def _leading_by_limits(total: sp.Expr, monomial: sp.Expr) -> sp.Expr:
-    """c * monomial with c = lim total / monomial as L, then every other size, grows without bound."""
-    ratio = sp.limit(total / monomial, L, sp.oo)
-    for size in sorted(ratio.free_symbols, key=str):
-        ratio = sp.limit(ratio, size, sp.oo)
-    return ratio * monomial
+class Tally:
+    """A number that counts the scalar operations done with it: multiply, add, divide, exp."""
+
+    done = 0
+
+    def _op(self, _other=None):
+        Tally.done += 1
+        return Tally()
+
+    __add__ = __mul__ = __truediv__ = _op
 
 
-def _top_degree(expr: sp.Expr, *gens) -> sp.Expr:
-    poly = sp.Poly(sp.expand(expr), *gens)
-    top = max(sum(m) for m in poly.monoms())
-    return sum(c * sp.prod(g**e for g, e in zip(gens, m)) for m, c in poly.terms() if sum(m) == top)
+def _matmul(a: list, b: list) -> list:
+    return [[reduce(lambda x, y: x + y, (a[i][k] * b[k][j] for k in range(len(b))))
+             for j in range(len(b[0]))] for i in range(len(a))]
 
 
-def _phi_inner_is_truncated_exp(components: list[sp.Expr], terms: int) -> bool:
+def _sum(row: list):
+    return reduce(lambda x, y: x + y, row)
+
+
+def _matrix(rows: int, cols: int) -> list:
+    return [[Tally() for _ in range(cols)] for _ in range(rows)]
+
+
+def _transpose(a: list) -> list:
+    return [list(col) for col in zip(*a)]
+
+
+def _take() -> int:
+    """The operations counted since the last call."""
+    done, Tally.done = Tally.done, 0
+    return done
+
+
+def _softmax_parts(l: int, d: int, m: int) -> dict:
+    q, k, v = _matrix(l, d), _matrix(l, d), _matrix(l, d)
+    _take()
+    scores = _matmul(q, _transpose(k))
+    parts = {"scores": _take()}
+    weights = [[x._op() for x in row] for row in scores]  # exp
+    sums = [_sum(row) for row in weights]
+    normalised = [[x / s for x in row] for row, s in zip(weights, sums)]
+    parts["softmax"] = _take()
+    _matmul(normalised, v)
+    return parts | {"values": _take(), "held": len(scores) * len(scores[0])}
+
+
+def _linear_parts(l: int, d: int, m: int) -> dict:
+    phi_q, phi_k, v = _matrix(l, m), _matrix(l, m), _matrix(l, d)
+    _take()
+    key_values = _matmul(_transpose(phi_k), v)
+    parts = {"key_values": _take()}
+    key_sums = [_sum(col) for col in _transpose(phi_k)]
+    parts["key_sums"] = _take()
+    numerators = _matmul(phi_q, key_values)
+    parts["query_values"] = _take()
+    normaliser = _matmul(phi_q, [[s] for s in key_sums])
+    parts["normaliser"] = _take()
+    [[x / z[0] for x in row] for row, z in zip(numerators, normaliser)]
+    held = 2 * l * m + len(key_values) * len(key_values[0]) + len(key_sums) + len(normaliser)
+    return parts | {"division": _take(), "held": held}
+
+
+def _left_to_right_parts(l: int, d: int, m: int) -> dict:
+    phi_q, phi_k, v = _matrix(l, m), _matrix(l, m), _matrix(l, d)
+    _take()
+    kernel = _matmul(phi_q, _transpose(phi_k))
+    parts = {"kernel_matrix": _take()}
+    sums = [_sum(row) for row in kernel]
+    parts["normaliser"] = _take()
+    values = _matmul(kernel, v)
+    parts["values"] = _take()
+    [[x / s for x in row] for row, s in zip(values, sums)]
+    return parts | {"division": _take(), "held": len(kernel) * len(kernel[0])}
+
+
+ALGORITHMS = {"softmax": _softmax_parts, "linear_right_to_left": _linear_parts,
+              "linear_left_to_right": _left_to_right_parts}
+
+
+@lru_cache(maxsize=None)
+def counted(algorithm: str) -> dict[str, sp.Expr]:
+    """Per part, the total and the scalars held: the polynomial through the counts of one run of
+    the algorithm at every point of the grid of sizes."""
+    points = {size: ALGORITHMS[algorithm](*size) for size in itertools.product(GRID, repeat=3)}
+    monomials = [L**a * D**b * M**c for a, b, c in itertools.product(range(len(GRID)), repeat=3)]
+    system = sp.Matrix([[mono.subs({L: l, D: d, M: m}) for mono in monomials] for l, d, m in points])
+    out = {}
+    for what in next(iter(points.values())):
+        solved = system.LUsolve(sp.Matrix([p[what] for p in points.values()]))
+        out[what] = sp.expand(sum(c * mono for c, mono in zip(solved, monomials)))
+    out["total"] = sp.expand(sum(v for k, v in out.items() if k != "held"))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _leading_by_scaling(expr: sp.Expr, gens) -> sp.Expr:
+    """The terms of highest total degree: lim s^-k expr(s x) for the one k that gives a finite,
+    non-zero limit."""
+    s = sp.Symbol("s", positive=True)
+    scaled = expr.subs({g: s * g for g in gens}, simultaneous=True)
+    for k in range(1, 8):
+        limit = sp.limit(scaled / s**k, s, sp.oo)
+        if limit.is_finite and limit != 0:
+            return sp.expand(limit)
+    return sp.nan
+
+
+@lru_cache(maxsize=None)
+def growth_degree(algorithm: str) -> int:
+    """The degree in L seen from the counts: log2 of the count ratio when L doubles (D = M = 2)."""
+    counts = []
+    for length in (64, 128):
+        counts.append(sum(v for k, v in ALGORITHMS[algorithm](length, 2, 2).items() if k != "held"))
+    return round(math.log2(counts[1] / counts[0]))
+
+
+@lru_cache(maxsize=None)
+def monomials_up_to(dimension: int, degree: int) -> int:
+    """Monomials of degree <= `degree` in `dimension` variables, counted by recurrence over the
+    exponent of the last variable (no binomial coefficient)."""
+    if dimension == 0:
+        return 1
+    return sum(monomials_up_to(dimension - 1, degree - e) for e in range(degree + 1))
+
+
+def _of_degree(dimension: int, degree: int) -> int:
+    return monomials_up_to(dimension, degree) - (monomials_up_to(dimension, degree - 1) if degree else 0)
+
+
+def _numeric_phi(x: np.ndarray, terms: int) -> np.ndarray:
+    """x^a / sqrt(a!) for every multi-index of degree < terms, built from index multisets."""
+    out = []
+    for degree in range(terms):
+        for combo in itertools.combinations_with_replacement(range(len(x)), degree):
+            counts = np.bincount(np.array(combo, dtype=int), minlength=len(x))
+            out.append(np.prod(x ** counts) / math.sqrt(np.prod([math.factorial(c) for c in counts])))
+    return np.array(out)
+
+
+@lru_cache(maxsize=None)
+def _identity_holds_numerically(dimension: int, terms: int, seed: int = 0) -> bool:
+    rng = np.random.default_rng(seed)
+    q, k = rng.normal(size=(2, dimension))
+    series = sum((q @ k) ** j / math.factorial(j) for j in range(terms))
+    return bool(np.isclose(_numeric_phi(q, terms) @ _numeric_phi(k, terms), series, rtol=1e-12, atol=1e-12))
+
+
+@lru_cache(maxsize=None)
+def _kernel_attention_holds_numerically(length: int, dimension: int, terms: int) -> bool:
+    """D^-1 Phi(Q) (Phi(K)^T V) against the rows sum_j k(q_i, k_j) v_j / sum_j k(q_i, k_j)."""
+    rng = np.random.default_rng(length * 10 + dimension)
+    q, k, v = rng.normal(scale=0.5, size=(3, length, dimension))
+    phi_q, phi_k = (np.array([_numeric_phi(x, terms) for x in y]) for y in (q, k))
+    linear = phi_q @ (phi_k.T @ v) / (phi_q @ phi_k.sum(0))[:, None]
+    kernel = sum((q @ k.T) ** j / math.factorial(j) for j in range(terms))
+    return bool(np.allclose(linear, kernel @ v / kernel.sum(1, keepdims=True), rtol=1e-10))
+
+
+def _least_squares_slope(lengths, seconds, fit_from) -> float:
+    """Slope of log(seconds) on log(L) for L >= fit_from, from the normal equations."""
+    pairs = [(math.log(x), math.log(s)) for x, s in zip(lengths, seconds) if x >= fit_from]
+    mx, my = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
+    return sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
+
+
+def _crossing(lengths, slow, fast) -> float | None:
+    """Where `fast` first drops below `slow`, interpolating log(slow / fast) linearly in log L."""
+    gaps = [math.log(s / f) for s, f in zip(slow, fast)]
+    if gaps[0] > 0:
+        return None
+    for (x0, g0), (x1, g1) in zip(zip(lengths, gaps), zip(lengths[1:], gaps[1:])):
+        if g0 <= 0 < g1:
+            return math.exp(math.log(x0) + (math.log(x1) - math.log(x0)) * g0 / (g0 - g1))
+    return None
+
+
+@lru_cache(maxsize=None)
+def _crossover_roots() -> list[sp.Expr]:
+    """The lengths where the counted softmax and right-to-left totals are equal, as formulas."""
+    return sp.solve(sp.Eq(counted("softmax")["total"], counted("linear_right_to_left")["total"]), L)
+
+
+@lru_cache(maxsize=None)
+def _crossover(softmax: sp.Expr, linear: sp.Expr, dimension: int, features: int) -> float:
+    roots = sp.Poly((softmax - linear).subs({D: dimension, M: features}), L).nroots()
+    return max(float(r) for r in roots if abs(sp.im(r)) < 1e-12)
+
+
+def _complexity_claims(cx: dict) -> list[Claim]:
+    out = []
+    for name, prefix in (("softmax", "softmax"), ("linear_right_to_left", "linear"),
+                         ("linear_left_to_right", "left_to_right")):
+        again = counted(name)
+        out += [Claim(f"q1.part.{prefix}.{part}", _sym(expr), again[part]) for part, expr in cx[name]["parts"].items()]
+        out.append(Claim(f"q1.{prefix}_total", _sym(cx[name]["total"]), again["total"]))
+        gens = (L, D) if name == "softmax" else (L, M, D)
+        out.append(Claim(f"q1.{prefix}_leading", _sym(cx[name]["leading"]), _leading_by_scaling(again["total"], gens)))
+        out.append(Claim(f"q1.{prefix}_degree_in_L", cx[name]["degree_in_L"], growth_degree(name)))
+    k3 = counted("linear_right_to_left")["total"].subs(M, sp.interpolate([(d, monomials_up_to(d, 2)) for d in range(1, 5)], D))
+    out += [Claim("q1.linear_k3_leading", _sym(cx["linear_k3"]["leading"]), _leading_by_scaling(k3, (L, D))),
+            Claim("q1.memory_softmax", _sym(cx["memory"]["softmax_leading"]),
+                  _leading_by_scaling(counted("softmax")["held"], (L, D))),
+            Claim("q1.memory_linear", _sym(cx["memory"]["linear_leading"]),
+                  _leading_by_scaling(counted("linear_right_to_left")["held"], (L, M, D)))]
+    cross = cx["crossover"]
+    soft, lin = counted("softmax")["total"], counted("linear_right_to_left")["total"]
+    at = {D: cross["dimension"], M: cross["feature_dimension"]}
+    roots = _crossover_roots()
+    out += [Claim("q1.crossover_length", cross["value"], _crossover(soft, lin, *at.values()), tol=1e-6),
+            Claim("q1.crossover_formula", _sym(cross["length"]), max(roots, key=lambda r: float(r.subs(at)))),
+            Claim("q1.crossover_feature_dimension", cross["feature_dimension"], monomials_up_to(cross["dimension"], 2))]
+    return out
+
+
+def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
+    dims = sp.interpolate  # a polynomial in D through the counts at D = 1..4
+    tensor = dims([(d, sum(1 for j in range(3) for _ in itertools.product(range(d), repeat=j))) for d in range(1, 5)], D)
+    wrong, published = fm["wrong_formula"], parse_written_math(PUBLISHED_M)
+    d, k = params["wrong_formula_at"]
+    i = sp.Symbol("i", positive=True, integer=True)
+    published = published.subs({s: {"D": D, "K": K, "i": i}.get(s.name, s) for s in published.free_symbols})
+    out = [
+        Claim("q1.M_general", _sym(fm["formula"]["closed_form"]),
+              sp.summation(sp.binomial(D + n - 1, n), (n, 0, K - 1))),
+        Claim("q1.M_k3", _sym(fm["formula"]["k3_expression"]), dims([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D)),
+        Claim("q1.M_counts_match_closed_form", fm["counts_all_agree"],
+              all(c["constructed"] == monomials_up_to(c["D"], c["K"] - 1) == c["closed_form"] for c in fm["counts"])),
+        Claim("q1.count_grid", [max(c["D"] for c in fm["counts"]), max(c["K"] for c in fm["counts"])],
+              [max(params["count_dimensions"]), max(params["count_terms"])]),
+        Claim("q1.phi_k3_is_exact", _phi_inner_is_truncated_exp(tuple(_sym(c) for c in fm["phi_k3_d2"]), 3), True),
+        Claim("q1.identity_grid_exact", fm["identity_all_exact"],
+              all(_identity_holds_numerically(c["D"], c["K"]) for c in fm["identity"])),
+        Claim("q1.identity_grid", [sorted({c["D"] for c in fm["identity"]}), sorted({c["K"] for c in fm["identity"]})],
+              [params["identity_dimensions"], params["identity_terms"]]),
+        Claim("q1.wrong_formula", _sym(wrong["formula"]), published),
+        Claim("q1.wrong_formula_at", [wrong["dimension"], wrong["terms"]], [d, k]),
+        Claim("q1.wrong_formula_value", wrong["formula_value"], 1 + d + sum(math.comb(d + k - 2, k - 1) for _ in range(3, k + 1))),
+        Claim("q1.wrong_formula_per_degree", wrong["formula_per_degree"], [1, d] + [math.comb(d + k - 2, k - 1)] * (k - 2)),
+        Claim("q1.wrong_formula_truth", wrong["construction_value"], monomials_up_to(d, k - 1)),
+        Claim("q1.construction_per_degree", wrong["construction_per_degree"], [_of_degree(d, j) for j in range(k)]),
+        Claim("q1.tensor_power_k3", _sym(fm["tensor_power"]["dimension"]), tensor),
+        Claim("q1.table_grid", [sorted({r["D"] for r in fm["table"]}), sorted({r["K"] for r in fm["table"]})],
+              [params["table_dimensions"], params["table_terms"]]),
+    ]
+    for row in fm["table"]:
+        out.append(Claim(f"q1.M_table.D{row['D']}.K{row['K']}", row["constructed"] or row["closed_form"],
+                         monomials_up_to(row["D"], row["K"] - 1)))
+        out.append(Claim(f"q1.M_table_constructed.D{row['D']}.K{row['K']}", row["constructed"] is not None,
+                         math.comb(row["D"] + row["K"] - 1, row["K"] - 1) <= params["construct_up_to"]))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _phi_inner_is_truncated_exp(components: tuple[sp.Expr, ...], terms: int) -> bool:
     """The stated phi (in x1, x2): phi(q).phi(k) minus the truncated series of q.k expands to 0."""
     x = sorted({s for c in components for s in c.free_symbols}, key=str)
     q, k = sp.symbols(f"q1:{len(x) + 1}"), sp.symbols(f"k1:{len(x) + 1}")
@@ -44,86 +299,82 @@ def _phi_inner_is_truncated_exp(components: list[sp.Expr], terms: int) -> bool:
     return sp.expand(inner - sum(s**j / sp.factorial(j) for j in range(terms))) == 0
 
 
-def claims(results: dict) -> list[Claim]:
-    sym, timing = results["q1.symbolic"].data, results["q1.numeric"].data["timing"]
-    cx, fm = sym["complexity"], sym["feature_map"]
-    soft, lin, l2r = cx["softmax"], cx["linear_right_to_left"], cx["linear_left_to_right"]
-    soft_total, lin_total, l2r_total = (_sym(c["total"]) for c in (soft, lin, l2r))
-    out = [
-        Claim("q1.softmax_total", soft_total, sum(_sym(p) for p in soft["parts"].values())),
-        Claim("q1.softmax_leading", _sym(soft["leading"]), _leading_by_limits(soft_total, L**2 * D)),
-        Claim("q1.linear_total", lin_total, sum(_sym(p) for p in lin["parts"].values())),
-        Claim("q1.linear_leading", _sym(lin["leading"]), _leading_by_limits(lin_total, L * M * D)),
-        Claim("q1.linear_degree_in_L", lin["degree_in_L"], int(sp.degree(lin_total, L))),
-        Claim("q1.left_to_right_total", l2r_total, sum(_sym(p) for p in l2r["parts"].values())),
-        Claim("q1.left_to_right_degree_in_L", l2r["degree_in_L"], int(sp.degree(l2r_total, L))),
-        Claim("q1.left_to_right_leading", _sym(l2r["leading"]), _top_degree(l2r_total, L, M, D)),
-        Claim("q1.linear_k3_leading", _sym(cx["linear_k3"]["leading"]),
-              _top_degree(lin_total.subs(M, (D + 2) * (D + 1) / 2), L, D)),
-        Claim("q1.memory_softmax", _sym(cx["memory"]["softmax_leading"]), L**2),
-        Claim("q1.memory_linear", _sym(cx["memory"]["linear_leading"]),
-              _top_degree(_sym(cx["memory"]["linear"]), L, M, D)),
-        Claim("q1.M_general", _sym(fm["formula"]["closed_form"]),
-              sp.summation(sp.binomial(D + n - 1, n), (n, 0, K - 1))),
-        Claim("q1.M_k3", _sym(fm["formula"]["k3_expression"]), sp.binomial(D + 2, 2)),
-        Claim("q1.M_counts_match_closed_form", all(c["constructed"] == c["closed_form"] for c in fm["counts"]),
-              all(c["constructed"] == comb(c["D"] + c["K"] - 1, c["K"] - 1) for c in fm["counts"])),
-        Claim("q1.phi_k3_is_exact", _phi_inner_is_truncated_exp([_sym(c) for c in fm["phi_k3_d2"]], 3), True),
-        Claim("q1.identity_grid_exact", fm["identity_all_exact"], True),
-        Claim("q1.wrong_formula_value", fm["wrong_formula"]["formula_value"],
-              1 + 2 + (4 - 2) * comb(2 + 4 - 2, 4 - 1)),
-        Claim("q1.wrong_formula_truth", fm["wrong_formula"]["construction_value"], comb(2 + 4 - 1, 4 - 1)),
-        Claim("q1.tensor_power_k3", _sym(fm["tensor_power"]["dimension"]), 1 + D + D**2),
-        Claim("q1.kernel_identity_holds", sym["kernel_attention"]["all_equal"], True),
-        Claim("q1.k3_square_form", _sym(sym["positivity"]["k3_square_form"]), 1 + t + t**2 / 2),
-        Claim("q1.k3_minimum", _sym(sym["positivity"]["k3_minimum"]), (1 + t + t**2 / 2).subs(t, -1)),
-        Claim("q1.crossover_length", cx["crossover"]["value"], _crossover(soft_total, lin_total,
-                                                                        cx["crossover"]["dimension"],
-                                                                        cx["crossover"]["feature_dimension"]),
-              tol=1e-6),
-    ]
-    for row in fm["table"]:
-        out.append(Claim(f"q1.M_table.D{row['D']}.K{row['K']}", row["constructed"] or row["closed_form"],
-                         comb(row["D"] + row["K"] - 1, row["K"] - 1)))
-    for name in ("softmax", "linear"):
-        curve = timing[name]
-        keep = [(x, s) for x, s in zip(curve["lengths"], curve["seconds"]) if x >= timing["fit_from"]]
-        refit = float(np.polyfit(np.log([x for x, _ in keep]), np.log([s for _, s in keep]), 1)[0])
-        out.append(Claim(f"q1.slope_{name}", curve["slope"], refit, tol=1e-9))
+def _series_value(terms: int, at: int) -> Fraction:
+    return sum(Fraction(at) ** j / math.factorial(j) for j in range(terms))
+
+
+def _positivity_claims(sym: dict, params: dict) -> list[Claim]:
+    pos = sym["positivity"]
+    series = sp.Poly(sum(t**j / sp.factorial(j) for j in range(3)), t)
+    a, b, _ = series.all_coeffs()
+    vertex = -b / (2 * a)
+    critical = [_sym(c) for c in pos["k3_critical_points"]]
+    out = [Claim("q1.k3_square_form", _sym(pos["k3_square_form"]), series.as_expr()),
+           Claim("q1.k3_argmin", critical[0] if len(critical) == 1 else sp.nan, vertex),
+           Claim("q1.k3_minimum", _sym(pos["k3_minimum"]), series.as_expr().subs(t, vertex)),
+           Claim("q1.kernel_identity_holds", sym["kernel_attention"]["all_equal"],
+                 all(_kernel_attention_holds_numerically(c["L"], c["D"], params["kernel_terms"])
+                     for c in sym["kernel_attention"]["checks"])),
+           Claim("q1.kernel_grid", sorted({(c["L"], c["D"]) for c in sym["kernel_attention"]["checks"]}),
+                 sorted(itertools.product(params["kernel_lengths"], params["kernel_dimensions"])))]
+    for j, x in enumerate(pos["even_k_negative"]):
+        value = _series_value(x["K"], x["t"])
+        out += [Claim(f"q1.negative.{j}.series", _sym(x["expression"]), sum(t**i / sp.factorial(i) for i in range(x["K"]))),
+                Claim(f"q1.negative.{j}.value", _sym(x["value"]), sp.Rational(value.numerator, value.denominator))]
     return out
 
 
-def _crossover(softmax: sp.Expr, linear: sp.Expr, dimension: int, features: int) -> float:
-    roots = sp.Poly((softmax - linear).subs({D: dimension, M: features}), L).nroots()
-    return max(float(r) for r in roots if abs(sp.im(r)) < 1e-12)
+def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
+    timing, error = num["timing"], num["error"]
+    p = params["timing"]
+    out = [Claim(f"q1.timing.{k}", timing[k], p[k]) for k in ("dimension", "terms", "threads", "repeats", "fit_from")]
+    out += [Claim("q1.timing.feature_dimension", timing["feature_dimension"], monomials_up_to(p["dimension"], p["terms"] - 1)),
+            Claim("q1.error.length", error["length"], params["error"]["length"]),
+            Claim("q1.error.dimension", error["dimension"], params["error"]["dimension"]),
+            Claim("q1.timing.predicted_crossover", timing["predicted_crossover_length"], crossover, tol=1e-9),
+            Claim("q1.timing.longest_softmax", max(timing["softmax"]["lengths"]),
+                  max(x for x in p["lengths"] if x <= p["softmax_max_length"]))]
+    for name in ("softmax", "linear"):
+        curve = timing[name]
+        out.append(Claim(f"q1.slope_{name}", curve["slope"],
+                         _least_squares_slope(curve["lengths"], curve["seconds"], timing["fit_from"]), tol=1e-9))
+    shared = len(timing["softmax"]["lengths"])
+    measured = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"], timing["linear"]["seconds"][:shared])
+    stated = timing["crossover_length"]
+    out.append(Claim("q1.timing.crossover", stated, measured, tol=1e-6) if measured and stated
+               else Claim("q1.timing.crossover", stated, measured))
+    if measured and stated:
+        out += [Claim("q1.timing.crossover_over_M", timing["crossover_over_feature_dimension"],
+                      measured / monomials_up_to(p["dimension"], p["terms"] - 1), tol=1e-9),
+                Claim("q1.timing.crossover_over_predicted", timing["crossover_over_predicted"], measured / crossover,
+                      tol=1e-9)]
+    return out
+
+
+def claims(results: dict) -> list[Claim]:
+    sym, num = results["q1.symbolic"].data, results["q1.numeric"].data
+    symbolic, numeric = declared(results["q1.symbolic"])["params"], declared(results["q1.numeric"])["params"]
+    cross = sym["complexity"]["crossover"]
+    expected_crossover = _crossover(counted("softmax")["total"], counted("linear_right_to_left")["total"],
+                                    cross["dimension"], cross["feature_dimension"])
+    return (_complexity_claims(sym["complexity"])
+            + [Claim("q1.crossover_dimension", cross["dimension"], symbolic["timing_dimension"])]
+            + _feature_map_claims(sym["feature_map"], symbolic) + _positivity_claims(sym, symbolic)
+            + _numeric_claims(num, numeric, expected_crossover))
 
 
 def context(results: dict) -> dict:
-    sym, num = results["q1.symbolic"].data, results["q1.numeric"].data
+    sym = results["q1.symbolic"].data
     cx, fm = sym["complexity"], sym["feature_map"]
-    parts = {name: {part: _sym(expr) for part, expr in cx[name]["parts"].items()}
-             for name in ("softmax", "linear_right_to_left", "linear_left_to_right")}
-    table = fm["table"]
     return {
         "counting": cx["counting"],
-        "parts": parts,
+        "parts": {name: list(cx[name]["parts"]) for name in ALGORITHMS},
         "phi": [_sym(c) for c in fm["phi_k3_d2"]],
-        "wrong": fm["wrong_formula"],
-        "wrong_formula": _sym(fm["wrong_formula"]["formula"]),
-        "identity_dims": sorted({c["D"] for c in fm["identity"]}),
-        "identity_terms": sorted({c["K"] for c in fm["identity"]}),
-        "count_dims": sorted({c["D"] for c in fm["counts"]}),
-        "count_terms": sorted({c["K"] for c in fm["counts"]}),
-        "table_dims": sorted({r["D"] for r in table}),
-        "table_terms": sorted({r["K"] for r in table}),
-        "table_constructed": {(r["D"], r["K"]): r["constructed"] is not None for r in table},
-        "kernel_checks": sym["kernel_attention"]["checks"],
-        "negatives": [{**x, "expression": _sym(x["expression"]), "value": _sym(x["value"])}
-                      for x in sym["positivity"]["even_k_negative"]],
-        "crossover": cx["crossover"],
-        "crossover_formula": _sym(cx["crossover"]["length"]),
-        "error": num["error"],
-        "timing": num["timing"],
+        "table_keys": sorted((r["D"], r["K"]) for r in fm["table"]),
+        "negatives": list(range(len(sym["positivity"]["even_k_negative"]))),
+        "negative_points": [x["t"] for x in sym["positivity"]["even_k_negative"]],
+        "timing": results["q1.numeric"].data["timing"],
+        "error_dtype": results["q1.numeric"].data["error"]["dtype"],
         "figures": results["q1.figures"].data,
     }
 
