@@ -33,6 +33,7 @@ from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402
 from report.meta import load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
+from report.mutate import check_section  # noqa: E402
 from report.sections import discover  # noqa: E402
 from report.watch import watch  # noqa: E402
 
@@ -102,6 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="print for each step whether it is cached and, if not, what changed; run nothing")
     parser.add_argument("--check", action="store_true",
                         help="compute what is missing, verify all claims, and stop before LaTeX")
+    parser.add_argument("--mutate", action="store_true",
+                        help="with --check: corrupt each stored value that reaches the text, one at a time, and "
+                             "report per section the fraction a claim catches (non-zero exit below 100 %%)")
     parser.add_argument("--check-data", action="store_true",
                         help="summarise the datasets the profile uses and stop (non-zero if unusable)")
     parser.add_argument("--download", action="store_true", help="download the real datasets and stop")
@@ -135,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 if getattr(args, o)]
     if args.watch and one_shot:
         parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
+    if args.mutate and not args.check:
+        parser.error("--mutate works with --check: python build.py --check --mutate")
     for name in args.section or []:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
@@ -310,6 +316,8 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     if args.check:
         print(f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
               f"{len(problems)} problem(s)")
+        if args.mutate and not problems:
+            return mutation_check(computed, results)
         return 1 if problems else 0
     if problems:
         print("not building the PDF: the text would state something unverified", file=sys.stderr)
@@ -323,6 +331,20 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     print(f"latex: {time.monotonic() - start:.1f} s", file=sys.stderr)
     print(target)
     return 0
+
+
+def mutation_check(sections: list[str], results: dict) -> int:
+    """build.py --check --mutate: the fraction of corrupted values each section's claims catch."""
+    status = 0
+    for name in sections:
+        outcome = check_section(name, results)
+        print(outcome.line())
+        for value in outcome.slipped:
+            print(f"  not caught: {value}")
+        for value in outcome.measured:
+            print(f"  measured, not checked: {value}")
+        status |= bool(outcome.slipped)
+    return status
 
 
 def explain(runner: Runner, profile: str, options: dict) -> int:

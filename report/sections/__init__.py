@@ -19,9 +19,11 @@ A section provides:
   main.tex.j2; it states numbers through `claim('<name>.…')` and figures through
   `fig('<step>', '<file>')`.
 - optional: `check_data(profile, options) -> [lines]` for `--check-data`,
-  `download(options)` for `--download`, and `data_options`, {command-line data option: the
+  `download(options)` for `--download`, `data_options`, {command-line data option: the
   profiles that read it} (e.g. {"ljspeech": ("homework",)}): the option under another profile
-  is an error naming these.
+  is an error naming these; and `measured`, {result path pattern: what it is} of the values only
+  measured (wall-clock times), which no claim can derive again: the mutation check
+  (report/mutate.py) counts them apart and the appendix lists them.
 
 Claim names and step names start with the section's name and a dot.
 """
@@ -56,6 +58,7 @@ class Section:
     check_data: Callable | None = None  # (profile, options) -> list[str]
     download: Callable | None = None  # (options) -> where the data is
     data_options: dict = field(default_factory=dict)  # {command-line data option: the profiles that read it}
+    measured: dict = field(default_factory=dict)  # {"<step>:<path pattern>": what the measured value is}
 
     def __post_init__(self):
         if not NAME.fullmatch(self.name):

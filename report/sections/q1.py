@@ -383,4 +383,4 @@ SECTION = Section(
     name="q1", title="Efficient self-attention",
     summary="complexities, the feature map and its dimension M (SymPy), the linear-attention "
             "identity, measured softmax vs linear attention timings",
-    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context, measured=MEASURED)

@@ -240,4 +240,5 @@ SECTION = Section(
     summary="Transformer encoder, LSTM and attention decoders",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
     check_data=steps.check_data, download=steps.download,
-    data_options={"ljspeech": tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech")})
+    data_options={"ljspeech": tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech")},
+    measured=MEASURED)
