@@ -33,7 +33,7 @@ from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402
 from report.meta import load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
-from report.mutate import check_section  # noqa: E402
+from report.mutate import check_section, measured_values  # noqa: E402
 from report.sections import discover  # noqa: E402
 from report.watch import watch  # noqa: E402
 
@@ -323,7 +323,8 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
         print("not building the PDF: the text would state something unverified", file=sys.stderr)
         return 1
     doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
-                                           "provenance": provenance(runner, args.profile, device)})
+                                           "provenance": provenance(runner, args.profile, device),
+                                           "measured": [what for _, what in measured_values(computed)]})
     start = time.monotonic()
     pdf = compile_pdf(tex_dir, "main.tex", doc.sources)
     target = args.build_dir / "report.pdf"

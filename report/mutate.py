@@ -4,7 +4,9 @@ and the section's claims must then fail.
 A value reaches the text when corrupting it changes the rendered LaTeX; the smallest corruption
 that does (an integer off by one, a float moved by a relative 1e-4, then 1e-2, then 50 %, a
 flipped boolean, a formula with one integer changed) is the one checked. Values a section declares
-as measured (wall-clock times, which nothing can derive a second time) are counted apart.
+as measured (wall-clock times, which nothing can derive a second time) are counted apart. Values at
+the same place of a repeated structure are first corrupted together, so that large results (stored
+predictions, per-epoch matrices) that never reach the text cost one rendering, not one each.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from report.sections import Section, discover
 
 FLOAT_STEPS = (1e-4, 1e-2, 0.5)
 SREPR = re.compile(r"^[A-Z][A-Za-z]*\(")  # a SymPy srepr, e.g. Add(Integer(1), Symbol('D'))
-GROUP = 8  # a list longer than this is first corrupted whole: one render rules out all its entries
+GROUP = 2  # leaves of one shape beyond this many are first corrupted together (see `candidates`)
 
 
 @dataclass
@@ -127,17 +129,18 @@ def is_measured(name: str, patterns: tuple[str, ...]) -> bool:
 
 
 def candidates(step: str, data: dict, original: str, section: str, results: dict) -> Iterator[tuple]:
-    """(path, value) of the leaves worth trying: a long list of scalars is first corrupted whole,
-    and skipped when that leaves the text as it was."""
-    by_list: dict[tuple, list] = {}
+    """(path, value) of the leaves worth trying. Leaves at the same place in repeated structures
+    (every run's validation matrices, every entry of a curve) are first corrupted all at once, by
+    the smallest and by the largest corruption; when neither changes the text, none is tried alone."""
+    by_shape: dict[tuple, list] = {}
     for path, value in leaves(data):
-        by_list.setdefault(path[:-1] if isinstance(path[-1], int) else path, []).append((path, value))
-    for items in by_list.values():
+        by_shape.setdefault(tuple("*" if isinstance(p, int) else p for p in path), []).append((path, value))
+    for items in by_shape.values():
         if len(items) > GROUP:
-            whole = {p: c[0] for p, v in items if (c := corruptions(v))}
-            whole_big = {p: c[-1] for p, v in items if (c := corruptions(v))}
-            if all(render_section(section, replaced(results, step, w))[0] == original
-                   for w in (whole, whole_big)):
+            smallest = {p: c[0] for p, v in items if (c := corruptions(v))}
+            largest = {p: c[-1] for p, v in items if (c := corruptions(v))}
+            if all(render_section(section, replaced(results, step, whole))[0] == original
+                   for whole in (smallest, largest)):
                 continue
         yield from items
 
