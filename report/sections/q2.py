@@ -202,4 +202,6 @@ SECTION = Section(
     name="q2", title="A CNN on OCTMNIST",
     summary="two networks x three learning rates, curves, parameter counts",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
-    check_data=steps.check_data, download=steps.download, measured=MEASURED)
+    check_data=steps.check_data, download=steps.download,
+    data_options={"octmnist": tuple(p for p, s in steps.PROFILES.items() if s["data"] == "octmnist")},
+    measured=MEASURED)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.q3 import steps
+from compute.q3.corpus import VOICES
 from compute.q3.steps import HOMEWORK, split_sizes
 from compute.q3.text import VOCAB
 from compute.q3.train import FIXED, load_split, load_trained
@@ -226,6 +227,7 @@ def context(results: dict) -> dict:
         "metrics": METRICS,
         "reference": REFERENCE,
         "reference_clips": REFERENCE_CLIPS,
+        "voice_pool": len(VOICES),
         "setting_label": lambda name: SETTING_WORDS.get(name, (name.replace("_", " "),))[0],
         "setting_row": setting_row,
         "dl_variant": first["damerau_levenshtein_variant"],
