@@ -75,14 +75,15 @@ def architecture(model: CNN) -> dict:
 
     hooks = [m.register_forward_hook(side(name)) for name, m in (("conv1", f.conv1), ("conv2", f.conv2),
                                                                  ("features", f))]
-    pooled = []
+    hooks.append(f.conv2.register_forward_pre_hook(lambda module, inputs: sides.update(conv2_in=inputs[0].shape[-1])))
     with torch.no_grad():
         x = torch.zeros(1, d.in_channels, d.image_size, d.image_size)
         flat = model.features(x).flatten(1).shape[1]
-        if d.max_pool:
-            pooled.append(torch.nn.functional.max_pool2d(f.conv1(x), d.downsample).shape[-1])
     for h in hooks:
         h.remove()
+    # the downsampling factor as the forward pass shows it: the pooling shrinks the map between
+    # the convolutions, a stride shrinks the convolution's own output
+    downsample = sides["conv1"] // sides["conv2_in"] if sides["conv2_in"] < sides["conv1"] else f.conv1.stride[0]
     declared = {k: getattr(d, k) for k in ("image_size", "in_channels", "conv1_channels", "conv2_channels",
                                            "kernel", "fc1", "fc2", "n_classes", "dropout", "downsample",
                                            "conv1_size", "conv2_input_size", "conv2_size", "feature_size",
@@ -91,8 +92,8 @@ def architecture(model: CNN) -> dict:
                    "conv1_channels": f.conv1.out_channels, "conv2_channels": f.conv2.out_channels,
                    "kernel": f.conv1.kernel_size[0], "fc1": c.fc1.out_features, "fc2": c.fc2.out_features,
                    "n_classes": c.fc3.out_features, "dropout": c.dropout.p,
-                   "downsample": f.pool or f.conv1.stride[0], "conv1_size": sides["conv1"],
-                   "conv2_input_size": pooled[0] if pooled else sides["conv1"], "conv2_size": sides["conv2"],
+                   "downsample": downsample, "conv1_size": sides["conv1"],
+                   "conv2_input_size": sides["conv2_in"], "conv2_size": sides["conv2"],
                    "feature_size": sides["features"], "flat_features": flat}
     return {"declared": declared, "constructed": constructed}
 
