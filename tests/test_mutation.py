@@ -78,5 +78,5 @@ def test_a_claim_that_cannot_fail_lets_its_corrupted_value_slip_through(smoke_bu
 def test_wall_clock_times_are_counted_apart_as_measured_values(smoke_build):
     _, _, results = smoke_build
     outcome = check_section("q3", results)
-    assert sorted(outcome.measured) == ["q3.train.attention:timing.train_seconds",
-                                        "q3.train.lstm:timing.train_seconds"]
+    assert sorted(outcome.measured) == ["q3.train:decoders.attention.timing.train_seconds",
+                                        "q3.train:decoders.lstm.timing.train_seconds"]
