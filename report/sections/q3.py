@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from compute.q3 import steps
 from compute.q3.corpus import VOICES
+from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from compute.q3.steps import HOMEWORK, split_sizes
 from compute.q3.text import VOCAB
 from compute.q3.train import FIXED, load_split, load_trained
@@ -166,6 +168,9 @@ def _settings_claims(result) -> list[Claim]:
     return ([Claim(f"q3.setting.{k}", settings[k], stated["params"][k]) for k in TRAIN_SETTINGS]
             + [Claim(f"q3.setting.{k}", settings["model"][k], stated["params"]["model"][k]) for k in MODEL_SETTINGS]
             + [Claim("q3.setting.seed", first["seed"], stated["seed"]),
+               Claim("q3.processes", result.data["processes"],
+                     min(stated["params"]["workers"], len(result.data["decoders"]), os.cpu_count() or 1)
+                     if first["device"] == "cpu" else 1),
                Claim("q3.vocabulary", settings["model"]["n_vocab"], len(VOCAB)),
                Claim("q3.differences", first["differences_from_homework"], differences)])
 
@@ -221,7 +226,6 @@ def context(results: dict) -> dict:
         "corpus": results["q3.corpus"].data if "q3.corpus" in results else None,
         "features": results["q3.features"].data,
         "trained": trained,
-        "processes": results["q3.train"].data["processes"],
         "figures": results["q3.figures"].data,
         "decoders": DECODERS,
         "metrics": METRICS,
