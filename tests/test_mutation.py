@@ -10,7 +10,7 @@ import pytest
 
 from compute.pipeline import Runner
 from report.claims import Claim
-from report.mutate import check_section, section_plugin
+from report.mutate import check_section, is_measured, section_plugin
 from report.sections import discover
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,8 @@ def test_a_claim_that_cannot_fail_lets_its_corrupted_value_slip_through(smoke_bu
 def test_wall_clock_times_are_counted_apart_as_measured_values(smoke_build):
     _, _, results = smoke_build
     outcome = check_section("q2", results)
-    assert sorted(outcome.measured) == [f"q2.cost:networks.{net}.inference_seconds_per_image.{batch}"
-                                        for net in ("cnn_maxpool", "cnn_strided") for batch in (1, 16)]
-    assert not any(name in outcome.caught for name in outcome.measured)
+    # the inference times always reach the text; a run's time only when its corruption changes a digit
+    assert {f"q2.cost:networks.{net}.inference_seconds_per_image.{batch}"
+            for net in ("cnn_maxpool", "cnn_strided") for batch in (1, 16)} <= set(outcome.measured)
+    assert all(is_measured(name, tuple(section_plugin("q2").measured)) for name in outcome.measured)
+    assert not set(outcome.measured) & set(outcome.caught + outcome.slipped)
