@@ -69,3 +69,19 @@ def test_a_written_sum_is_evaluated_before_comparing():
                                sympy.summation(sympy.binomial(D + n - 1, n), (n, 0, K - 1)))])
     reg.written(r"\sum_{n=0}^{K-1}\binom{D+n-1}{n}", "q1.m")
     assert reg.problems({"q1"}) == []
+
+
+def test_q2_accuracy_tolerance_admits_float32_storage_and_catches_the_smallest_corruption():
+    """Training stores accuracies in float32; the claim re-derives them in float64 (the quick build
+    once failed 13 claims at a tolerance of 1e-9 on exactly this)."""
+    import numpy as np
+
+    from report.mutate import FLOAT_STEPS
+    from report.sections.q2 import FLOAT32
+
+    for correct, total in ((1703, 2000), (436, 529), (276, 1000), (1, 2000)):
+        exact = correct / total
+        stored = float(np.float32(correct) / np.float32(total))
+        assert Claim("q2.acc", stored, exact, tol=FLOAT32).failure() is None
+        corrupted = stored * (1 + min(FLOAT_STEPS))
+        assert Claim("q2.acc", corrupted, exact, tol=FLOAT32).failure() is not None or exact < 0.01
