@@ -57,8 +57,8 @@ def requirements_pins(path: Path) -> dict[str, tuple[str, str, int]]:
     text = re.sub(r"\\\n\s*", " ", path.read_text())
     pins = {}
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("--hash") else line
-        if not line or line.startswith("#"):
+        line = line.split("#", 1)[0].strip()  # continuations are joined: a hash never starts a line
+        if not line:
             continue
         hashes = len(re.findall(r"--hash=sha256:[0-9a-f]{64}", line))
         spec = re.sub(r"\s*--hash=\S+", "", line).strip()
