@@ -94,7 +94,8 @@ def main() -> None:
         torch.manual_seed(P["seed"])
         dims = ModelDimensions(**P["model"], n_frames=args.frames)
         model = SpeechRecognizer(dims, args.decoder)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=P["lr"], weight_decay=P["weight_decay"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=P["lr"], weight_decay=P["weight_decay"],
+                                      fused=P["fused_adamw"] or None)
         batches = batch_indices(len(rows), args.batch_size, torch.Generator().manual_seed(P["seed"]))
 
         def epoch(split: dict, chosen: list[torch.Tensor]) -> float:

@@ -23,7 +23,7 @@ TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_la
 def params(decoders: list[str], epochs: int = 2, **changes) -> dict:
     return {"decoders": decoders, "model": TINY_MODEL, "epochs": epochs, "batch_size": 4, "eval_batch_size": 3,
             "lr": 1e-3, "weight_decay": 0.01, "label_smoothing": 0.1, "warmup_epochs": 1, "decay_epochs": 1,
-            "lr_floor": 0.01, "padding": train.FIXED, "workers": 1, "cpu_threads": 1, "samples": 2,
+            "lr_floor": 0.01, "padding": train.FIXED, "fused_adamw": False, "workers": 1, "cpu_threads": 1, "samples": 2,
             "baseline_candidates": 3, **changes}
 
 
@@ -189,13 +189,14 @@ def test_homework_profile_has_the_course_settings():
     training = ("epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing", "seed")
     assert [homework[k] for k in training] == [15, 64, 16, 1e-3, 0.01, 0.1, 42]
     assert homework["padding"] == train.FIXED  # every clip padded to 2,754 frames, as the course
+    assert (homework["hop"], homework["fused_adamw"]) == (160, False)  # the course's features and AdamW
     assert [train.lr_factor(e, homework["warmup_epochs"], homework["decay_epochs"], homework["lr_floor"])
             for e in (0, 2, 14)] == pytest.approx([0.01, 1.0, 0.01])
     assert homework["require_complete"] is True
 
 
 def test_quick_profile_changes_only_what_the_corpus_needs():
-    allowed = {"source", "n_clips", "bounds", "require_complete", "frames", "epochs", "batch_size",
+    allowed = {"source", "n_clips", "bounds", "require_complete", "hop", "frames", "epochs", "batch_size", "fused_adamw",
                "warmup_epochs", "decay_epochs", "padding"}
     assert set(differences_from_homework("quick")) <= allowed
     assert differences_from_homework("quick")["frames"] == {"homework": 2754, "profile": PROFILES["quick"]["frames"]}

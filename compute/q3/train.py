@@ -208,7 +208,8 @@ class Training:
         torch.manual_seed(ctx.seed)
         self.dims = ModelDimensions(**p["model"], n_frames=n_frames)
         self.model = SpeechRecognizer(self.dims, decoder).to(ctx.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"],
+                                           fused=p["fused_adamw"] or None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]))
         self.generator = torch.Generator().manual_seed(ctx.seed)  # the order of the training clips
