@@ -267,8 +267,8 @@ def build(args: argparse.Namespace) -> int:
                 computed.append(name)
                 print(f"{name}: from the cache", file=sys.stderr)
             else:
-                reasons = [f"{s.name}: {runner.plan(s)[2]}" for s in plans[name] if cached[s.name] is None]
-                damaged = [r for r in reasons if "damaged, will recompute" in r]
+                damaged = [f"{s.name}: {note}" for s in plans[name]
+                           if cached[s.name] is None and (note := runner.damaged(s.name))]
                 print(f"{name}: not computed for this profile and code; placeholder page "
                       f"(run: python build.py --section {name})" + "".join(f"\n  {d}" for d in damaged),
                       file=sys.stderr)

@@ -12,11 +12,12 @@ import torch
 
 
 
-def process_count(workers: int, jobs: int, device: str) -> int:
-    """How many jobs run at once: at most `workers`, one per job and CPU core, never on CUDA."""
+def process_count(workers: int, jobs: int, device: str, cpus: int | None = None) -> int:
+    """How many jobs run at once: at most `workers`, one per job and CPU core (`cpus`, by default
+    this machine's), never on CUDA."""
     if device != "cpu":
         return 1
-    return max(1, min(workers, jobs, os.cpu_count() or 1))
+    return max(1, min(workers, jobs, cpus or os.cpu_count() or 1))
 
 
 def in_processes(function, calls: list[tuple], threads: int, names: list[str]) -> list:

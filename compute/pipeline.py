@@ -476,11 +476,14 @@ class Runner:
         if self.force:
             return key, components, "forced (--force)"
         if self.cache.exists(step.name, key):
-            damage = self.cache.damage(step.name, key)
-            if damage is None:
-                return key, components, None
-            return key, components, f"damaged, will recompute: {damage} in {self.cache.entry(step.name, key)}"
+            return key, components, self.damaged(step.name)
         return key, components, explain_change(self.cache.last_components(step.name), components)
+
+    def damaged(self, name: str) -> str | None:
+        """Why the entry of the step's planned key cannot be trusted; None when absent or intact."""
+        key = self.keys[name]
+        damage = self.cache.damage(name, key) if self.cache.exists(name, key) else None
+        return None if damage is None else f"damaged, will recompute: {damage} in {self.cache.entry(name, key)}"
 
     def cached(self, step: Step) -> Result | None:
         """The cached result for the step's current key, or None; never computes."""

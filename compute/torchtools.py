@@ -1,11 +1,15 @@
-"""Small torch helpers shared by the sections: the thread count for a block, and parameter counts."""
+"""Small torch helpers shared by the sections: the thread count for a block, parameter counts, and
+an atomic torch.save."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch import nn
+
+from compute.files import write_atomic
 
 
 @contextmanager
@@ -22,3 +26,8 @@ def torch_threads(count: int | None) -> Iterator[int]:
 
 def count_trainable_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def save_atomic(path: Path, obj) -> None:
+    """torch.save, written whole or not at all: an interrupted save leaves the previous file."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))

@@ -52,11 +52,16 @@ class Claim:
 def declared(result) -> dict:
     """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of), from the
     manifest the runner wrote beside the result: settings the text states are checked against them."""
-    path = Path(result.dir).parent / "manifest.json"
-    if not path.is_file():
+    return _declared(str(Path(result.dir).parent / "manifest.json"))
+
+
+@functools.lru_cache(maxsize=256)
+def _declared(path: str) -> dict:
+    """Read once per entry: an entry's folder is named by its key, so its manifest never changes."""
+    if not Path(path).is_file():
         raise ClaimError(f"{path}: no manifest beside this result, so its stated settings cannot be "
                          f"checked; rebuild the step (python build.py --force --section ...)")
-    components = json.loads(path.read_text())["components"]
+    components = json.loads(Path(path).read_text())["components"]
     return {"params": components["params"], "seed": components["seed"]}
 
 

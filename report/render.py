@@ -112,24 +112,6 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
     return env
 
 
-def table(header: list, rows: list[list], align: str) -> Tex:
-    """A booktabs tabular; cells must be text (escaped here) or already-formatted Tex."""
-    def cell(value):
-        if isinstance(value, Tex):
-            return str(value)
-        if isinstance(value, str):
-            return escape(value)
-        raise TypeError(f"table cell {value!r} must be formatted (|num or Tex) first")
-
-    def line(values):
-        if len(values) != len(header):
-            raise ValueError(f"table row {values!r} has {len(values)} cells, the header {len(header)}")
-        return " & ".join(cell(v) for v in values) + r" \\"
-
-    body = [line(header), r"\midrule"] + [line(row) for row in rows]
-    return Tex("\\begin{tabular}{%s}\n\\toprule\n%s\n\\bottomrule\n\\end{tabular}" % (align, "\n".join(body)))
-
-
 def template_line_for(template: str, generated_line: str) -> int | None:
     """The template line that most likely produced a line of generated LaTeX.
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from compute.q3.model import (DECODERS, ModelDimensions, MultiHeadAttention, SpeechRecognizer,
-                              count_trainable_parameters, sinusoids)
+from compute.q3.model import DECODERS, ModelDimensions, MultiHeadAttention, SpeechRecognizer, sinusoids
+from compute.torchtools import count_trainable_parameters
 
 HOMEWORK = ModelDimensions()
 SHORT = ModelDimensions(n_frames=40)  # the homework model on 40 input frames

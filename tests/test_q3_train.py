@@ -23,7 +23,7 @@ TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_la
 def params(decoders: list[str], epochs: int = 2, **changes) -> dict:
     return {"decoders": decoders, "model": TINY_MODEL, "epochs": epochs, "batch_size": 4, "eval_batch_size": 3,
             "lr": 1e-3, "weight_decay": 0.01, "label_smoothing": 0.1, "warmup_epochs": 1, "decay_epochs": 1,
-            "lr_floor": 0.01, "padding": train.FIXED, "fused_adamw": False, "workers": 1, "cpu_threads": 1, "samples": 2,
+            "lr_floor": 0.01, "padding": train.FIXED, "fused_adamw": False, "workers": 1, "cpu_threads": 1,
             "baseline_candidates": 3, **changes}
 
 
@@ -78,9 +78,10 @@ def test_run_reports_test_scores_samples_and_parameter_counts(tmp_path, features
     _, result = run(tmp_path, features, decoder="attention")
     assert set(result["test"]) == {"loss", "jaccard", "cosine", "damerau_levenshtein"}
     assert result["test"]["loss"] > 0
-    assert [s["id"] for s in result["samples"]] == ["test-0", "test-1"]
-    assert result["samples"][0]["target"] == "<the cat sat>"
-    assert result["samples"][0]["output"].startswith("<") and result["samples"][0]["output"].endswith(">")
+    assert [s["id"] for s in result["test_transcriptions"][:2]] == ["test-0", "test-1"]
+    assert result["test_transcriptions"][0]["target"] == "<the cat sat>"
+    first = result["test_transcriptions"][0]["output"]
+    assert first.startswith("<") and first.endswith(">")
     parameters = result["parameters"]
     assert parameters["total"] == parameters["encoder"] + parameters["decoder"]
     assert result["damerau_levenshtein_variant"].startswith("restricted")
@@ -149,7 +150,7 @@ def test_constant_baseline_picks_the_best_output_on_validation():
 def test_interrupted_training_resumes_with_identical_results(tmp_path, features, monkeypatch):
     _, whole = run(tmp_path / "whole", features, decoder="attention", epochs=3, decay_epochs=2)
 
-    saved = train.save_checkpoint
+    saved = train.save_atomic
     calls = []
 
     def save_then_stop(path, state):
@@ -158,10 +159,10 @@ def test_interrupted_training_resumes_with_identical_results(tmp_path, features,
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(train, "save_atomic", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "resumed", features, decoder="attention", epochs=3, decay_epochs=2)
-    monkeypatch.setattr(train, "save_checkpoint", saved)
+    monkeypatch.setattr(train, "save_atomic", saved)
     trained_epochs = []
     train_epoch = train.train_epoch
     monkeypatch.setattr(train, "train_epoch", lambda *a: trained_epochs.append(1) or train_epoch(*a))
@@ -172,7 +173,7 @@ def test_interrupted_training_resumes_with_identical_results(tmp_path, features,
     for key in ("train_loss", "val_loss", "val_jaccard", "learning_rate"):
         assert resumed["history"][key] == whole["history"][key]
     assert resumed["test"] == whole["test"]
-    assert resumed["samples"] == whole["samples"]
+    assert resumed["test_transcriptions"] == whole["test_transcriptions"]
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, features):

@@ -61,16 +61,6 @@ def test_block_and_comment_delimiters_read_like_latex():
     assert out == "a\nb\ndone"
 
 
-def test_table_is_booktabs_and_escapes_text_cells():
-    out = render.table(["Net", "Acc"], [["cnn_maxpool", num(0.8, 2)]], "lr")
-    assert out.splitlines() == [r"\begin{tabular}{lr}", r"\toprule", r"Net & Acc \\", r"\midrule",
-                                r"cnn\_maxpool & 0.80 \\", r"\bottomrule", r"\end{tabular}"]
-    with pytest.raises(TypeError):
-        render.table(["a"], [[0.5]], "l")
-    with pytest.raises(ValueError, match="2 cells"):
-        render.table(["a"], [["x", "y"]], "l")
-
-
 def test_template_line_for_finds_the_line_that_produced_the_output(tmp_path, monkeypatch):
     (tmp_path / "t.tex.j2").write_text("intro\nThe value is \\VAR{x} here.\n\\badmacro{\\VAR{y}}\n")
     monkeypatch.setattr(render, "TEMPLATES", tmp_path)

@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
-from compute.files import write_atomic
 from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS
-from compute.torchtools import torch_threads
+from compute.torchtools import save_atomic, torch_threads
 
 class TrainingStopped(Exception):
     """Raised after the checkpoint of epoch `stop_after_epoch`, to interrupt a run on purpose."""
@@ -120,7 +119,7 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
         history["val_loss"].append(val_loss)
         history["val_acc"].append(val_acc)
         history["seconds"] += time.perf_counter() - start
-        _save(checkpoint, {"key": key, "model": fused.state(), "shuffle": shuffle.get_state(),
+        save_atomic(checkpoint, {"key": key, "model": fused.state(), "shuffle": shuffle.get_state(),
                            "dropout": dropout.get_state(), "history": history})
         ctx.log(f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(train_loss)}, "
                 f"val acc {_fmt(val_acc)} (lr {_fmt(lrs)})")
@@ -178,11 +177,6 @@ def confusion(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[l
     """Counts with rows the true class and columns the predicted class."""
     counts = np.bincount(true * n_classes + predicted, minlength=n_classes * n_classes)
     return counts.reshape(n_classes, n_classes).tolist()
-
-
-def _save(path: Path, state: dict) -> None:
-    """Written whole or not at all: an interruption leaves the previous checkpoint."""
-    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def _fmt(values) -> str:

@@ -18,11 +18,10 @@ import numpy as np
 import torch
 import torchaudio
 
-from compute.files import write_atomic
 from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
 from compute.q3.text import encode, normalise, unknown_characters
 from compute.step import DataError
-from compute.torchtools import torch_threads
+from compute.torchtools import save_atomic, torch_threads
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
 
@@ -121,7 +120,7 @@ def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Co
                                dtype=torch.int64).reshape(len(chosen), max_text + 2),
         "frames_used": frames_used,
     }
-    write_atomic(ctx.out / SPLIT_FILES[name], lambda tmp: torch.save(data, tmp))
+    save_atomic(ctx.out / SPLIT_FILES[name], data)
     del data, features
     backing.unlink()
 

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from compute.q3.text import MAX_TEXT, VOCAB
-from compute.torchtools import count_trainable_parameters  # noqa: F401 - compute/q3/train.py imports it from here
 
 
 @dataclass(frozen=True)

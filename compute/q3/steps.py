@@ -33,7 +33,7 @@ HOMEWORK = {
     # on a CPU the two decoders train at once, one process and one torch thread each
     "workers": 2, "cpu_threads": 1,
     # reporting
-    "samples": 6, "baseline_candidates": 100,
+    "baseline_candidates": 100,
 }
 PROFILES = derive(
     HOMEWORK,
@@ -51,13 +51,13 @@ PROFILES = derive(
            "padding": train.BY_LENGTH, "fused_adamw": True},
     smoke={"source": "corpus", "n_clips": 12, "bounds": [8, 10, 12], "require_complete": False,
            "frames": 120, "epochs": 2, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 1,
-           "samples": 2, "baseline_candidates": 5, "fused_adamw": True,
+           "baseline_candidates": 5, "fused_adamw": True,
            # one process: starting a second costs more than this training
            "padding": train.BY_LENGTH, "workers": 1},
 )
 FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "fused_adamw", "label_smoothing",
-              "warmup_epochs", "decay_epochs", "lr_floor", "padding", "workers", "cpu_threads", "samples",
+              "warmup_epochs", "decay_epochs", "lr_floor", "padding", "workers", "cpu_threads",
               "baseline_candidates")
 TRAIN_LIBRARIES = ("torch", "torchaudio", "rapidfuzz")
 # what a job asks for (--executor local or slurm): the homework profile's features of 13,100

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -23,13 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
-from compute.files import write_atomic
 from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
-from compute.q3.model import ModelDimensions, SpeechRecognizer, count_trainable_parameters
+from compute.q3.model import ModelDimensions, SpeechRecognizer
 from compute.q3.text import EOS, SOS, decode, until_eos
 from compute.step import Context
-from compute.torchtools import torch_threads
+from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = ("train", "val", "test")
 FIXED = "fixed"  # every clip padded (or cropped) to the profile's frames, batches in random order
@@ -144,10 +144,6 @@ def fingerprint(params: dict, seed: int, device: str) -> str:
     return hashlib.sha256(json.dumps([params, seed, device], sort_keys=True).encode()).hexdigest()
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    write_atomic(path, lambda tmp: torch.save(state, tmp))  # an interrupted save keeps the previous one
-
-
 def train_epoch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict,
                 batches: list[torch.Tensor], device: torch.device, label_smoothing: float, progress,
                 padding: str = FIXED) -> float:
@@ -193,10 +189,10 @@ def run(ctx: Context) -> dict:
         trained = parallel.in_processes(train_and_score, [(d, ctx) for d in p["decoders"]], p["cpu_threads"],
                                         [f"{ctx.name} {d}" for d in p["decoders"]])
     else:
-        with torch_threads(p["cpu_threads"] if ctx.device == "cpu" else torch.get_num_threads()):
+        with torch_threads(p["cpu_threads"] if ctx.device == "cpu" else None):
             trained = [train_and_score(d, ctx) for d in p["decoders"]]
     return {"decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
-            "processes": processes, "seconds": time.perf_counter() - began}
+            "processes": processes, "cpus": os.cpu_count(), "seconds": time.perf_counter() - began}
 
 
 class Training:
@@ -235,7 +231,7 @@ class Training:
         self.history, self.epoch = state["history"], state["epoch"]
 
     def save(self) -> None:
-        save_checkpoint(self.checkpoint, {
+        save_atomic(self.checkpoint, {  # an interrupted save keeps the previous one
             "fingerprint": self.key, "epoch": self.epoch, "history": self.history,
             **{name: part.state_dict() for name, part in self.parts().items()},
             "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()})
@@ -292,7 +288,6 @@ def train_and_score(decoder: str, ctx: Context) -> dict:
         "epochs": list(range(1, p["epochs"] + 1)),
         "history": {k: [float(v) for v in values] for k, values in history.items()},
         "test": {"loss": test_loss, **similarities(test_targets, outputs)},
-        "samples": transcriptions[: p["samples"]],
         "test_transcriptions": transcriptions,
         "timing": {"epoch_seconds": [float(s) for s in history["epoch_seconds"]],
                    "train_seconds": float(sum(history["epoch_seconds"])), "test_seconds": test_seconds,

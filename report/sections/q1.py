@@ -24,7 +24,6 @@ t = sp.Symbol("t", real=True)
 GRID = (1, 2, 3)  # sizes the counts are taken at: every count has degree <= 2 in each size
 # the published formula for M, as printed in that answer
 PUBLISHED_M = r"1 + D + \sum_{i=3}^{K} \binom{D+K-2}{K-1}"
-MEASURED: dict[str, str] = {}
 
 
 @lru_cache(maxsize=None)
@@ -370,7 +369,6 @@ def context(results: dict) -> dict:
         "counting": cx["counting"],
         "parts": {name: list(cx[name]["parts"]) for name in ALGORITHMS},
         "phi": [_sym(c) for c in fm["phi_k3_d2"]],
-        "table_keys": sorted((r["D"], r["K"]) for r in fm["table"]),
         "negatives": list(range(len(sym["positivity"]["even_k_negative"]))),
         "negative_points": [x["t"] for x in sym["positivity"]["even_k_negative"]],
         "timing": results["q1.numeric"].data["timing"],
@@ -383,4 +381,4 @@ SECTION = Section(
     name="q1", title="Efficient self-attention",
     summary="complexities, the feature map and its dimension M (SymPy), the linear-attention "
             "identity, measured softmax vs linear attention timings",
-    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context, measured=MEASURED)
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)

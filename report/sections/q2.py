@@ -73,7 +73,12 @@ def _val_accuracy(matrix: list[list[int]], labels: np.ndarray) -> float:
     counts = Counter(labels.tolist())
     if [sum(row) for row in matrix] != [counts[c] for c in range(len(matrix))]:
         return math.nan
-    return sum(matrix[c][c] for c in range(len(matrix))) / len(labels)
+    return _trace(matrix) / len(labels)
+
+
+def _trace(matrix: list[list[int]]) -> int:
+    """The correctly classified images of a confusion matrix: its diagonal."""
+    return sum(matrix[c][c] for c in range(len(matrix)))
 
 
 def _recount(predicted: list[int], labels: np.ndarray, images, classes: int) -> list[list[int]]:
@@ -123,6 +128,7 @@ def _run_claims(train_result, labels: dict) -> list[Claim]:
                 Claim(f"{key}.test529", r["test_acc_529"], again["test529"], tol=FLOAT32),
                 Claim(f"{key}.test1000", r["test_acc_1000"], again["test1000"], tol=FLOAT32)]
     best, best_again = {}, {}
+    by_run = {(r["net"], r["lr"]): r for r in runs}
     for net in nets:
         out.append(Claim(f"q2.rates.{net}", [r["lr"] for r in runs if r["net"] == net],
                          setting["params"]["learning_rates"]))
@@ -130,16 +136,14 @@ def _run_claims(train_result, labels: dict) -> list[Claim]:
         best[net], best_again[net] = train["best_lr"][net], best_learning_rate(finals)
         stated = {r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net}
         margin = lambda acc, lr: acc.get(lr, math.nan) - max(v for k, v in acc.items() if k != lr)  # noqa: E731
-        curve = lambda lr: next((r["val_acc"] for r in runs if r["net"] == net and r["lr"] == lr), [])  # noqa: E731
         out += [Claim(f"q2.best_lr.{net}", best[net], best_again[net]),
                 Claim(f"q2.best_margin.{net}", margin(stated, best[net]), margin(finals, best_again[net]),
                       tol=FLOAT32),
-                Claim(f"q2.rising.{net}", _still_rising(curve(min(stated))), _still_rising(redo[(net, min(finals))]["val"])),
-                Claim(f"q2.confusion.{net}", next((r["confusion_529"] for r in runs
-                                                   if r["net"] == net and r["lr"] == best[net]), None),
+                Claim(f"q2.rising.{net}", _still_rising(by_run[(net, min(stated))]["val_acc"]),
+                      _still_rising(redo[(net, min(finals))]["val"])),
+                Claim(f"q2.confusion.{net}", by_run.get((net, best[net]), {}).get("confusion_529"),
                       redo[(net, best_again[net])]["confusion529"])]
-    test = {net: next((r["test_acc_529"] for r in runs if r["net"] == net and r["lr"] == best[net]), math.nan)
-            for net in nets}
+    test = {net: by_run.get((net, best[net]), {}).get("test_acc_529", math.nan) for net in nets}
     out += [Claim("q2.maxpool_minus_strided", test["cnn_maxpool"] - test["cnn_strided"],
                   redo[("cnn_maxpool", best_again["cnn_maxpool"])]["test529"]
                   - redo[("cnn_strided", best_again["cnn_strided"])]["test529"], tol=FLOAT32),
@@ -197,7 +201,7 @@ def context(results: dict) -> dict:
         "lr_key": lr_key,
         "runs": {(r["net"], r["lr"]): r for r in train["runs"]},
         "pixel_scale": PIXEL_SCALE,
-        "trace": lambda matrix: sum(matrix[i][i] for i in range(len(matrix))),
+        "trace": _trace,
         "reference": REFERENCE,
         "published_classes": PUBLISHED_CLASSES,
     }

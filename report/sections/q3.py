@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import soundfile
 import torch
 import torch.nn.functional as F
 
+from compute import parallel
 from compute.q3 import steps
 from compute.q3.corpus import VOICES
 from compute.q3.names import DECODER_NAMES, METRIC_NAMES
@@ -56,9 +56,9 @@ SETTING_WORDS = {
     "fused_adamw": ("AdamW step", lambda v: "fused (one kernel)" if v else "PyTorch's default"),
     "warmup_epochs": ("warm-up (epochs)", num),
     "decay_epochs": ("linear decay (epochs)", num),
-    "samples": ("sample transcriptions shown", num),
     "baseline_candidates": ("candidates of the constant baseline", num),
 }
+SAMPLES_SHOWN = 6  # test transcriptions the text shows, the first ones of the test split
 BASELINE_SHOWN = "attention"  # both decoders score the same constant baseline; the table shows one
 MEASURED = {"q3.train:decoders.*.timing.train_seconds": "Q3.1 and Q3.2: training time of each decoder"}
 
@@ -144,11 +144,16 @@ def _winner(attention_minus_lstm: float) -> str:
     return "attention" if attention_minus_lstm > 0 else "lstm"
 
 
+@lru_cache(maxsize=8)
+def _split_sizes(features_dir: str) -> dict[str, int]:
+    """Clips in each split file q3.features wrote, counted from the files (once per folder)."""
+    return {s: len(load_split(Path(features_dir), s)["tokens"]) for s in ("train", "val", "test")}
+
+
 def _data_claims(results: dict) -> list[Claim]:
     features = results["q3.features"]
-    out = [Claim(f"q3.clips.{s}", features.data["splits"][s],
-                 len(torch.load(features.dir / f"{s}.pt", mmap=True, weights_only=True)["tokens"]))
-           for s in ("train", "val", "test")]
+    counted = _split_sizes(str(features.dir))
+    out = [Claim(f"q3.clips.{s}", features.data["splits"][s], counted[s]) for s in ("train", "val", "test")]
     stated = declared(features)["params"]
     out += [Claim(f"q3.setting.{k}", features.data["settings"][k], stated[k]) for k in FEATURE_SETTINGS]
     if "q3.corpus" in results:
@@ -171,8 +176,8 @@ def _settings_claims(result) -> list[Claim]:
             + [Claim(f"q3.setting.{k}", settings["model"][k], stated["params"]["model"][k]) for k in MODEL_SETTINGS]
             + [Claim("q3.setting.seed", first["seed"], stated["seed"]),
                Claim("q3.processes", result.data["processes"],
-                     min(stated["params"]["workers"], len(result.data["decoders"]), os.cpu_count() or 1)
-                     if first["device"] == "cpu" else 1),
+                     parallel.process_count(stated["params"]["workers"], len(result.data["decoders"]),
+                                            first["device"], result.data["cpus"])),  # the training machine's cores
                Claim("q3.vocabulary", settings["model"]["n_vocab"], len(VOCAB)),
                Claim("q3.differences", first["differences_from_homework"], differences)])
 
@@ -223,7 +228,7 @@ def setting_row(name: str, value) -> Tex:
 def context(results: dict) -> dict:
     trained = results["q3.train"].data["decoders"]
     first = trained["lstm"]
-    shown = len(first["samples"])
+    shown = min(SAMPLES_SHOWN, len(first["test_transcriptions"]))
     return {
         "corpus": results["q3.corpus"].data if "q3.corpus" in results else None,
         "features": results["q3.features"].data,
