@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from compute.pipeline import Runner  # noqa: E402
 from compute.profiles import merged  # noqa: E402
-from compute.progress import Reporter  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
 from compute.q3 import train  # noqa: E402
-from compute.step import Context, Result  # noqa: E402
+from compute.step import Result  # noqa: E402
+from compute.testing import fake_context  # noqa: E402
 
 BEFORE = {"hop": 160, "frames": 800, "padding": train.FIXED, "batch_size": 4, "eval_batch_size": 16,
           "lr": 1e-3, "fused_adamw": False, "epochs": 10, "warmup_epochs": 1, "decay_epochs": 8,
@@ -64,11 +64,9 @@ def subset(features: Path, clips: int, out: Path) -> Result:
     return Result({"splits": sizes}, out)
 
 
-def timed(params: dict, features: Result, scratch: Path) -> float:
+def timed(params: dict, seed: int, features: Result, scratch: Path) -> float:
     """Wall seconds of one q3.train run from scratch (no checkpoint to resume from)."""
-    (scratch / "work").mkdir(parents=True)
-    ctx = Context(params, 42, "cpu", scratch, scratch / "work", {"q3.features": features}, "q3.train",
-                  interactive=False, reporter=Reporter())
+    ctx = fake_context(scratch, params, seed, needed={"q3.features": features}, name="q3.train")
     began = time.perf_counter()
     train.run(ctx)
     return time.perf_counter() - began
@@ -96,7 +94,8 @@ def main() -> None:
         seconds = {(name, e): [] for name in ways for e in (1, 2)}
         for r in range(rounds):  # a round runs each way once, so both see the same changes of load
             for (name, e), times in seconds.items():
-                times.append(timed(params[name] | {"epochs": e}, data[name], Path(tmp) / f"{name}-{e}-{r}"))
+                times.append(timed(params[name] | {"epochs": e}, ways[name]["q3.train"].seed, data[name],
+                                   Path(tmp) / f"{name}-{e}-{r}"))
                 print(f"  {name}, {e} epoch(s): {times[-1]:.1f} s", flush=True)
     ratios = []
     for r in range(rounds):  # each round's own epoch and fixed costs: the load can change between rounds

@@ -20,11 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.testing import copy_project, lines_of, save, wait_for  # noqa: E402
-
-
-def pdf_text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+from compute.testing import copy_project, lines_of, pdf_text, save, wait_for  # noqa: E402
 
 
 def timed_edits(project: Path, command: list[str], pdf: Path, edits: int) -> list[float]:
@@ -41,7 +37,7 @@ def timed_edits(project: Path, command: list[str], pdf: Path, edits: int) -> lis
             save(template, template.read_text() + f"\n{sentence}\n")
             wait_for(lines, "watch: built")
             seconds.append(time.monotonic() - start)
-            if sentence not in pdf_text(pdf):
+            if sentence not in pdf_text(pdf, layout=False):
                 raise SystemExit(f"the PDF after edit {i + 1} does not hold the new sentence")
     finally:
         process.send_signal(signal.SIGTERM)

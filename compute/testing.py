@@ -27,6 +27,12 @@ def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pdf_text(pdf: Path, layout: bool = True) -> str:
+    """The text of a PDF (pdftotext), laid out as on the page unless layout is False."""
+    return subprocess.run(["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"],
+                          capture_output=True, text=True).stdout
+
+
 def copy_project(target: Path) -> Path:
     """The working tree's files (tracked and new, not ignored), copied to `target`."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],

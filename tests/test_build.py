@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from compute.share import comparable_results
+from compute.testing import pdf_text
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
@@ -20,10 +21,6 @@ def build(*args, build_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", "smoke",
                            "--build-dir", str(build_dir), *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=900)
-
-
-def pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -79,9 +79,9 @@ def test_q2_accuracy_tolerance_admits_float32_storage_and_catches_the_smallest_c
     from report.mutate import FLOAT_STEPS
     from report.sections.q2 import FLOAT32
 
-    for correct, total in ((1703, 2000), (436, 529), (276, 1000), (1, 2000)):
+    for correct, total in ((1703, 2000), (436, 529), (276, 1000)):
         exact = correct / total
         stored = float(np.float32(correct) / np.float32(total))
         assert Claim("q2.acc", stored, exact, tol=FLOAT32).failure() is None
         corrupted = stored * (1 + min(FLOAT_STEPS))
-        assert Claim("q2.acc", corrupted, exact, tol=FLOAT32).failure() is not None or exact < 0.01
+        assert Claim("q2.acc", corrupted, exact, tol=FLOAT32).failure() is not None

@@ -37,9 +37,9 @@ def cached_q1(tmp_path_factory):
 
 
 @pytest.fixture
-def setup(cached_q1, tmp_path):
+def setup(cached_q1, project_copy, tmp_path):
     """A fresh copy of the project and of the cached build folder for one case."""
-    project = copy_project(tmp_path / "project")
+    project = project_copy
     build_dir = tmp_path / "build"
     shutil.copytree(cached_q1[1], build_dir)
     return project, build_dir

@@ -196,7 +196,7 @@ def test_homework_profile_has_the_course_settings():
     assert homework["require_complete"] is True
 
 
-def test_quick_profile_changes_only_what_the_corpus_needs():
+def test_quick_profile_changes_only_data_size_feature_rate_and_training_cost_settings():
     allowed = {"source", "n_clips", "bounds", "require_complete", "hop", "frames", "epochs", "batch_size", "fused_adamw",
                "warmup_epochs", "decay_epochs", "padding"}
     assert set(differences_from_homework("quick")) <= allowed

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from compute.profiles import PROFILES, derive, merged
+from compute.testing import pdf_text
 from report.sections import README_END, README_START, Section, SectionError, discover, readme_with_sections
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,8 +112,7 @@ def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
                            capture_output=True, text=True, cwd=copy, timeout=600)
     assert build.returncode == 0, build.stderr
     assert "q4.squares: running (never computed)" in build.stderr
-    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "build" / "report.pdf"), "-"],
-                          capture_output=True, text=True).stdout
+    text = pdf_text(tmp_path / "build" / "report.pdf")
     assert "Sums of squares" in text and "The first 12 squares add up to 650." in text
     assert text.count("NOT COMPUTED") == 3  # q1 to q3 were not asked for and are not cached here
     assert all(p.read_bytes() == data for p, data in before.items()), "an existing file was edited"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from compute.testing import lines_of, save, wait_for
+from compute.testing import lines_of, pdf_text, save, wait_for
 from report import watch
 
 needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
@@ -60,8 +60,7 @@ def test_watch_builds_reports_errors_with_their_line_and_keeps_watching(project_
         save(template, text + "\nA sentence written while watching.\n")
         rebuilt = wait_for(lines, "watch: built")
         assert not any("running" in line for line in rebuilt)
-        pdf_text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
-        assert "A sentence written while watching." in pdf_text
+        assert "A sentence written while watching." in pdf_text(pdf, layout=False)
         save(template, text + "\n\\VAR{no_such_variable}\n")
         failed = wait_for(lines, "watch: failed")
         line = len(text.splitlines()) + 2

@@ -242,6 +242,7 @@ def context(results: dict) -> dict:
         "setting_label": lambda name: SETTING_WORDS.get(name, (name.replace("_", " "),))[0],
         "setting_row": setting_row,
         "dl_variant": first["damerau_levenshtein_variant"],
+        "per_batch_padding": first["settings"]["padding"] != FIXED,
         "samples": [{"id": s["id"], "target": s["target"],
                      **{d: trained[d]["test_transcriptions"][i]["output"] for d in DECODERS}}
                     for i, s in enumerate(first["test_transcriptions"][:shown])],
