@@ -7,7 +7,7 @@ import random
 from rapidfuzz.distance import OSA, DamerauLevenshtein
 
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, cosine, damerau_levenshtein, jaccard, similarities
-from report.sections.q3 import osa_distance_by_table
+from report.sections.q3 import osa_distance_by_table, osa_distances_by_table
 
 # The worked example: target "<the>" (5 characters), output "<to>" (4 characters).
 # Shared characters (multiset intersection): <, t, >  -> 3.
@@ -50,9 +50,12 @@ def test_damerau_levenshtein_is_the_restricted_variant():
 def test_the_library_distance_equals_the_textbook_table_on_random_strings():
     rng = random.Random(0)
     for alphabet in ("ab", "abc<>", "abcdefgh <>"):
-        for _ in range(1500):
-            a, b = ("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(2))
+        pairs = [tuple("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(2))
+                 for _ in range(1500)]
+        for a, b in pairs[:200]:  # one pair a table
             assert OSA.distance(a, b) == osa_distance_by_table(a, b), (a, b)
+        # all pairs in one table of rows padded to the longest strings
+        assert osa_distances_by_table(pairs) == [OSA.distance(a, b) for a, b in pairs]
 
 
 def test_the_library_distance_handles_strings_longer_than_a_machine_word():

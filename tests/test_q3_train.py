@@ -11,7 +11,7 @@ from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
 from compute.q3.metrics import similarities
 from compute.q3.steps import PROFILES, differences_from_homework, steps
-from compute.q3.text import encode
+from compute.q3.text import decode, encode
 from compute.step import DataError, Result
 from compute.testing import fake_context
 
@@ -114,14 +114,18 @@ def test_length_batches_hold_every_clip_once_and_similar_lengths_together():
     assert all(torch.equal(a, b) for a, b in zip(batches, again))
 
 
-def test_per_batch_padding_cuts_each_batch_to_its_longest_clip(features):
+def test_per_batch_padding_cuts_each_batch_to_its_longest_clip_and_transcript(features):
     split = train.load_split(features.dir, "train")
     idx = torch.tensor([0, 3])
     mel, tokens = train.batch(split, idx, torch.device("cpu"), train.BY_LENGTH)
     longest = int(split["frames_used"][idx].max())
-    assert mel.shape == (2, 80, longest) and tokens.shape == (2, 99)
+    width = 2 + max(len(split["texts"][i]) for i in idx.tolist())  # `<` text `>`
+    assert mel.shape == (2, 80, longest) and tokens.shape == (2, width) and width < 99
     assert torch.equal(mel, split["features"][idx][..., :longest])
-    assert train.batch(split, idx, torch.device("cpu"), train.FIXED)[0].shape == (2, 80, 24)
+    assert torch.equal(tokens, split["tokens"][idx][:, :width])
+    assert [decode(row) for row in tokens] == ["<the cat sat>", "<a red box>@@"]
+    fixed = train.batch(split, idx, torch.device("cpu"), train.FIXED)
+    assert fixed[0].shape == (2, 80, 24) and fixed[1].shape == (2, 99)
 
 
 def test_evaluation_in_length_order_returns_transcriptions_in_the_split_order(features, monkeypatch):

@@ -4,8 +4,9 @@ sample transcriptions and timings. Checkpoints every epoch and resumes from them
 
 On a CPU with two or more cores the two decoders train at once, one process each with
 `cpu_threads` torch threads (the same numbers as training them one after the other with that
-many threads). With `padding` FIXED every clip keeps the profile's frames (the course); with
-BY_LENGTH a batch holds clips of similar length and is cut to its longest clip.
+many threads). With `padding` FIXED every clip keeps the profile's frames and every transcript
+its max_text + 2 ids (the course); with BY_LENGTH a batch holds clips of similar length and is cut
+to its longest clip and its longest transcript, so the loss leaves out the padding past both.
 """
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ from compute import parallel
 from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
 from compute.q3.model import ModelDimensions, SpeechRecognizer
-from compute.q3.text import EOS, SOS, decode, until_eos
+from compute.q3.text import EOS, INDEX, PAD, SOS, decode, until_eos
 from compute.step import Context
 from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = ("train", "val", "test")
 FIXED = "fixed"  # every clip padded (or cropped) to the profile's frames, batches in random order
-BY_LENGTH = "per batch, clips grouped by length"
+BY_LENGTH = "per batch, clips grouped by length, audio and text cut to the longest"
 POOL = 25  # batches whose clips are sorted by length together (BY_LENGTH)
 
 
@@ -82,11 +83,13 @@ def evaluation_batches(split: dict, batch_size: int, padding: str) -> list[torch
 
 
 def batch(split: dict, idx: torch.Tensor, device: torch.device, padding: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features, tokens) of the clips idx; with per-batch padding cut to the longest clip."""
-    mel = split["features"][idx]
+    """(features, tokens) of the clips idx; with per-batch padding cut to the longest clip and to
+    the longest transcript (its `>` included)."""
+    mel, tokens = split["features"][idx], split["tokens"][idx]
     if padding != FIXED:
         mel = mel[..., : int(split["frames_used"][idx].max())].contiguous()
-    return mel.to(device), split["tokens"][idx].to(device)
+        tokens = tokens[:, : int((tokens != INDEX[PAD]).sum(1).max())]
+    return mel.to(device), tokens.to(device)
 
 
 def synchronize(device: torch.device) -> None:

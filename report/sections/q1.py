@@ -122,10 +122,9 @@ def counted(algorithm: str) -> dict[str, sp.Expr]:
     points = {size: ALGORITHMS[algorithm](*size) for size in itertools.product(GRID, repeat=3)}
     monomials = [L**a * D**b * M**c for a, b, c in itertools.product(range(len(GRID)), repeat=3)]
     system = sp.Matrix([[mono.subs({L: l, D: d, M: m}) for mono in monomials] for l, d, m in points])
-    out = {}
-    for what in next(iter(points.values())):
-        solved = system.LUsolve(sp.Matrix([p[what] for p in points.values()]))
-        out[what] = sp.expand(sum(c * mono for c, mono in zip(solved, monomials)))
+    parts = list(next(iter(points.values())))
+    solved = system.LUsolve(sp.Matrix([[p[what] for what in parts] for p in points.values()]))  # one column per part
+    out = {what: sp.expand(sum(c * mono for c, mono in zip(solved[:, i], monomials))) for i, what in enumerate(parts)}
     out["total"] = sp.expand(sum(v for k, v in out.items() if k != "held"))
     return out
 

@@ -13,6 +13,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import soundfile
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from compute.q3 import steps
 from compute.q3.corpus import VOICES
 from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from compute.q3.steps import HOMEWORK, split_sizes
-from compute.q3.text import VOCAB
+from compute.q3.text import VOCAB, decode, until_eos
 from compute.q3.train import FIXED, load_split, load_trained
 from report.claims import Claim, declared
 from report.render import Tex, escape, num, texjoin
@@ -63,31 +64,55 @@ BASELINE_SHOWN = "attention"  # both decoders score the same constant baseline; 
 MEASURED = {"q3.train:decoders.*.timing.train_seconds": "Q3.1 and Q3.2: training time of each decoder"}
 
 
+def osa_distances_by_table(pairs: list[tuple[str, str]]) -> list[int]:
+    """Restricted Damerau-Levenshtein distances from the textbook recurrence, table row i of every
+    pair at once (numpy): an independent implementation of what compute/q3/metrics.py computes
+    with bit vectors. Rows are padded to the longest strings; a pair's distance is its cell
+    (len(a), len(b)), which no cell past it reaches."""
+    n = len(pairs)
+    la, lb = np.array([len(a) for a, _ in pairs]), np.array([len(b) for _, b in pairs])
+    width = int(lb.max(initial=0))
+    a_codes, b_codes = np.full((n, int(la.max(initial=0))), -1), np.full((n, width), -2)
+    for k, (a, b) in enumerate(pairs):
+        a_codes[k, :len(a)], b_codes[k, :len(b)] = [ord(c) for c in a], [ord(c) for c in b]
+    j = np.arange(width + 1)
+    above, before = np.tile(j, (n, 1)), None  # row 0: j insertions
+    out = np.where(la == 0, lb, 0)
+    for i in range(1, a_codes.shape[1] + 1):
+        # every term of the recurrence but the left neighbour's
+        rest = np.minimum(above[:, 1:] + 1, above[:, :-1] + (a_codes[:, i - 1:i] != b_codes))
+        if i > 1:
+            swap = (a_codes[:, i - 1:i] == b_codes[:, :-1]) & (a_codes[:, i - 2:i - 1] == b_codes[:, 1:])
+            rest[:, 1:] = np.where(swap, np.minimum(rest[:, 1:], before[:, :-2] + 1), rest[:, 1:])
+        # row[j] = min(rest[j], row[j - 1] + 1) = min over k <= j of rest[k] + (j - k), row[0] = i
+        row = np.minimum.accumulate(np.hstack([np.full((n, 1), i), rest]) - j, axis=1) + j
+        done = la == i
+        out[done] = row[done, lb[done]]
+        before, above = above, row
+    return out.tolist()
+
+
 def osa_distance_by_table(a: str, b: str) -> int:
-    """Restricted Damerau-Levenshtein distance from its textbook recurrence, the whole table in
-    memory: an independent implementation of what compute/q3/metrics.py computes with bit vectors."""
-    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1,
-                              table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
-    return table[-1][-1]
+    """The distance of one pair (osa_distances_by_table)."""
+    return osa_distances_by_table([(a, b)])[0]
 
 
-@lru_cache(maxsize=100_000)
-def _score(target: str, output: str) -> dict[str, float]:
-    """The three similarities of one utterance, written out again from their definitions."""
-    a, b = Counter(target), Counter(output)
-    common = sum(min(a[c], b[c]) for c in a)
-    return {"jaccard": common / sum(max(a[c], b[c]) for c in a | b),
-            "cosine": common / math.sqrt(len(target) * len(output)),
-            "damerau_levenshtein": 1 - osa_distance_by_table(target, output) / max(len(target), len(output))}
+def _scores(pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
+    """The three similarities of each utterance, written out again from their definitions."""
+    distances = osa_distances_by_table(pairs)
+    out = []
+    for (target, output), distance in zip(pairs, distances):
+        a, b = Counter(target), Counter(output)
+        common = sum(min(a[c], b[c]) for c in a)
+        out.append({"jaccard": common / sum(max(a[c], b[c]) for c in a | b),
+                    "cosine": common / math.sqrt(len(target) * len(output)),
+                    "damerau_levenshtein": 1 - distance / max(len(target), len(output))})
+    return out
 
 
-def _average(pairs: list[tuple[str, str]]) -> dict[str, float]:
-    scores = [_score(t, o) for t, o in pairs]
+@lru_cache(maxsize=64)  # the mutation check asks for the same averages many times
+def _average(pairs: tuple[tuple[str, str], ...]) -> dict[str, float]:
+    scores = _scores(list(pairs))
     return {m: sum(s[m] for s in scores) / len(scores) for m in METRICS}
 
 
@@ -110,7 +135,7 @@ def _expected_parameters(m: dict, decoder: str) -> dict[str, int]:
 def _test_loss(model_file: str, features_dir: str, batch_size: int, label_smoothing: float, padding: str) -> float:
     """The test loss computed again: the saved weights on the test features, teacher forcing, the
     mean of the per-batch mean losses; with per-batch padding, the clips in order of length and
-    each batch cut to its longest clip."""
+    each batch cut to its longest clip and to its longest transcript (counted in characters)."""
     model, split = load_trained(Path(model_file)), load_split(Path(features_dir), "test")
     order = list(range(len(split["tokens"])))
     if padding != FIXED:
@@ -122,6 +147,7 @@ def _test_loss(model_file: str, features_dir: str, batch_size: int, label_smooth
             mel, tokens = split["features"][idx], split["tokens"][idx]
             if padding != FIXED:
                 mel = mel[..., : int(split["frames_used"][idx].max())]
+                tokens = tokens[:, : 2 + max(len(until_eos(decode(row))[1:-1]) for row in tokens.tolist())]
             logits = model(mel, tokens[:, :-1])
             losses.append(F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item())
     return sum(losses) / len(losses)
@@ -185,7 +211,7 @@ def _settings_claims(result) -> list[Claim]:
 def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim], dict]:
     r, params = result.data["decoders"][decoder], declared(result)["params"]
     pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
-    rescored = _average(pairs)
+    rescored = _average(tuple(pairs))
     expected = _expected_parameters(params["model"], decoder)
     loss = _test_loss(str(result.file(r["model_file"])), features_dir, params["eval_batch_size"],
                       params["label_smoothing"], params["padding"])
@@ -193,7 +219,7 @@ def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim
            for part in ("encoder", "decoder", "total")]
     out += [Claim(f"q3.test.{decoder}.{m}", r["test"][m], rescored[m], tol=1e-9) for m in METRICS]
     out.append(Claim(f"q3.test.{decoder}.loss", r["test"]["loss"], loss, tol=2e-5))
-    baseline = {m: _average([(t, r["baseline"][m]["output"]) for t, _ in pairs])[m] for m in METRICS}
+    baseline = {m: _average(tuple((t, r["baseline"][m]["output"]) for t, _ in pairs))[m] for m in METRICS}
     if decoder == BASELINE_SHOWN:
         out += [Claim(f"q3.baseline.{m}", r["baseline"][m]["test"], baseline[m], tol=1e-9) for m in METRICS]
     out.append(Claim(f"q3.beats_baseline.{decoder}", all(r["test"][m] > r["baseline"][m]["test"] for m in METRICS),
