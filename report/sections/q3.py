@@ -97,9 +97,10 @@ def osa_distance_by_table(a: str, b: str) -> int:
     return osa_distances_by_table([(a, b)])[0]
 
 
-def _scores(pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
+@lru_cache(maxsize=64)  # the mutation check asks for the same scores many times
+def _scores(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, float]]:
     """The three similarities of each utterance, written out again from their definitions."""
-    distances = osa_distances_by_table(pairs)
+    distances = osa_distances_by_table(list(pairs))
     out = []
     for (target, output), distance in zip(pairs, distances):
         a, b = Counter(target), Counter(output)
@@ -110,9 +111,8 @@ def _scores(pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
     return out
 
 
-@lru_cache(maxsize=64)  # the mutation check asks for the same averages many times
 def _average(pairs: tuple[tuple[str, str], ...]) -> dict[str, float]:
-    scores = _scores(list(pairs))
+    scores = _scores(pairs)
     return {m: sum(s[m] for s in scores) / len(scores) for m in METRICS}
 
 
@@ -227,7 +227,7 @@ def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim
     out.append(Claim(f"q3.margin.{decoder}", min(r["test"][m] - r["baseline"][m]["test"] for m in METRICS),
                      min(rescored[m] - baseline[m] for m in METRICS), tol=1e-9))
     out.append(Claim(f"q3.cosine_above_jaccard.{decoder}", r["test"]["cosine"] >= r["test"]["jaccard"],
-                     all(_score(t, o)["cosine"] >= _score(t, o)["jaccard"] for t, o in pairs)))
+                     all(s["cosine"] >= s["jaccard"] for s in _scores(tuple(pairs)))))
     return out, rescored
 
 
