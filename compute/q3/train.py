@@ -34,7 +34,7 @@ from compute.torchtools import count_trainable_parameters, save_atomic, torch_th
 
 SPLITS = ("train", "val", "test")
 FIXED = "fixed"  # every clip padded (or cropped) to the profile's frames, batches in random order
-BY_LENGTH = "per batch, clips grouped by length, audio and text cut to the longest"
+BY_LENGTH = "per batch, clips grouped by length"
 POOL = 25  # batches whose clips are sorted by length together (BY_LENGTH)
 
 

@@ -58,6 +58,8 @@ SETTING_WORDS = {
     "warmup_epochs": ("warm-up (epochs)", num),
     "decay_epochs": ("linear decay (epochs)", num),
     "baseline_candidates": ("candidates of the constant baseline", num),
+    "padding": ("padding", lambda v: v if v == FIXED else "to each batch's longest clip and transcript "
+                                                          "(clips grouped by length)"),
 }
 SAMPLES_SHOWN = 6  # test transcriptions the text shows, the first ones of the test split
 BASELINE_SHOWN = "attention"  # both decoders score the same constant baseline; the table shows one
