@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -300,3 +301,19 @@ def test_two_cold_smoke_runs_give_identical_numbers(tmp_path):
     first, second = (Runner(tmp_path / name).run_all(declared)["q3.train"].data for name in ("a", "b"))
     assert numbers(first) == numbers(second)
     assert first["decoders"]["lstm"]["test_transcriptions"] == second["decoders"]["lstm"]["test_transcriptions"]
+
+
+@pytest.mark.parametrize("padding", [train.FIXED, train.BY_LENGTH])
+def test_the_claims_test_loss_equals_the_trainings_evaluation(tmp_path, features, padding):
+    """report/sections/q3.py computes the test loss again its own way (its own batches, the text
+    cut at the first `>`); on the same weights it must give what `evaluate` gives."""
+    from report.sections.q3 import _test_loss
+    torch.manual_seed(0)
+    dims = train.ModelDimensions(**TINY_MODEL, n_frames=24)
+    model = train.SpeechRecognizer(dims, "lstm").eval()
+    torch.save({"decoder": "lstm", "dims": dataclasses.asdict(dims), "state_dict": model.state_dict()},
+               tmp_path / "model.pt")
+    split = train.load_split(features.dir, "test")
+    loss, _, _ = train.evaluate(model, split, 3, torch.device("cpu"), 0.1, padding)
+    again = _test_loss(str(tmp_path / "model.pt"), str(features.dir), 3, 0.1, padding)
+    assert again == pytest.approx(loss, abs=1e-6) and loss > 0

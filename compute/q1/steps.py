@@ -25,7 +25,7 @@ HOMEWORK = {
                   "logit_stds": [0.5, 1.0, 2.0]},
         # L = 16 .. 46341 in steps of sqrt(2), softmax up to 16384 (1 GiB of scores); slopes
         # fitted from 8192 on, where every working set is past the CPU caches. A short call is
-        # repeated for 0.3 s; one of a second or more (softmax from L = 8192) three times.
+        # repeated for 0.3 s; one of 0.1 s or more (softmax from L = 4096) three times.
         "timing": {"dimension": TIMING_DIMENSION, "terms": 3, "threads": 1, "warmup": 1,
                    "repeats": 3, "min_seconds": 0.3,
                    "lengths": [round(2 ** (i / 2)) for i in range(8, 32)],

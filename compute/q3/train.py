@@ -6,7 +6,8 @@ On a CPU with two or more cores the two decoders train at once, one process each
 `cpu_threads` torch threads (the same numbers as training them one after the other with that
 many threads). With `padding` FIXED every clip keeps the profile's frames and every transcript
 its max_text + 2 ids (the course); with BY_LENGTH a batch holds clips of similar length and is cut
-to its longest clip and its longest transcript, so the loss leaves out the padding past both.
+to its longest clip and its longest transcript: the encoder sees no frames past the longest clip,
+and the loss no padding past the longest transcript.
 """
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def osa_distances_by_table(pairs: list[tuple[str, str]]) -> list[int]:
     """Restricted Damerau-Levenshtein distances from the textbook recurrence, table row i of every
     pair at once (numpy): an independent implementation of what compute/q3/metrics.py computes
     with bit vectors. Rows are padded to the longest strings; a pair's distance is its cell
-    (len(a), len(b)), which no cell past it reaches."""
+    (len(a), len(b)), which depends on no cell past it."""
     n = len(pairs)
     la, lb = np.array([len(a) for a, _ in pairs]), np.array([len(b) for _, b in pairs])
     width = int(lb.max(initial=0))
@@ -100,7 +100,7 @@ def osa_distance_by_table(a: str, b: str) -> int:
 
 
 @lru_cache(maxsize=64)  # the mutation check asks for the same scores many times
-def _scores(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, float]]:
+def _scores(pairs: tuple[tuple[str, str], ...]) -> tuple[dict[str, float], ...]:
     """The three similarities of each utterance, written out again from their definitions."""
     distances = osa_distances_by_table(list(pairs))
     out = []
@@ -110,7 +110,7 @@ def _scores(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, float]]:
         out.append({"jaccard": common / sum(max(a[c], b[c]) for c in a | b),
                     "cosine": common / math.sqrt(len(target) * len(output)),
                     "damerau_levenshtein": 1 - distance / max(len(target), len(output))})
-    return out
+    return tuple(out)
 
 
 def _average(pairs: tuple[tuple[str, str], ...]) -> dict[str, float]:
@@ -149,7 +149,7 @@ def _test_loss(model_file: str, features_dir: str, batch_size: int, label_smooth
             mel, tokens = split["features"][idx], split["tokens"][idx]
             if padding != FIXED:
                 mel = mel[..., : int(split["frames_used"][idx].max())]
-                tokens = tokens[:, : 2 + max(len(until_eos(decode(row))[1:-1]) for row in tokens.tolist())]
+                tokens = tokens[:, : max(len(until_eos(decode(row))) for row in tokens.tolist())]  # `<` text `>`
             logits = model(mel, tokens[:, :-1])
             losses.append(F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item())
     return sum(losses) / len(losses)
