@@ -57,7 +57,7 @@ lock:
 clean:
 	rm -rf build/tex build/report.pdf
 
-# Every computed result and checkpoint: the next build recomputes everything (about 10 minutes
+# Every computed result and checkpoint: the next build recomputes everything (about 8 to 10 minutes
 # on two CPU cores for the quick profile; hours on a GPU for the homework profile).
 clean-results:
 	rm -rf build
