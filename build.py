@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from compute.errors import BuildError, describe  # noqa: E402
 from compute.jobs import JobFailed, Jobs  # noqa: E402
-from compute.files import write_atomic  # noqa: E402
+from compute.files import user_path, write_atomic  # noqa: E402
 from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
                               program_version, resolve_device)
 from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
-from compute.share import summary, transfer  # noqa: E402
+from compute.share import check_folder, pull, summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402
@@ -111,9 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--download", action="store_true", help="download the real datasets and stop")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where torch computes (default: auto = CUDA when present)")
-    parser.add_argument("--octmnist", type=Path, metavar="PATH", help="path to octmnist.npz")
-    parser.add_argument("--ljspeech", type=Path, metavar="PATH", help="path to the LJSpeech-1.1 folder")
-    parser.add_argument("--build-dir", type=Path, default=ROOT / "build", metavar="DIR",
+    parser.add_argument("--octmnist", type=user_path, metavar="PATH", help="path to octmnist.npz")
+    parser.add_argument("--ljspeech", type=user_path, metavar="PATH", help="path to the LJSpeech-1.1 folder")
+    parser.add_argument("--build-dir", type=user_path, default=str(ROOT / "build"), metavar="DIR",
                         help="where the cache, the LaTeX and the PDF go (default: build/)")
     parser.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
                         help="where the steps compute: inline (in this process, one after the other; the "
@@ -123,9 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME (repeatable)")
     parser.add_argument("--frozen", action="store_true",
                         help="render from existing results only: compute nothing; a missing result is an error")
-    parser.add_argument("--push", type=Path, metavar="DIR",
+    parser.add_argument("--push", type=user_path, metavar="DIR",
                         help="after computing, copy the build's verified results into DIR and stop (no LaTeX)")
-    parser.add_argument("--pull", type=Path, metavar="DIR",
+    parser.add_argument("--pull", type=user_path, metavar="DIR",
                         help="first copy the verified results this build needs from DIR into the cache")
     parser.add_argument("--watch", action="store_true",
                         help="build, then rebuild on every saved template, report.toml or project source, "
@@ -141,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
     if args.mutate and not args.check:
         parser.error("--mutate works with --check: python build.py --check --mutate")
+    if args.slurm and args.executor != "slurm":
+        parser.error("--slurm sets #SBATCH options of Slurm jobs: add --executor slurm, or leave out --slurm")
     for name in args.section or []:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
@@ -208,7 +210,9 @@ class Document:
 def provenance(runner: Runner, profile: str, device: str) -> dict:
     steps = [{"name": o.name, "key": o.key, "cached": o.cached, "seconds": o.seconds, "device": o.device,
               "machine": o.machine, "seed": o.seed} for o in runner.outcomes.values()]
-    return {"commit": git_commit(), "profile": profile, "device": device_kind(device),
+    recorded = sorted({o.device for o in runner.outcomes.values()} - {"not recorded"})
+    here = (", ".join(recorded) or device) + " (as the results record)" if runner.frozen else device_kind(device)
+    return {"commit": git_commit(), "profile": profile, "device": here,
             "python": sys.version.split()[0], "built": time.strftime("%Y-%m-%d %H:%M %Z"),
             "libraries": [(name, library_version(name)) for name in LIBRARIES],
             "programs": [(name, program_version(name)) for name in PROGRAMS], "steps": steps}
@@ -219,6 +223,9 @@ def preflight(args: argparse.Namespace) -> dict:
     title page (report.toml), the templates' syntax and, for a PDF, LaTeX itself. Returns the
     title page settings."""
     check_data_options(args)
+    for option in ("push", "pull"):
+        if getattr(args, option) is not None:
+            check_folder(getattr(args, option), f"--{option}")
     meta = load_meta(ROOT / "report.toml")
     check_templates(make_environment())
     if not (args.check or args.push):
@@ -247,9 +254,8 @@ def build(args: argparse.Namespace) -> int:
             return explain(runner, args.profile, options)
         plans = section_plans(args, options, selected)
         if args.pull:
-            entries = {s.name: runner.plan(s)[0] for steps in plans.values() for s in steps or []}
-            report = transfer(Cache(args.pull, runner.digests), runner.cache, entries)
-            print(summary("pulled from", args.pull, report), file=sys.stderr)
+            pull(Cache(args.pull, runner.digests), runner.cache,
+                 {s.name: runner.plan(s)[:2] for steps in plans.values() for s in steps or []})
         try:
             results = runner.run_all([s for name in selected for s in plans[name]])
         except MissingResult as missing:

@@ -35,3 +35,9 @@ def write_atomic(path: Path, content: str | bytes | Path | Callable[[Path], obje
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def user_path(text: str | os.PathLike) -> Path:
+    """A path as a user writes it: `~` and environment variables expanded, the same for every path
+    option and variable (the shell leaves `--push=~/x` and quoted paths unexpanded)."""
+    return Path(os.path.expanduser(os.path.expandvars(os.fspath(text))))

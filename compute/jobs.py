@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from compute.errors import BuildError
 from compute.pipeline import ROOT, compute
 from compute.step import Context, Result, Step
 
@@ -29,7 +30,25 @@ NO_SLURM = ("--executor slurm: this machine has no Slurm (sbatch is not on PATH)
             "cluster's login node, or use --executor local to run the steps as local processes.")
 
 
-class JobFailed(Exception):
+NO_SRUN = ("--executor slurm: sbatch is on PATH but srun is not, and every job runs its step through "
+           "srun. Run the build where Slurm's commands are all installed (the cluster's login node), or "
+           "add the folder holding srun to PATH")
+# What a job that the scheduler ended needs changed: its state -> the setting
+SCHEDULER_FIXES = {
+    "TIMEOUT": "raise the step's time limit: --slurm time=MINUTES (it asked for {minutes} min), or "
+               "Resources(hours=...) in compute/{section}/steps.py",
+    "OUT_OF_MEMORY": "ask for more memory: --slurm mem=NGB (it asked for {memory}), or "
+                     "Resources(memory_gb=...) in compute/{section}/steps.py",
+    "PREEMPTED": "run the build again (finished steps stay cached; the training resumes from its "
+                 "checkpoints), or choose a partition without preemption: --slurm partition=NAME",
+    "NODE_FAIL": "run the build again (finished steps stay cached; the training resumes from its checkpoints)",
+    "CANCELLED": "see who cancelled it (sacct -j {job}); run the build again to resume",
+}
+SCHEDULER_SAID = re.compile(r"(slurmstepd: error: .*|.*(?:oom[-_]kill|Out Of Memory|DUE TO TIME LIMIT).*)",
+                            re.IGNORECASE)
+
+
+class JobFailed(BuildError):
     """A step failed as a job: the message names the step, its own error and the job's log."""
 
 
@@ -81,10 +100,21 @@ class Jobs:
     def submit(self, step: Step, ctx: Context):
         """Starts the step's job. It writes plain progress lines to its log; a step that does
         not use the device computes on the CPU (its job has no GPU)."""
+        import submitit
+
         ctx = replace(ctx, interactive=False, device=ctx.device if step.uses_device else "cpu")
-        executor = self.executor(step)
-        with _project_on_path():
-            return executor.submit(job, step, ctx)
+        try:
+            executor = self.executor(step)
+        except RuntimeError as error:  # submitit's Slurm executor needs srun on PATH
+            raise JobFailed(NO_SRUN if "srun" in str(error) else f"--executor {self.kind}: {error}") from None
+        try:
+            with _project_on_path():
+                return executor.submit(job, step, ctx)
+        except submitit.core.utils.FailedJobError as error:  # sbatch refused the job, and said why
+            said = " ".join(str(error).split()) or "no reason given"
+            raise JobFailed(f"{step.name}: sbatch refused the job: \"{said}\". Change the #SBATCH setting "
+                            f"it names with --slurm KEY=VALUE (account=, partition=, ...); the job script is "
+                            f"under {self.folder / step.name}") from None
 
     def run_all(self, runner, steps: list[Step]) -> dict[str, Result]:
         """Submits every step whose upstream results exist, stores each result as its job
@@ -130,13 +160,29 @@ class Jobs:
         try:
             outcome = submitted.result()
         except Exception as error:  # the job died: killed, out of time or memory
-            state = re.search(r"state: ([A-Z_]+)", str(error))
-            why = f"state: {state.group(1)}" if state else type(error).__name__
-            outcome = {"error": f"job {submitted.job_id} ended without a result ({why})"}
+            outcome = {"error": self.ended(step, submitted, str(error), log)}
         if "error" in outcome:
             outcome["error"] = f"{step.name} failed ({self.kind} job): {outcome['error']} (log: {log})"
             print(outcome["error"], file=sys.stderr, flush=True)
         return outcome
+
+    def ended(self, step: Step, submitted, error: str, log: Path) -> str:
+        """Why a job ended without a result, in the scheduler's words: its state, the line its log
+        holds from Slurm (time limit, memory), and the setting to change."""
+        state = re.search(r"state: ([A-Z_]+)", error)
+        state = state.group(1) if state else "unknown"
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        said = [m.group(1).strip() for m in map(SCHEDULER_SAID.match, text.splitlines()) if m]
+        if state not in SCHEDULER_FIXES and said:  # the log is clearer than a missing state
+            state = "OUT_OF_MEMORY" if re.search("memory|oom", said[-1], re.I) else "TIMEOUT"
+        why = f"job {submitted.job_id} ended without a result (Slurm state: {state}" + (
+            f'; the log says: "{said[-1]}"' if said else "") + ")"
+        fix = SCHEDULER_FIXES.get(state)
+        if fix:
+            r = step.resources
+            why += "; " + fix.format(minutes=max(1, round(r.hours * 60)), memory=memory(r.memory_gb),
+                                     section=step.section, job=submitted.job_id)
+        return why
 
     @staticmethod
     def say_waiting(running: dict) -> None:

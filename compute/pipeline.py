@@ -324,7 +324,9 @@ class Cache:
         return self.root / step / key
 
     def exists(self, step: str, key: str) -> bool:
-        return self.entry(step, key).is_dir()
+        """Something lies where the entry's folder goes (an entry, intact or not, or a stray file)."""
+        entry = self.entry(step, key)
+        return entry.exists() or entry.is_symlink()
 
     def has(self, step: str, key: str) -> bool:
         """An intact entry: it exists and verify() finds nothing wrong."""
@@ -337,13 +339,25 @@ class Cache:
             self._damage[(step, key)] = self.verify(self.entry(step, key))
         return self._damage[(step, key)]
 
-    def verify(self, entry: Path) -> str | None:
-        """Checks an entry against the digests its manifest records, and that its result loads.
-        A file is re-read when its size or modification time changed since it was last digested
-        (digests.json), so a large entry costs a stat per build, not a read."""
+    def verify(self, entry: Path, step: str | None = None, key: str | None = None) -> str | None:
+        """Why the entry cannot be trusted as the result of `step` under `key` (by default its
+        folder's names), in words; None when it proves what it is: its manifest names that step
+        and key, the key computed again from the manifest's components is that key, every file
+        matches the digest the manifest records and the result loads. A file is re-read only when
+        its size or modification time changed since it was last digested (digests.json)."""
+        step, key = step or entry.parent.name, key or entry.name
+        if not entry.is_dir():
+            return "a file lies where the entry's folder should be"
         manifest = _read_json(entry / "manifest.json")
         if not isinstance(manifest, dict):
             return "manifest.json is missing or not valid JSON"
+        if (manifest.get("step"), manifest.get("key")) != (step, key):
+            return (f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not {step} [{key}] "
+                    f"(an entry filed under another step or key)")
+        components = manifest.get("components")
+        if not isinstance(components, dict) or cache_key(components) != key:
+            return (f"the key computed from its manifest's components is not {key} (the manifest was "
+                    f"edited, or the entry comes from an incompatible version)")
         recorded = manifest.get("digests")
         if not isinstance(recorded, dict):
             return "manifest.json records no file digests (an entry from an older version)"
@@ -369,33 +383,47 @@ class Cache:
         latest = _read_json(self.root / step / "latest.json")
         return latest if isinstance(latest, dict) else None
 
+    def folder(self, step: str) -> Path:
+        """The step's folder in the cache, created; a stray file in its place is removed (the cache
+        is the build's own, and nothing but entries belongs there)."""
+        path = self.root / step
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _place(self, tmp: Path, step: str, key: str) -> None:
+        """Moves a complete entry into place; whatever lay there (a damaged entry, a stray file)
+        is replaced."""
+        final = self.entry(step, key)
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        elif final.exists() or final.is_symlink():
+            final.unlink()
+        os.replace(tmp, final)
+        self._damage.pop((step, key), None)
+
     def store(self, step: str, key: str, tmp: Path, data: dict, manifest: dict) -> None:
         (tmp / "result.json").write_text(json.dumps(data, indent=1))
         manifest = {**manifest, "digests": entry_digests(tmp)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        final = self.entry(step, key)
-        if final.exists():  # a damaged entry or an older layout; the new result replaces it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        self._damage.pop((step, key), None)
+        self._place(tmp, step, key)
         _write_json_atomic(self.root / step / "latest.json", manifest["components"])
 
     def receive(self, step: str, key: str, source: Path) -> str | None:
         """Copies a complete entry from another cache folder into this one, atomically, once it
-        and its copy pass verify(); returns why it was refused (None when it was copied)."""
-        damage = self.verify(source)
+        and its copy pass verify() as `step` under `key`; returns why it was refused (None when
+        it was copied)."""
+        damage = self.verify(source, step, key)
         if damage is None:
-            tmp = self.root / step / f".tmp-{key}-{os.getpid()}"
+            tmp = self.folder(step) / f".tmp-{key}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(source, tmp)
-            damage = self.verify(tmp)
+            damage = self.verify(tmp, step, key)
             if damage is not None:
                 shutil.rmtree(tmp)
                 return f"{damage} (after copying)"
-            if self.entry(step, key).exists():  # a damaged entry: the verified one replaces it
-                shutil.rmtree(self.entry(step, key))
-            os.replace(tmp, self.entry(step, key))
-            self._damage.pop((step, key), None)
+            self._place(tmp, step, key)
         return damage
 
     def clean_leftovers(self) -> list[Path]:
@@ -505,7 +533,7 @@ class Runner:
         if self.frozen:
             raise MissingResult(step.name, key, reason)
         print(f"{step.name}: running ({reason})", file=sys.stderr, flush=True)
-        tmp = self.cache.root / step.name / f".tmp-{key}-{os.getpid()}"
+        tmp = self.cache.folder(step.name) / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "files").mkdir(parents=True)
         work = self.build_dir / "work" / step.name / key
@@ -546,7 +574,7 @@ class Runner:
     def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
         manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
         self.outcomes[step.name] = Outcome(step.name, key, cached, reason, manifest.get("seconds", 0.0),
-                                           manifest.get("device", device_kind(self.device)),
+                                           manifest.get("device", "not recorded"),
                                            manifest.get("machine", "not recorded"), step.seed)
 
     def run_all(self, steps: list[Step]) -> dict[str, Result]:

@@ -9,7 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from compute.pipeline import Cache
+from compute.errors import BuildError
+from compute.pipeline import Cache, _read_json, explain_change
 
 
 def transfer(source: Cache, target: Cache, entries: dict[str, str]) -> dict[str, list[str]]:
@@ -28,6 +29,54 @@ def transfer(source: Cache, target: Cache, entries: dict[str, str]) -> dict[str,
             else:
                 report["refused"].append(step)
                 print(f"refused {source.entry(step, key)}: {refused}; not copied", file=sys.stderr)
+    return report
+
+
+def check_folder(folder: Path, option: str) -> None:
+    """A BuildError naming the problem and the fix when `folder` cannot serve as the shared folder
+    of `option` (--push or --pull): a file, a folder that does not exist (for --push: whose parent
+    does not), a build folder, or (for --pull) a folder holding no shared entry at all."""
+    if folder.exists() and not folder.is_dir():
+        raise BuildError(f"{option} {folder}: is a file, not a folder. Give the shared folder that --push "
+                         f"writes (one subfolder per step)")
+    if (folder / "cache").is_dir() or (folder / "digests.json").is_file():
+        raise BuildError(f"{option} {folder}: is a build folder, not a shared folder. Its results are in "
+                         f"{folder / 'cache'}: use {option} {folder / 'cache'}, or a folder written by --push")
+    if option == "--push":
+        if not folder.exists() and not folder.parent.is_dir():
+            raise BuildError(f"--push {folder}: its parent folder {folder.parent} does not exist. Check the "
+                             f"path, or create it first (mkdir -p {folder.parent})")
+        return
+    if not folder.exists():
+        raise BuildError(f"--pull {folder}: no such folder. Check the path: it is the folder given to --push "
+                         f"on the machine that computed (copied here, or mounted)")
+    if not any(folder.glob("*/*/manifest.json")):
+        raise BuildError(f"--pull {folder}: holds no shared results (no <step>/<key>/manifest.json inside). "
+                         f"Give the folder that --push wrote")
+
+
+def why_absent(shared: Cache, step: str, components: dict) -> str:
+    """Why the shared folder has no entry for the step's key: it has none of the step, or the
+    newest one it has was computed from something else (in --explain's words)."""
+    manifests = [m for p in sorted((shared.root / step).glob("*/manifest.json"))
+                 if isinstance(m := _read_json(p), dict) and isinstance(m.get("components"), dict)]
+    if not manifests:
+        return "the folder holds no entry of this step"
+    newest = max(manifests, key=lambda m: str(m.get("finished", "")))
+    return (f"{len(manifests)} entr{'y' if len(manifests) == 1 else 'ies'} of other keys; the newest "
+            f"({newest.get('key')}) differs: {explain_change(newest['components'], components)}")
+
+
+def pull(shared: Cache, target: Cache, planned: dict[str, tuple[str, dict]]) -> dict[str, list[str]]:
+    """--pull: copies the entries {step: (key, components)} the build needs, and says before any
+    computation when the folder had nothing usable for it, naming per step what differs."""
+    report = transfer(shared, target, {step: key for step, (key, _) in planned.items()})
+    print(summary("pulled from", shared.root, report), file=sys.stderr)
+    if planned and not report["copied"] and not report["present"]:
+        print(f"warning: {shared.root} holds nothing usable for this build (profile, device and code):",
+              file=sys.stderr)
+        for step in report["absent"]:
+            print(f"  {step}: {why_absent(shared, step, planned[step][1])}", file=sys.stderr)
     return report
 
 

@@ -29,6 +29,19 @@ def first_error(log: Path) -> tuple[str, int, str] | None:
     return None
 
 
+RUNNING = ".latex-running"  # present while latexmk runs, and after a run that did not succeed
+STATE = ("*.aux", "*.fdb_latexmk", "*.fls", "*.log", "*.out", "*.toc")
+
+
+def forget_state(tex_dir: Path) -> None:
+    """Removes what LaTeX and latexmk keep between runs. After an interrupted or failed run it may
+    be half-written, and latexmk replays a stored error until main.tex changes; the next run then
+    starts from the sources alone."""
+    for pattern in STATE:
+        for path in tex_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
 def check_installed() -> None:
     """latexmk and pdflatex are on the PATH; else LatexError saying how to install them."""
     for program in ("latexmk", "pdflatex"):
@@ -52,9 +65,14 @@ def failure_without_location(proc: subprocess.CompletedProcess, log: Path) -> st
 def compile_pdf(tex_dir: Path, main: str, sources: dict[str, str]) -> Path:
     """latexmk main.tex in tex_dir; sources maps each generated .tex file to its template."""
     check_installed()
+    marker = tex_dir / RUNNING
+    if marker.exists():
+        forget_state(tex_dir)
+    marker.touch()
     proc = subprocess.run(LATEXMK + [main], cwd=tex_dir, capture_output=True, text=True)
     log = tex_dir / main.replace(".tex", ".log")
     if proc.returncode == 0:
+        marker.unlink()
         return tex_dir / main.replace(".tex", ".pdf")
     where = first_error(log)
     if where is None:

@@ -2,9 +2,11 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,9 @@ def project(tmp_path, monkeypatch):
         def fail(ctx):
             (ctx.out / "partial.txt").write_text("half")
             raise RuntimeError("boom")
+
+        def where(ctx):
+            return {"value": ctx.params["x"], "device": ctx.device}
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(pipeline, "PROJECT_PACKAGES", ("fakeproj",))
@@ -174,7 +179,27 @@ def _older_entry_without_digests(entry):
     (entry / "manifest.json").write_text(json.dumps(manifest))
 
 
+def _manifest_of_another_key(entry):
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["key"] = "0123456789abcdef"  # an entry of another computation, filed under this key
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _components_edited(entry):
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["components"]["params"]["x"] = 4  # relabelled as another computation: its key stays
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _a_file_in_its_place(entry):
+    shutil.rmtree(entry)
+    entry.write_text("not an entry")
+
+
 @pytest.mark.parametrize("damage, named", [
+    (_manifest_of_another_key, "its manifest describes t.double [0123456789abcdef], not t.double ["),
+    (_components_edited, "the key computed from its manifest's components is not "),
+    (_a_file_in_its_place, "a file lies where the entry's folder should be"),
     (_damage_result, "result.json differs"),
     (_empty_result, "result.json differs"),
     (_garbage_manifest, "manifest.json is missing or not valid JSON"),
@@ -189,6 +214,7 @@ def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys,
     pipeline.Runner(tmp_path / "build").run(step, {})
     (entry,) = (tmp_path / "build" / "cache" / "t.double").glob("*/manifest.json")
     damage(entry.parent)
+    assert (entry.parent.parent / "latest.json").exists()
     _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
     assert reason.startswith("damaged, will recompute: " + named)
     assert pipeline.Runner(tmp_path / "build").cached(step) is None
@@ -270,3 +296,78 @@ def test_the_manifest_names_the_machine_that_computed_the_step(project, tmp_path
     again = pipeline.Runner(tmp_path / "build")
     again.run(step, {})
     assert again.outcomes["t.double"].cached and again.outcomes["t.double"].machine == machine
+
+
+def test_a_stray_file_in_place_of_a_step_folder_is_replaced_by_the_result(project, tmp_path):
+    _, work = project
+    (tmp_path / "build" / "cache").mkdir(parents=True)
+    (tmp_path / "build" / "cache" / "t.double").write_text("left here by hand")
+    result = pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
+    assert result.data == {"value": 6}
+
+
+# --- shared folders: an entry is used only under the key it proves it belongs to ---------------
+
+PROFILES = {"smoke": 1, "quick": 2}  # the setting that differs between the stand-in profiles
+
+
+def _planned(work, profile: str, device: str) -> tuple[Step, str]:
+    step = Step("t.where", work.where, params={"x": PROFILES[profile]}, uses_device=True)
+    return step, pipeline.Runner(Path("/nonexistent"), device=device).plan(step)[0]
+
+
+def _shuffled(shared: Path, entries: dict, how: str) -> None:
+    """Files every entry of the shared folder under the key of the next one, as a person copying
+    results by hand might: the folder renamed, also its manifest's key rewritten, or only its
+    result.json copied into the other entry."""
+    names = list(entries)
+    contents = {name: shared / "t.where" / f".saved-{entries[name]}" for name in names}
+    for name in names:
+        shutil.copytree(shared / "t.where" / entries[name], contents[name])
+    for source, target in zip(names, names[1:] + names[:1]):
+        place = shared / "t.where" / entries[target]
+        if how == "results copied over":  # the target's manifest stays, the source's results come in
+            shutil.copyfile(contents[source] / "result.json", place / "result.json")
+            continue
+        shutil.rmtree(place)
+        shutil.copytree(contents[source], place)
+        if how == "manifest key rewritten":
+            manifest = json.loads((place / "manifest.json").read_text())
+            manifest["key"] = entries[target]
+            (place / "manifest.json").write_text(json.dumps(manifest))
+    for path in contents.values():
+        shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("how", ["renamed", "manifest key rewritten", "results copied over"])
+def test_entries_copied_between_keys_profiles_and_devices_are_never_used(project, tmp_path, monkeypatch, how):
+    _, work = project
+    monkeypatch.setattr(pipeline, "device_kind", lambda device: "cuda:Stand-in GPU" if device == "cuda" else "cpu")
+    monkeypatch.setattr(pipeline, "machine", lambda device: device_kind_stand_in(device))
+    shared = pipeline.Cache(tmp_path / "shared")
+    entries = {}
+    for profile in PROFILES:
+        for device in ("cpu", "cuda"):
+            step, key = _planned(work, profile, device)
+            runner = pipeline.Runner(tmp_path / f"cluster-{profile}-{device}", device=device)
+            runner.run(step, {})
+            assert shared.receive("t.where", key, runner.cache.entry("t.where", key)) is None
+            entries[(profile, device)] = key
+    assert len(set(entries.values())) == 4
+    step, key = _planned(work, "quick", "cuda")
+    honest = pipeline.Runner(tmp_path / "honest-laptop", device="cuda", frozen=True)
+    assert honest.cache.receive("t.where", key, shared.entry("t.where", key)) is None
+    assert honest.cached(step).data == {"value": 2, "device": "cuda"}  # unshuffled entries are used
+    _shuffled(shared.root, {n: k for n, k in entries.items()}, how)
+    for (profile, device), key in entries.items():
+        step, _ = _planned(work, profile, device)
+        laptop = pipeline.Runner(tmp_path / f"laptop-{profile}-{device}", device=device, frozen=True)
+        refused = laptop.cache.receive("t.where", key, shared.entry("t.where", key))
+        assert refused is not None  # every entry lies under another computation's key
+        assert laptop.cached(step) is None
+        with pytest.raises(pipeline.MissingResult):
+            laptop.run(step, {})
+
+
+def device_kind_stand_in(device: str) -> str:
+    return "Stand-in GPU" if device == "cuda" else "stand-in CPU"

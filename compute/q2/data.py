@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compute.files import file_digest, write_atomic
+from compute.files import file_digest, user_path, write_atomic
 from compute.step import DataError
 
 CLASSES = ("CNV", "DME", "drusen", "normal")
@@ -109,7 +109,7 @@ def locate(path: Path | str | None) -> Path | None:
     """The OCTMNIST file to use: the given path, else OCTMNIST_PATH, else a downloaded copy."""
     for candidate in (path, os.environ.get("OCTMNIST_PATH") or None):
         if candidate:
-            candidate = Path(candidate).expanduser()
+            candidate = user_path(candidate)
             return candidate / FILE_NAME if candidate.is_dir() else candidate
     return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
 

@@ -16,6 +16,7 @@ import soundfile
 import torch
 import torchaudio
 
+from compute.files import user_path
 from compute.q3.text import unknown_characters
 from compute.step import DataError
 
@@ -109,6 +110,42 @@ def split_rows(rows: list[Row], bounds, source: str = METADATA) -> dict[str, lis
     return {"train": rows[:train_end], "val": rows[train_end:val_end], "test": rows[val_end:total]}
 
 
+def declared_frames(path: Path) -> int | None:
+    """The number of frames a WAV file's header declares (its data chunk's size over the frame
+    size), or None for a file that is not a RIFF/WAVE file or whose header cannot be walked. A
+    truncated file holds fewer frames than this; libsndfile reads what is there without failing."""
+    try:
+        with open(path, "rb") as f:
+            riff = f.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None
+            frame_bytes = None
+            while header := f.read(8):
+                if len(header) < 8:
+                    return None
+                chunk, size = header[:4], int.from_bytes(header[4:], "little")
+                if chunk == b"fmt ":
+                    fmt = f.read(size + size % 2)
+                    frame_bytes = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+                elif chunk == b"data":
+                    return size // frame_bytes if frame_bytes else None
+                else:
+                    f.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def truncation(path: Path, frames: int, rate: int) -> str | None:
+    """Why a clip that decoded to `frames` frames is not whole, or None when it holds all the audio
+    its header declares."""
+    declared = declared_frames(path)
+    if declared is None or frames >= declared:
+        return None
+    return (f"truncated: its header declares {declared / rate:.2f} s of audio but the file holds "
+            f"{frames / rate:.2f} s ({frames} of {declared} frames)")
+
+
 def read_wav(path: Path, sample_rate: int) -> torch.Tensor:
     """A clip as float32 samples in [-1, 1], shape (samples,).
 
@@ -132,6 +169,9 @@ def load_wav(path: Path, sample_rate: int) -> tuple[torch.Tensor, list[str]]:
         raise DataError(f"{path}: unreadable as audio ({err}). Re-download or re-extract this file.") from None
     if audio.shape[0] == 0:
         raise DataError(f"{path}: holds no samples. Re-download or re-extract this file.")
+    cut = truncation(path, audio.shape[0], rate)
+    if cut:
+        raise DataError(f"{path}: {cut}. Re-download or re-extract this file.")
     wave = torch.from_numpy(audio.T.copy())  # (channels, samples)
     notes = []
     if wave.shape[0] > 1:
@@ -153,12 +193,13 @@ def summarize(root: Path, bounds, sample_rate: int) -> dict:
     Returns {"root", "clips" (rows inside the bounds), "readable", "hours" (readable clips),
     "splits": {split: rows}, "missing_by_split": {split: absent wavs}, "unknown_chars": {char:
     occurrences in the lower-cased normalized transcripts}, "missing", "unreadable",
-    "other_rate", "not_mono": each {"count", "first": [up to 5 names]}}.
+    "truncated" (fewer frames than the header declares), "other_rate", "not_mono": each {"count",
+    "first": [up to 5 names]}}.
     """
     root = Path(root)
     splits = split_rows(read_metadata(root), bounds, str(root / METADATA))
     unknown: Counter[str] = Counter()
-    missing, unreadable, other_rate, not_mono = [], [], [], []
+    missing, unreadable, truncated, other_rate, not_mono = [], [], [], [], []
     missing_by_split = {}
     seconds, readable = 0.0, 0
     for split in SPLITS:
@@ -175,8 +216,8 @@ def summarize(root: Path, bounds, sample_rate: int) -> dict:
             except (soundfile.LibsndfileError, RuntimeError, ValueError):
                 unreadable.append(path.name)
                 continue
-            if info.frames == 0:
-                unreadable.append(path.name)
+            if info.frames == 0 or truncation(path, info.frames, info.samplerate):
+                (truncated if info.frames else unreadable).append(path.name)
                 continue
             readable += 1
             seconds += info.frames / info.samplerate
@@ -195,6 +236,7 @@ def summarize(root: Path, bounds, sample_rate: int) -> dict:
         "unknown_chars": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))),
         "missing": _first_few(missing),
         "unreadable": _first_few(unreadable),
+        "truncated": _first_few(truncated),
         "other_rate": _first_few(other_rate),
         "not_mono": _first_few(not_mono),
     }
@@ -235,6 +277,9 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
         problems.append(f"{s['missing']['count']} wav files missing ({by_split}): {_names(s['missing'])}")
     if s["unreadable"]["count"]:
         problems.append(f"{s['unreadable']['count']} wav files unreadable: {_names(s['unreadable'])}")
+    if s["truncated"]["count"]:
+        problems.append(f"{s['truncated']['count']} wav files truncated (their header declares more audio "
+                        f"than they hold): {_names(s['truncated'])}")
     for key, what in (("other_rate", f"not at {sample_rate} Hz (will be resampled)"),
                       ("not_mono", "not mono (will be averaged to mono)")):
         if s[key]["count"]:
@@ -256,7 +301,7 @@ def find_ljspeech(option_path=None, environ=None, defaults=()) -> Path | None:
     environ = os.environ if environ is None else environ
     for given, origin in ((option_path, "the given path"), (environ.get(ENV_VAR), f"${ENV_VAR}")):
         if given:
-            found = _holding_metadata(Path(given).expanduser())
+            found = _holding_metadata(user_path(given))
             if found is None:
                 raise DataError(f"{given} ({origin}): no {METADATA} there or in {given}/LJSpeech-1.1. "
                                 f"Point it at the extracted LJSpeech-1.1 folder.")
