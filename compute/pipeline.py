@@ -255,6 +255,11 @@ def cache_key(components: dict) -> str:
     return _sha(json.dumps(components, sort_keys=True))[:16]
 
 
+def _short(value, width: int = 48) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def explain_change(old: dict | None, new: dict) -> str:
     """Says in words what differs between the last cached components and the current ones."""
     if old is None:
@@ -270,7 +275,7 @@ def explain_change(old: dict | None, new: dict) -> str:
                         "params": "parameter changed:"}[part]
                 detail = ""
                 if part in ("libraries", "programs", "params"):
-                    detail = f" ({before.get(name, 'unset')} -> {after.get(name, 'unset')})"
+                    detail = f" ({_short(before.get(name, 'unset'))} -> {_short(after.get(name, 'unset'))})"
                 reasons.append(f"{what} {name}{detail}")
     for part in ("function", "device", "seed"):
         if old.get(part) != new[part]:

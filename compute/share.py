@@ -55,13 +55,13 @@ def check_folder(folder: Path, option: str) -> None:
                          f"Give the folder that --push wrote")
 
 
-def why_absent(shared: Cache, step: str, components: dict) -> str:
-    """Why the shared folder has no entry for the step's key: it has none of the step, or the
-    newest one it has was computed from something else (in --explain's words)."""
+def why_absent(shared: Cache, step: str, components: dict) -> str | None:
+    """Why the shared folder has no entry for the step's key: the newest one it has of the step
+    was computed from something else (in --explain's words); None when it has none."""
     manifests = [m for p in sorted((shared.root / step).glob("*/manifest.json"))
                  if isinstance(m := _read_json(p), dict) and isinstance(m.get("components"), dict)]
     if not manifests:
-        return "the folder holds no entry of this step"
+        return None
     newest = max(manifests, key=lambda m: str(m.get("finished", "")))
     return (f"{len(manifests)} entr{'y' if len(manifests) == 1 else 'ies'} of other keys; the newest "
             f"({newest.get('key')}) differs: {explain_change(newest['components'], components)}")
@@ -75,8 +75,12 @@ def pull(shared: Cache, target: Cache, planned: dict[str, tuple[str, dict]]) -> 
     if planned and not report["copied"] and not report["present"]:
         print(f"warning: {shared.root} holds nothing usable for this build (profile, device and code):",
               file=sys.stderr)
-        for step in report["absent"]:
-            print(f"  {step}: {why_absent(shared, step, planned[step][1])}", file=sys.stderr)
+        reasons = {step: why_absent(shared, step, planned[step][1]) for step in report["absent"]}
+        for step, reason in reasons.items():
+            if reason is not None:
+                print(f"  {step}: {reason}", file=sys.stderr)
+        if none := [step for step, reason in reasons.items() if reason is None]:
+            print(f"  no entry at all of {', '.join(none)}", file=sys.stderr)
     return report
 
 

@@ -197,6 +197,53 @@ def case_latex_not_installed(p, b, t):
     return ["--section", "q1", "--build-dir", str(b)], {"PATH": str(bin_dir)}
 
 
+def case_push_to_a_folder_under_home_written_with_a_tilde(p, b, t):
+    (t / "home").mkdir()
+    return ["--section", "q1", "--build-dir", str(b), "--push=~/dl-results"], {"HOME": str(t / "home")}
+
+
+def case_build_dir_from_a_variable_in_quotes(p, b, t):
+    return ["--explain", "--build-dir=$MY_BUILD"], {"MY_BUILD": str(b)}
+
+
+def case_pull_from_a_folder_that_does_not_exist(p, b, t):
+    return ["--section", "q1", "--build-dir", str(b), "--pull", str(t / "dl-results")], None
+
+
+def case_pull_from_a_file(p, b, t):
+    (t / "dl-results.tar").write_bytes(b"an archive, not a folder")
+    return ["--section", "q1", "--build-dir", str(b), "--pull", str(t / "dl-results.tar")], None
+
+
+def case_pull_from_a_build_folder(p, b, t):
+    return ["--section", "q1", "--build-dir", str(t / "laptop"), "--pull", str(b)], None
+
+
+def case_pull_from_an_empty_folder(p, b, t):
+    (t / "dl-results").mkdir()
+    return ["--section", "q1", "--build-dir", str(b), "--pull", str(t / "dl-results")], None
+
+
+def case_push_under_a_missing_folder(p, b, t):
+    return ["--section", "q1", "--build-dir", str(b), "--push", str(t / "no" / "such" / "dl-results")], None
+
+
+def case_pull_of_another_profiles_results(p, b, t):
+    return ["--profile", "quick", "--section", "q1", "--frozen", "--build-dir", str(t / "laptop"),
+            "--pull", str(b / "cache")], None
+
+
+def case_slurm_settings_without_slurm(p, b, t):
+    return ["--section", "q1", "--build-dir", str(b), "--slurm", "partition=gpu"], None
+
+
+def case_a_file_where_an_entry_should_be(p, b, t):
+    entry = numeric_entry(b)
+    shutil.rmtree(entry)
+    entry.write_text("left here by hand")
+    return ["--section", "q1", "--check", "--build-dir", str(b)], None
+
+
 def case_section_with_a_syntax_error(p, b, t):
     (p / "report" / "sections" / "q9.py").write_text("from report.sections import Section\nSECTION = Section(\n")
     return ["--explain", "--build-dir", str(b)], None
@@ -237,6 +284,25 @@ CASES = [
     (case_octmnist_empty_arrays, 1, ["q2: unusable: {t}/octmnist.npz: train_images or train_labels is empty"]),
     (case_octmnist_not_a_zip, 1, ["q2: unusable: {t}/octmnist.npz: not a .npz file"]),
     (case_latex_not_installed, 1, ["error: latexmk is not installed"]),
+    (case_push_to_a_folder_under_home_written_with_a_tilde, 0, ["pushed to {t}/home/dl-results: 3 copied"]),
+    (case_build_dir_from_a_variable_in_quotes, 0, ["q1.numeric: cached"]),
+    (case_pull_from_a_folder_that_does_not_exist, 1, ["error: --pull {t}/dl-results: no such folder. Check "
+                                                      "the path"]),
+    (case_pull_from_a_file, 1, ["error: --pull {t}/dl-results.tar: is a file, not a folder"]),
+    (case_pull_from_a_build_folder, 1, ["error: --pull {b}: is a build folder, not a shared folder. Its "
+                                        "results are in {b}/cache: use --pull {b}/cache"]),
+    (case_pull_from_an_empty_folder, 1, ["error: --pull {t}/dl-results: holds no shared results"]),
+    (case_push_under_a_missing_folder, 1, ["error: --push {t}/no/such/dl-results: its parent folder "
+                                           "{t}/no/such does not exist"]),
+    (case_pull_of_another_profiles_results, 1, ["pulled from {b}/cache: 11 absent",
+                                                "warning: {b}/cache holds nothing usable for this build",
+                                                "  q1.numeric: 1 entry of other keys; the newest (",
+                                                ") differs: parameter changed: ",
+                                                "  no entry at all of q2.data, q2.train,",
+                                                "q1.symbolic: no result for key"]),
+    (case_slurm_settings_without_slurm, 2, ["--slurm sets #SBATCH options of Slurm jobs: add --executor slurm"]),
+    (case_a_file_where_an_entry_should_be, 0, ["q1.numeric: running (damaged, will recompute: a file lies "
+                                               "where the entry's folder should be"]),
     (case_section_with_a_syntax_error, 1, ["error: unexpected SyntaxError: '(' was never closed",
                                            "at report/sections/q9.py:2"]),
     (case_section_without_its_declaration, 1, ["error: {p}/report/sections/q9.py: a section module defines "
@@ -245,7 +311,11 @@ CASES = [
 LATEX_CASES = {case_preamble_undefined_variable}
 BEFORE_COMPUTING = {case_report_toml_missing, case_report_toml_malformed, case_report_toml_number_for_text,
                     case_report_toml_missing_key, case_template_unclosed_block, case_template_bad_expression,
-                    case_partial_ljspeech, case_latex_not_installed, case_cuda_without_gpu}
+                    case_partial_ljspeech, case_latex_not_installed, case_cuda_without_gpu,
+                    case_pull_from_a_folder_that_does_not_exist, case_pull_from_a_file,
+                    case_pull_from_a_build_folder, case_pull_from_an_empty_folder,
+                    case_push_under_a_missing_folder, case_pull_of_another_profiles_results,
+                    case_slurm_settings_without_slurm}
 
 
 @pytest.mark.parametrize("prepare, status, expected", CASES, ids=[c[0].__name__[5:] for c in CASES])
@@ -263,6 +333,7 @@ def test_a_bad_input_ends_in_a_message_naming_the_place(setup, tmp_path, prepare
     if prepare in BEFORE_COMPUTING:
         assert "running" not in output  # refused before any step ran
     assert not (project / "build").exists()  # nothing written outside the build folder
+    assert not (project / "~").exists() and not (project / "$MY_BUILD").exists()
 
 
 def test_debug_shows_the_traceback(setup, tmp_path):

@@ -189,6 +189,64 @@ def test_slurm_on_a_machine_without_it_is_a_clear_error(tmp_path, monkeypatch):
     assert result.stderr.strip() == f"error: {NO_SLURM}"
 
 
+REFUSED = ("sbatch: error: Batch job submission failed: Invalid account or account/partition combination "
+           "specified")
+
+
+def test_a_job_slurm_refuses_is_reported_in_slurms_words_with_the_setting_to_change(project, tmp_path,
+                                                                                    monkeypatch):
+    stand_in_slurm(monkeypatch, tmp_path, run=False)
+    monkeypatch.setenv("FAKE_SLURM_REFUSE", REFUSED)
+    step = Step("t.a", project.double, params={"x": 3})
+    with pytest.raises(JobFailed) as failed:
+        Jobs("slurm", tmp_path / "build", "cpu", {"account": "nosuch"}).submit(step, fake_context(tmp_path))
+    assert str(failed.value).startswith(f't.a: sbatch refused the job: "{REFUSED}". Change the #SBATCH setting '
+                                        f"it names with --slurm KEY=VALUE (account=, partition=, ...)")
+
+
+def test_sbatch_without_srun_is_a_clear_error(project, tmp_path, monkeypatch):
+    only_sbatch = tmp_path / "bin"
+    only_sbatch.mkdir()
+    (only_sbatch / "sbatch").symlink_to(STAND_IN / "sbatch")
+    monkeypatch.setenv("PATH", f"{only_sbatch}:/usr/bin:/bin")
+    with pytest.raises(JobFailed, match="sbatch is on PATH but srun is not"):
+        Jobs("slurm", tmp_path / "build", "cpu").submit(Step("t.a", project.double), fake_context(tmp_path))
+
+
+class EndedJob:
+    """What submitit hands back for a job the scheduler ended: an id and a failing result()."""
+
+    job_id = "4242"
+
+    def __init__(self, state: str):
+        self.state = state
+
+    def result(self):
+        raise RuntimeError(f"Job 4242 (task: 0) has not produced any output (state: {self.state})")
+
+
+@pytest.mark.parametrize("state, said, fix", [
+    ("TIMEOUT", "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 DUE TO TIME LIMIT ***",
+     "raise the step's time limit: --slurm time=MINUTES (it asked for 720 min), or Resources(hours=...) in "
+     "compute/q3/steps.py"),
+    ("OUT_OF_MEMORY", "slurmstepd: error: Detected 1 oom_kill event in StepId=4242.0. Some of the step tasks "
+     "have been OOM Killed.", "ask for more memory: --slurm mem=NGB (it asked for 32GB)"),
+    ("UNKNOWN", "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 DUE TO TIME LIMIT ***",
+     "raise the step's time limit"),
+])
+def test_a_job_the_scheduler_ended_is_reported_with_its_reason_log_and_setting(tmp_path, state, said, fix):
+    (train,) = [s for s in q3_steps.steps("smoke", {}) if s.name == "q3.train"]
+    log = tmp_path / "4242_0_log.out"
+    log.write_text(f"q3.train: epoch 3 of 12\n{said}\n")
+    job = EndedJob(state)
+    with pytest.raises(RuntimeError) as error:
+        job.result()
+    message = Jobs("local", tmp_path, "cuda").ended(train, job, str(error.value), log)
+    shown = "TIMEOUT" if state == "UNKNOWN" else state
+    assert message.startswith(f'job 4242 ended without a result (Slurm state: {shown}; the log says: "{said}")')
+    assert fix in message
+
+
 # --- keys that mean the same computation on every machine ---------------------------------------
 
 def test_local_build_labels_do_not_change_a_key_and_releases_do(project, tmp_path, monkeypatch):

@@ -1,9 +1,17 @@
 """latexmk runs without shell escape, and its first error is traced back to the template line."""
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from report import latex, render
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(shutil.which("latexmk") is None,
                                 reason="latexmk is not installed (make test installs it as root)")
@@ -65,3 +73,30 @@ def test_a_failure_without_a_file_and_line_is_a_few_lines_saying_so(tmp_path, mo
     assert lines[1] == f"  no LaTeX log was written ({tmp_path / 'doc.log'} is absent)"
     assert lines[2:] == ["  latexmk: chatter line 399", "  latexmk: chatter line 400",
                          "  latexmk: Latexmk: could not run pdflatex"]
+
+
+SLOW = r"""\documentclass{article}
+\newcount\n
+\begin{document}
+\loop\advance\n by 1 \ifnum\n<30000000\repeat
+Counted to \the\n.
+\end{document}
+"""
+
+
+def test_an_interrupted_latex_run_does_not_make_the_next_one_fail(tmp_path):
+    """Ctrl-C while LaTeX runs: latexmk keeps the state of the broken run, and without care replays
+    its error ("Interruption") until the document changes; the next run must build the PDF."""
+    (tmp_path / "doc.tex").write_text(SLOW)
+    code = f"from report import latex; latex.compile_pdf(__import__('pathlib').Path({str(tmp_path)!r}), 'doc.tex', {{}})"
+    run = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "doc.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(run.pid, signal.SIGINT)  # as Ctrl-C in a terminal reaches every process of the build
+    assert run.wait(timeout=60) != 0
+    assert not (tmp_path / "doc.pdf").exists()  # it was interrupted before the PDF was written
+    pdf = latex.compile_pdf(tmp_path, "doc.tex", {})
+    assert pdf.read_bytes()[:4] == b"%PDF"

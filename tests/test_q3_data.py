@@ -192,6 +192,35 @@ def test_homework_profile_refuses_a_split_with_absent_wavs(tmp_path):
         data.check_data(root, [6, 8, 10], 22050, require_complete=True)
 
 
+def _truncate(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])  # as an interrupted copy or extraction leaves it
+
+
+def test_a_truncated_wav_is_refused_by_the_reader_naming_both_lengths(tmp_path):
+    root = write_folder(tmp_path, rows_of(1), wavs={"C000": tone(2.0)})
+    _truncate(root / "wavs" / "C000.wav", 20_000)
+    assert soundfile.info(str(root / "wavs" / "C000.wav")).frames < 22050  # libsndfile reads it silently
+    with pytest.raises(DataError, match=r"C000\.wav: truncated: its header declares 2\.00 s of audio but "
+                                        r"the file holds 0\.45 s .* Re-download or re-extract this file"):
+        data.read_wav(root / "wavs" / "C000.wav", 22050)
+
+
+def test_check_data_names_a_truncated_wav_and_the_homework_profile_refuses_it(tmp_path):
+    root = write_folder(tmp_path, rows_of(10))
+    _truncate(root / "wavs" / "C004.wav", 10_000)
+    lines = data.check_data(root, [6, 8, 10], 22050, require_complete=False)
+    assert "warning: 1 wav files truncated (their header declares more audio than they hold): C004.wav" in lines
+    assert "10 clips, 9 readable" in lines[0]
+    with pytest.raises(DataError, match="1 wav files truncated .*C004.wav.*homework profile"):
+        data.check_data(root, [6, 8, 10], 22050, require_complete=True)
+
+
+@needs_sample
+def test_every_wav_of_the_real_sample_holds_what_its_header_declares():
+    for path in sorted((SAMPLE / "wavs").glob("*.wav")):
+        assert data.declared_frames(path) == soundfile.info(str(path)).frames, path
+
+
 def test_check_refuses_a_folder_without_a_readable_clip(tmp_path):
     root = write_folder(tmp_path, rows_of(3), wavs={})
     (root / "wavs" / "C000.wav").write_bytes(b"not audio")
