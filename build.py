@@ -31,7 +31,7 @@ from compute.share import check_folder, pull, summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402
-from report.meta import load_meta  # noqa: E402
+from report.meta import check_typesets, load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
 from report.mutate import check_section, measured_values  # noqa: E402
 from report.sections import discover  # noqa: E402
@@ -230,6 +230,7 @@ def preflight(args: argparse.Namespace) -> dict:
     check_templates(make_environment())
     if not (args.check or args.push):
         check_installed()
+        check_typesets(meta, ROOT / "report.toml", make_environment())
     return meta
 
 

@@ -127,7 +127,8 @@ class Jobs:
                 while (pending and not failures) or running:
                     ready = [] if failures else [s for s in pending if all(n in results for n in s.needs)]
                     if pending and not ready and not running and not failures:
-                        raise ValueError(f"{', '.join(s.name for s in pending)}: needs a step this build lacks")
+                        raise BuildError(f"{', '.join(s.name for s in pending)}: needs a step this build lacks. "
+                                         f"Declare every step it needs in its section's steps()")
                     for step in ready:
                         pending.remove(step)
                         started = runner.start(step, results)

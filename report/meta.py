@@ -3,7 +3,11 @@ read and checked before any computation so a typo costs seconds, not a build."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import tempfile
 import tomllib
+import unicodedata
 from pathlib import Path
 
 from compute.errors import BuildError
@@ -45,7 +49,9 @@ def _check_text(table: dict, key: str, text: str, path: Path, author: int | None
 def load_meta(path: Path) -> dict:
     """The title page settings; BuildError names the file, the line and the fix."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # a byte-order mark (some editors write one) is not TOML; accents typed as a letter and a
+        # combining mark become one character, as LaTeX's fonts hold them
+        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise BuildError(f"{path}: no such file; it holds the title page (title, authors). "
                          f"Restore it with `git checkout -- {path.name}`") from None
@@ -66,3 +72,47 @@ def load_meta(path: Path) -> dict:
         for key in AUTHOR_KEYS:
             _check_text(author, key, text, path, number)
     return meta
+
+
+TRIAL = r"""\BLOCK{include "preamble.tex.j2"}
+\begin{document}
+\BLOCK{for value in values}
+\VAR{value}\par
+\BLOCK{endfor}
+\end{document}
+"""
+UNICODE = re.compile(r"Unicode character (.) \((U\+[0-9A-F]+)\)")
+
+
+def fields(meta: dict) -> list[tuple[str, int | None, str]]:
+    """(key, author number or None, text) of every value the title page prints."""
+    return ([(key, None, meta[key]) for key in TEXT_KEYS]
+            + [(key, n, a[key]) for n, a in enumerate(meta["authors"]) for key in AUTHOR_KEYS])
+
+
+def check_typesets(meta: dict, path: Path, env) -> None:
+    """Typesets every title-page value once with the report's own preamble (pdfLaTeX, a second or
+    so), so that a name LaTeX cannot print fails now, naming report.toml's line, and not after the
+    computation. `env` is the report's Jinja environment."""
+    values = fields(meta)
+    text = env.from_string(TRIAL).render(values=[value for _, _, value in values])
+    with tempfile.TemporaryDirectory(prefix="title-page-") as folder:
+        (Path(folder) / "trial.tex").write_text(text, encoding="utf-8")
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                               "trial.tex"], cwd=folder, capture_output=True, text=True, errors="replace")
+        if proc.returncode == 0:
+            return
+        log = (Path(folder) / "trial.log").read_text(errors="replace")
+    toml = path.read_text(encoding="utf-8-sig")
+    body_start = text.splitlines().index(r"\begin{document}") + 1
+    line = re.search(r"^l\.(\d+)", log, re.M)
+    index = (int(line[1]) - body_start - 1) if line else -1
+    key, author, value = values[index] if 0 <= index < len(values) else (None, None, "")
+    where = f"{path}:{_line_of(toml, key, author)}" if key else str(path)
+    char = UNICODE.search(log)
+    if char:
+        raise BuildError(f"{where}: the character {char[1]} ({char[2]}) cannot be printed by the report's "
+                         f"LaTeX (pdfLaTeX with T1 fonts: Latin letters and their accents). Write {value or 'the value'!r} in "
+                         f"Latin letters (a transliteration), or without that character")
+    error = next((said[2:] for said in log.splitlines() if said.startswith("! ")), "LaTeX failed")
+    raise BuildError(f"{where}: LaTeX cannot print {value or 'this value'!r} ({error}). Fix {path.name}")

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,11 @@ def case_report_toml_malformed(p, b, t):
 
 def case_report_toml_number_for_text(p, b, t):
     edit(p / "report.toml", 'student_id = "ist1100002"', "student_id = 1100002")
+    return ["--build-dir", str(b)], None
+
+
+def case_report_toml_name_latex_cannot_print(p, b, t):
+    edit(p / "report.toml", 'name = "Second Author"', 'name = "王小明"')
     return ["--build-dir", str(b)], None
 
 
@@ -266,6 +272,8 @@ CASES = [
     (case_report_toml_number_for_text, 1, ["error: {p}/report.toml:13: authors[2].student_id must be "
                                            "non-empty text in quotes, not 1100002"]),
     (case_report_toml_missing_key, 1, ["error: {p}/report.toml: course is missing"]),
+    (case_report_toml_name_latex_cannot_print, 1, ["error: {p}/report.toml:12: the character 王 (U+738B) "
+                                                   "cannot be printed", "(a transliteration)"]),
     (case_template_unclosed_block, 1, ["error: templates/q2.tex.j2:5: Unexpected end of template"]),
     (case_template_bad_expression, 1, ["error: templates/q3.tex.j2:5: unexpected '*'"]),
     (case_template_undefined_variable, 1, ["error: templates/q1.tex.j2:5: 'no_such_variable' is undefined"]),
@@ -310,6 +318,7 @@ CASES = [
 ]
 LATEX_CASES = {case_preamble_undefined_variable}
 BEFORE_COMPUTING = {case_report_toml_missing, case_report_toml_malformed, case_report_toml_number_for_text,
+                    case_report_toml_name_latex_cannot_print,
                     case_report_toml_missing_key, case_template_unclosed_block, case_template_bad_expression,
                     case_partial_ljspeech, case_latex_not_installed, case_cuda_without_gpu,
                     case_pull_from_a_folder_that_does_not_exist, case_pull_from_a_file,
@@ -404,3 +413,46 @@ def test_an_octmnist_split_without_images_is_refused_by_the_loader(tmp_path):
     np.savez(tmp_path / "d.npz", **{k: (v[:0] if k.startswith("val") else v) for k, v in arrays.items()})
     with pytest.raises(DataError, match="d.npz: val_images or val_labels is empty"):
         data.load_arrays(tmp_path / "d.npz")
+
+
+def test_running_out_of_gpu_or_main_memory_is_named_as_such(tmp_path):
+    import torch
+
+    gpu = errors.describe(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), tmp_path)
+    assert gpu.startswith("error: the GPU ran out of memory. Use a GPU with more memory")
+    ram = errors.describe(MemoryError(), tmp_path)
+    assert ram.startswith("error: the machine ran out of memory (RAM)") and "--slurm mem=NGB" in ram
+    assert "bug" not in gpu + ram
+
+
+def test_a_path_through_a_file_is_named_with_the_path_to_check(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError) as raised:
+        (tmp_path / "afile" / "octmnist.npz").read_bytes()
+    message = errors.describe(raised.value, tmp_path)
+    assert message.startswith(f"error: cannot use {tmp_path}/afile/octmnist.npz: not a directory")
+    assert "bug" not in message
+
+
+NAMES = ["Zoe\u0308 Ångström-Łukasiewicz", "José Nuñez & Hijos_50% {sic} ~ #1 $x$",
+         "Maria da Conceição " + "Albuquerque-" * 6 + "Sousa"]
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("latexmk") is None,
+                    reason="latexmk/pdftotext are not installed (make test installs them as root)")
+def test_report_toml_as_people_write_it_renders_every_name_on_the_page(setup):
+    """Names with accents, LaTeX's special characters and great length, in a file with a byte-order
+    mark and Windows line endings (as some editors save it), all reach the title page."""
+    project, build_dir = setup
+    text = (project / "report.toml").read_text()
+    for old, new in zip(("First Author", "Second Author", "Third Author"), NAMES):
+        text = text.replace(old, new)
+    (project / "report.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    result = build(project, "--section", "q1", "--build-dir", str(build_dir))
+    assert result.returncode == 0, result.stderr
+    page = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(build_dir / "report.pdf"), "-"],
+                          capture_output=True, text=True).stdout
+    flat = "".join(page.split()).replace("-", "")
+    for name in NAMES:
+        name = unicodedata.normalize("NFC", name)  # the e and its combining diaeresis print as one ë
+        assert "".join(name.split()).replace("-", "") in flat, (name, page)
