@@ -40,6 +40,12 @@ from compute.step import Context, DataError, Result, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("compute", "report")
+# The engine: how steps are declared, keyed, run, stored, shared and reported. Its code is not in
+# any step's key (editing it must never retrain a model); an engine change that does alter results
+# (how a step is seeded, run or stored) bumps ENGINE_VERSION, which every key holds.
+ENGINE = frozenset({"compute.errors", "compute.files", "compute.jobs", "compute.pipeline", "compute.profiles",
+                    "compute.progress", "compute.share", "compute.step", "compute.testing"})
+ENGINE_VERSION = 1
 
 
 # --- what a key is made of -------------------------------------------------------------------
@@ -61,7 +67,7 @@ def _normalised(text: str) -> str:
 
 
 def _module_file(name: str) -> Path | None:
-    if name.split(".")[0] not in PROJECT_PACKAGES:
+    if name.split(".")[0] not in PROJECT_PACKAGES or name in ENGINE:
         return None
     try:
         spec = importlib.util.find_spec(name)
@@ -94,7 +100,8 @@ def _imports_in(text: str, package: str) -> frozenset[str]:
 
 
 def code_files(module: str) -> list[Path]:
-    """The file defining `module` and every project module it imports, transitively."""
+    """The file defining `module` and every project module it imports, transitively, except the
+    engine's (ENGINE)."""
     seen: dict[str, Path] = {}
     todo = [module]
     while todo:
@@ -248,6 +255,7 @@ def key_components(step: Step, upstream_keys: dict[str, str], device: str, diges
         "programs": {name: program_version(name) for name in sorted(step.programs)},
         "device": device if step.uses_device else "any",
         "seed": step.seed,
+        "engine": ENGINE_VERSION,
     }
 
 
@@ -277,7 +285,7 @@ def explain_change(old: dict | None, new: dict) -> str:
                 if part in ("libraries", "programs", "params"):
                     detail = f" ({_short(before.get(name, 'unset'))} -> {_short(after.get(name, 'unset'))})"
                 reasons.append(f"{what} {name}{detail}")
-    for part in ("function", "device", "seed"):
+    for part in ("function", "device", "seed", "engine"):
         if old.get(part) != new[part]:
             reasons.append(f"{part} changed ({old.get(part)} -> {new[part]})")
     return "; ".join(reasons) or "cache entry missing"

@@ -119,3 +119,27 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(bui
     assert rerun(states) == steps
     assert any(states[s] == f"would run: code changed in {module}" for s in steps)
     assert all("upstream result changed" in states[s] or module in states[s] for s in steps)
+
+
+def engine_modules(copy: Path) -> list[Path]:
+    listing = subprocess.run([sys.executable, "-c", "from compute.pipeline import ENGINE\nprint(*sorted(ENGINE))"],
+                             capture_output=True, text=True, cwd=copy, check=True).stdout.split()
+    return [copy / (name.replace(".", "/") + ".py") for name in listing]
+
+
+@needs_tools
+def test_editing_the_engine_recomputes_nothing_and_its_version_reruns_everything(built, project_copy):
+    """The engine (how steps are keyed, run, stored, shared and reported) is in no step's key: an
+    edit to any of its modules keeps every result; ENGINE_VERSION, bumped for an engine change that
+    alters results, is in every key."""
+    modules = engine_modules(project_copy)
+    assert {m.name for m in modules} >= {"pipeline.py", "step.py", "jobs.py", "share.py", "progress.py"}
+    for module in modules:
+        add_function(module)
+    assert rerun(plan(project_copy, built)) == set()
+    pipeline = project_copy / "compute" / "pipeline.py"
+    pipeline.write_text(re.sub(r"^ENGINE_VERSION = (\d+)$", lambda m: f"ENGINE_VERSION = {int(m[1]) + 1}",
+                               pipeline.read_text(), flags=re.M))
+    states = plan(project_copy, built)
+    assert len(states) >= 10 and rerun(states) == set(states)
+    assert all("engine changed (" in state for state in states.values())
