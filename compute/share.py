@@ -63,8 +63,10 @@ def why_absent(shared: Cache, step: str, components: dict) -> str | None:
     if not manifests:
         return None
     newest = max(manifests, key=lambda m: str(m.get("finished", "")))
+    reasons = explain_change(newest["components"], components).split("; ")
+    more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
     return (f"{len(manifests)} entr{'y' if len(manifests) == 1 else 'ies'} of other keys; the newest "
-            f"({newest.get('key')}) differs: {explain_change(newest['components'], components)}")
+            f"({newest.get('key')}) differs: {'; '.join(reasons[:3])}{more}")
 
 
 def pull(shared: Cache, target: Cache, planned: dict[str, tuple[str, dict]]) -> dict[str, list[str]]:
