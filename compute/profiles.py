@@ -7,6 +7,9 @@ replaced whole), so every section's `PROFILES` has the same shape and the same n
 from __future__ import annotations
 
 import copy
+import difflib
+
+from compute.errors import BuildError
 
 PROFILES = {
     "quick": "the offline default: project-generated data, sized for a laptop CPU (minutes)",
@@ -16,12 +19,19 @@ PROFILES = {
 DEFAULT = "quick"
 
 
-def merged(base: dict, changes: dict) -> dict:
-    """A copy of `base` with `changes` applied: nested dicts merged key by key, other values replaced."""
+def merged(base: dict, changes: dict, where: str = "", profile: str = "") -> dict:
+    """A copy of `base` with `changes` applied: nested dicts merged key by key, other values
+    replaced. A change of a setting `base` lacks (a misspelt name) is an error naming it and the
+    nearest valid one."""
     out = copy.deepcopy(base)
     for key, value in changes.items():
+        if key not in out:
+            near = difflib.get_close_matches(str(key), [str(k) for k in out], n=1)
+            raise BuildError(f"profiles: {profile or 'a profile'} changes {where}{key}, a setting the course's "
+                             f"settings (HOMEWORK) lack" + (f"; did you mean {where}{near[0]}?" if near else ".")
+                             + f" Valid there: {', '.join(map(str, out))}")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
+            out[key] = merged(out[key], value, f"{where}{key}.", profile)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -32,7 +42,7 @@ def derive(homework: dict, **changes: dict) -> dict[str, dict]:
     changes merged in. Naming a profile that does not exist, or leaving one out, is an error."""
     others = set(PROFILES) - {"homework"}
     if set(changes) != others:
-        raise ValueError(f"profiles: give the changes of exactly {', '.join(sorted(others))} "
+        raise BuildError(f"profiles: give the changes of exactly {', '.join(sorted(others))} "
                          f"(got {', '.join(sorted(changes)) or 'none'})")
-    return {name: copy.deepcopy(homework) if name == "homework" else merged(homework, changes[name])
+    return {name: copy.deepcopy(homework) if name == "homework" else merged(homework, changes[name], profile=name)
             for name in PROFILES}

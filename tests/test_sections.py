@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from compute.errors import BuildError
 from compute.profiles import PROFILES, derive, merged
 from compute.testing import pdf_text
 from report.sections import README_END, README_START, Section, SectionError, discover, readme_with_sections
@@ -45,8 +46,21 @@ def test_derive_merges_nested_settings_and_requires_every_profile():
     assert p["quick"] == {"model": {"width": 4, "depth": 2}, "lr": 0.1, "sizes": [1, 2]}
     assert p["smoke"] == {"model": {"width": 8, "depth": 2}, "lr": 0.5, "sizes": [1]}
     assert merged(base, {}) is not base and base["model"] == {"width": 8, "depth": 2}
-    with pytest.raises(ValueError, match="give the changes of exactly quick, smoke"):
+    with pytest.raises(BuildError, match="give the changes of exactly quick, smoke"):
         derive(base, quick={})
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": 0.5, "epoch": 3}, "profiles: smoke changes epoch, a setting the course's settings (HOMEWORK) lack; "
+                              "did you mean epochs? Valid there: model, lr, epochs"),
+    ({"model": {"widht": 4}}, "profiles: smoke changes model.widht, a setting the course's settings (HOMEWORK) "
+                              "lack; did you mean model.width? Valid there: width, depth"),
+])
+def test_derive_refuses_a_misspelt_setting_naming_the_nearest_valid_one(changes, message):
+    base = {"model": {"width": 8, "depth": 2}, "lr": 0.1, "epochs": 3}
+    with pytest.raises(BuildError) as refused:
+        derive(base, quick={}, smoke=changes)
+    assert str(refused.value) == message
 
 
 def test_a_section_missing_a_profile_is_refused_naming_the_fix():

@@ -18,7 +18,8 @@ from compute.step import DataError, Resources, Step
 HOMEWORK = {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
             "epochs": 15, "batch_size": 8, "seed": 42, "data": "octmnist", "octmnist_path": None,
             "cpu_threads": 1, "workers": 2, "eval_batch": 1000, "timing_batches": [1, 1000],
-            "timing_repeats": 5}
+            "timing_repeats": 5,
+            "sizes": None}  # the split sizes of project-generated data; the real file has its own
 PROFILES = derive(
     HOMEWORK,
     # project-generated data, sized so that all six runs take a few minutes on two CPU cores
