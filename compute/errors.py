@@ -17,7 +17,13 @@ DEBUG_HINT = "run again with --debug (or BUILD_DEBUG=1) for the Python traceback
 
 
 class BuildError(Exception):
-    """A failure the user can fix; the message names what, where, and the fix."""
+    """A failure the user can fix, and the one family of errors meant for the user: the build
+    prints its message alone. It says what went wrong, where, and the fix: given apart
+    (`BuildError(what, where=..., fix=...)`) or as one message that already holds all three."""
+
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None):
+        self.what, self.where, self.fix = what, where, fix
+        super().__init__((f"{where}: " if where else "") + what + (f". {fix}" if fix else ""))
 
 
 def _free_bytes(folder: Path) -> int | None:

@@ -470,7 +470,7 @@ def build_lock(build_dir: Path):
         yield
 
 
-class MissingResult(Exception):
+class MissingResult(BuildError):
     """--frozen: a step's result for its current key is not in the cache."""
 
     def __init__(self, step: str, key: str, reason: str):

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from compute.errors import BuildError
 
-class DataError(Exception):
+
+class DataError(BuildError):
     """A dataset is missing or unusable; the message names the file, the problem and the fix."""
 
 
