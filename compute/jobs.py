@@ -176,7 +176,8 @@ class Jobs:
         said = [m.group(1).strip() for m in map(SCHEDULER_SAID.match, text.splitlines()) if m]
         if state not in SCHEDULER_FIXES and said:  # the log is clearer than a missing state
             state = "OUT_OF_MEMORY" if re.search("memory|oom", said[-1], re.I) else "TIMEOUT"
-        why = f"job {submitted.job_id} ended without a result (Slurm state: {state}" + (
+        label = "Slurm state" if self.kind == "slurm" else "state"
+        why = f"job {submitted.job_id} ended without a result ({label}: {state}" + (
             f'; the log says: "{said[-1]}"' if said else "") + ")"
         fix = SCHEDULER_FIXES.get(state)
         if fix:

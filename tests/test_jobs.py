@@ -234,14 +234,16 @@ class EndedJob:
     ("UNKNOWN", "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 DUE TO TIME LIMIT ***",
      "raise the step's time limit"),
 ])
-def test_a_job_the_scheduler_ended_is_reported_with_its_reason_log_and_setting(tmp_path, state, said, fix):
+def test_a_job_the_scheduler_ended_is_reported_with_its_reason_log_and_setting(tmp_path, monkeypatch, state, said,
+                                                                                 fix):
+    stand_in_slurm(monkeypatch, tmp_path, run=False)
     (train,) = [s for s in q3_steps.steps("smoke", {}) if s.name == "q3.train"]
     log = tmp_path / "4242_0_log.out"
     log.write_text(f"q3.train: epoch 3 of 12\n{said}\n")
     job = EndedJob(state)
     with pytest.raises(RuntimeError) as error:
         job.result()
-    message = Jobs("local", tmp_path, "cuda").ended(train, job, str(error.value), log)
+    message = Jobs("slurm", tmp_path, "cuda").ended(train, job, str(error.value), log)
     shown = "TIMEOUT" if state == "UNKNOWN" else state
     assert message.startswith(f'job 4242 ended without a result (Slurm state: {shown}; the log says: "{said}")')
     assert fix in message
