@@ -82,6 +82,7 @@ examples:
   python build.py --explain                what would run, and why
   python build.py --check                  verify every claim against its computation
   python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
+  python build.py --diff build other       which stated numbers differ between two builds, and why
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
   python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
                                            compute as Slurm jobs, copy the results to a shared folder
@@ -142,7 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
-    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force")
+    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force", "diff")
                 if getattr(args, o)]
     if args.watch and one_shot:
         parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")

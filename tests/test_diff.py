@@ -238,3 +238,26 @@ def test_a_change_is_judged_against_the_claims_tolerance():
     assert diff.plain(sympy.Symbol("D") * 2 + 1) == "2*D + 1"
     row = diff.claim_row("x", {"value": "2*D + 1", "tol": 0}, {"value": "2*D + 2", "tol": 0})
     assert row["difference"] is None and not row["within"]
+
+
+@needs_espeak
+def test_the_same_step_computed_on_another_machine_is_named_as_the_cause(smoke, capsys):
+    """Cross-CPU drift: the same key, another result (here written into a copy of the build)."""
+    first = smoke[1]
+    other = first.parent / "other-machine"
+    shutil.copytree(first, other)
+    stored = json.loads((other / diff.FILE).read_text())
+    step = stored["sections"]["q3"]["steps"]["q3.train"]
+    step["result"] = "0" * 64
+    jaccard = stored["sections"]["q3"]["claims"]["q3.test.attention.jaccard"]
+    jaccard["value"] += 0.012
+    (other / diff.FILE).write_text(json.dumps(stored))
+    manifest_path = other / "cache" / "q3.train" / step["key"] / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(manifest | {"machine": "Another CPU (AVX2)"}))
+    assert build.main(["--diff", str(first), str(other)]) == 0
+    out = capsys.readouterr().out
+    cause = f"the same key, another result; machine {manifest['machine']} -> Another CPU (AVX2)"
+    assert f"\n  q3.train ({cause}):\n    q3.test.attention.jaccard: " in out
+    assert f"\n  q3.train: {step['key']} -> {step['key']}: {cause}\n" in out
+    assert "(+0.012, beyond its tolerance, 1e-09)" in out
