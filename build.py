@@ -30,6 +30,7 @@ from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.share import check_folder, pull, summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
+from report.diff import compare_folders, report_changes  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402
 from report.meta import check_typesets, load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
@@ -81,6 +82,7 @@ examples:
   python build.py --explain                what would run, and why
   python build.py --check                  verify every claim against its computation
   python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
+  python build.py --diff build other       which stated numbers differ between two builds, and why
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
   python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
                                            compute as Slurm jobs, copy the results to a shared folder
@@ -130,15 +132,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--watch", action="store_true",
                         help="build, then rebuild on every saved template, report.toml or project source, "
                              "recomputing only what changed; errors are printed and the watch goes on")
+    parser.add_argument("--diff", nargs=2, type=Path, metavar=("A", "B"),
+                        help="compare the claims of two build folders or --push folders, and the steps they "
+                             "follow from, and stop")
+    parser.add_argument("--json", action="store_true", help="with --diff: print the comparison as JSON")
+    parser.add_argument("--fail-on-change", action="store_true",
+                        help="with --diff: exit 1 when a claim differs beyond its tolerance")
     parser.add_argument("--debug", action="store_true",
                         help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)")
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
-    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force")
+    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force", "diff")
                 if getattr(args, o)]
     if args.watch and one_shot:
         parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
+    if (args.json or args.fail_on_change) and not args.diff:
+        parser.error("--json and --fail-on-change work with --diff: python build.py --diff A B --fail-on-change")
     if args.mutate and not args.check:
         parser.error("--mutate works with --check: python build.py --check --mutate")
     if args.slurm and args.executor != "slurm":
@@ -235,6 +245,8 @@ def preflight(args: argparse.Namespace) -> dict:
 
 
 def build(args: argparse.Namespace) -> int:
+    if args.diff:
+        return compare_folders(*args.diff, as_json=args.json, fail_on_change=args.fail_on_change)
     options = data_options(args)
     selected = args.section or list(SECTIONS)
     if args.download:
@@ -320,6 +332,7 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     problems = registry.problems(set(computed))
     for problem in problems:
         print(f"claim check failed: {problem}", file=sys.stderr)
+    report_changes(args.build_dir, args.profile, registry, runner, computed, keep=not problems)
     if args.check:
         print(f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
               f"{len(problems)} problem(s)")
