@@ -54,6 +54,7 @@ except Exception as error:  # noqa: BLE001 - a broken section module is a messag
         raise
     sys.exit(describe(error, ROOT / "build"))
 
+DATA_OPTIONS = [option for section in SECTIONS.values() for option in section.data_options]
 LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "rapidfuzz",
              "soundfile", "lark", "tqdm")
 PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
@@ -67,9 +68,9 @@ EPILOG = "sections:\n" + "".join(_wrapped(f"{s.name:<3} {s.title}: {s.summary}",
                                  for s in SECTIONS.values()) + """
 profiles:
 """ + "".join(f"  {name:<9} {text}\n" for name, text in PROFILES.items()) + """
-data (homework profile; the quick profile makes its own):
-  OCTMNIST   --octmnist PATH/octmnist.npz  or  OCTMNIST_PATH=...  (else downloaded)
-  LJ Speech  --ljspeech PATH/LJSpeech-1.1  or  LJSPEECH_PATH=...  (else downloaded)
+data (the sections' datasets; the quick profile makes its own):
+""" + "".join(_wrapped(f"{o.dataset:<10} --{o.name} PATH  or  {o.variable}=...  {o.help}; read by the "
+                       f"{' and '.join(o.profiles)} profile", "  ") + "\n" for o in DATA_OPTIONS) + """
 
 outputs:
   build/report.pdf   the report
@@ -113,8 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--download", action="store_true", help="download the real datasets and stop")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where torch computes (default: auto = CUDA when present)")
-    parser.add_argument("--octmnist", type=user_path, metavar="PATH", help="path to octmnist.npz")
-    parser.add_argument("--ljspeech", type=user_path, metavar="PATH", help="path to the LJSpeech-1.1 folder")
+    for option in DATA_OPTIONS:
+        parser.add_argument(f"--{option.name}", type=user_path, metavar="PATH",
+                            help=f"{option.help}; or set {option.variable}")
     parser.add_argument("--build-dir", type=user_path, default=str(ROOT / "build"), metavar="DIR",
                         help="where the cache, the LaTeX and the PDF go (default: build/)")
     parser.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
@@ -173,7 +175,7 @@ def data_options(args: argparse.Namespace) -> dict:
     data module falls back on its environment variable (OCTMNIST_PATH, LJSPEECH_PATH) itself.
     `download_missing` is set only for the sections being computed, so listing the others never
     starts a download."""
-    return {"octmnist": args.octmnist, "ljspeech": args.ljspeech, "device": args.device}
+    return {**{option.name: getattr(args, option.name) for option in DATA_OPTIONS}, "device": args.device}
 
 
 def git_commit() -> str:
@@ -229,10 +231,8 @@ def provenance(runner: Runner, profile: str, device: str) -> dict:
 
 
 def preflight(args: argparse.Namespace) -> dict:
-    """The cheap checks, before any computation: data options the profile does not read, the
-    title page (report.toml), the templates' syntax and, for a PDF, LaTeX itself. Returns the
-    title page settings."""
-    check_data_options(args)
+    """The cheap checks, before any computation: the shared folders, the title page (report.toml),
+    the templates' syntax and, for a PDF, LaTeX itself. Returns the title page settings."""
     for option in ("push", "pull"):
         if getattr(args, option) is not None:
             check_folder(getattr(args, option), f"--{option}")
@@ -254,8 +254,8 @@ def build(args: argparse.Namespace) -> int:
             if section.download is not None:
                 print(f"{name}: {section.download(options)}")
         return 0
+    check_data_options(args)
     if args.check_data:
-        check_data_options(args)
         return check_data(args.profile, options)
     meta = None if args.explain else preflight(args)
     where = "nowhere" if args.frozen else "slurm" if args.executor == "slurm" else "here"
@@ -396,14 +396,15 @@ def check_data(profile: str, options: dict) -> int:
 
 
 def check_data_options(args: argparse.Namespace) -> None:
-    """A data option (--octmnist, --ljspeech) under a profile that does not read it is an error
-    naming the profile that does."""
+    """A section's data option (--octmnist, --ljspeech) under a profile that does not read it is an
+    error naming the profile that does."""
     for name, section in SECTIONS.items():
-        for option, readers in section.data_options.items():
-            if getattr(args, option, None) is not None and args.profile not in readers:
-                raise BuildError(f"--{option}: the {args.profile} profile does not read it ({name} makes its own "
-                                 f"data there); it is read by the {' and '.join(readers)} profile: add "
-                                 f"--profile {readers[0]}, or leave out --{option}")
+        for option in section.data_options:
+            readers = option.profiles
+            if getattr(args, option.name, None) is not None and args.profile not in readers:
+                raise BuildError(f"--{option.name}: the {args.profile} profile does not read it ({name} makes its "
+                                 f"own data there); it is read by the {' and '.join(readers)} profile: add "
+                                 f"--profile {readers[0]}, or leave out --{option.name}")
 
 
 def main(argv: list[str] | None = None) -> int:

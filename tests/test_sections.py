@@ -90,7 +90,7 @@ def steps(profile, options):
     "report/sections/q4.py": '''
 from compute.q4 import steps
 from report.claims import Claim
-from report.sections import Section
+from report.sections import DataOption, Section
 
 
 def claims(results):
@@ -103,7 +103,9 @@ def context(results):
 
 
 SECTION = Section(name="q4", title="Sums of squares", summary="a closed form checked by addition",
-                  profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)
+                  profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
+                  data_options=(DataOption("squares", "a table of squares", "SQUARES_TABLE", ("homework",),
+                                           "Squares"),))
 ''',
     "templates/q4.tex.j2": r'''\clearpage
 \section{Sums of squares}
@@ -133,3 +135,10 @@ def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
     listed = subprocess.run([sys.executable, str(copy / "build.py"), "--help"], capture_output=True,
                             text=True, cwd=copy).stdout
     assert "q4  Sums of squares: a closed form checked by addition" in listed
+    assert "--squares PATH        a table of squares; or set SQUARES_TABLE" in listed  # its data option
+    assert "Squares    --squares PATH  or  SQUARES_TABLE=...  a table of squares; read by the homework" in listed
+    refused = subprocess.run([sys.executable, str(copy / "build.py"), "--profile", "smoke", "--squares", "t.csv",
+                              "--explain", "--build-dir", str(tmp_path / "build")],
+                             capture_output=True, text=True, cwd=copy)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: --squares: the smoke profile does not read it (q4 makes its own")

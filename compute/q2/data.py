@@ -26,6 +26,7 @@ MD5 = "c68d92d5b585d8d81f7112f81e2d0842"
 URL = "https://zenodo.org/records/10519652/files/octmnist.npz?download=1"
 FILE_NAME = "octmnist.npz"
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / FILE_NAME
+ENV_VAR = "OCTMNIST_PATH"
 FIX = f"run `make data`, or point OCTMNIST_PATH at a complete copy of {FILE_NAME} (MD5 {MD5})"
 
 
@@ -107,7 +108,7 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, to
 
 def locate(path: Path | str | None) -> Path | None:
     """The OCTMNIST file to use: the given path, else OCTMNIST_PATH, else a downloaded copy."""
-    for candidate in (path, os.environ.get("OCTMNIST_PATH") or None):
+    for candidate in (path, os.environ.get(ENV_VAR) or None):
         if candidate:
             candidate = user_path(candidate)
             return candidate / FILE_NAME if candidate.is_dir() else candidate

@@ -19,9 +19,9 @@ A section provides:
   main.tex.j2; it states numbers through `claim('<name>.…')` and figures through
   `fig('<step>', '<file>')`.
 - optional: `check_data(profile, options) -> [lines]` for `--check-data`,
-  `download(options)` for `--download`, `data_options`, {command-line data option: the
-  profiles that read it} (e.g. {"ljspeech": ("homework",)}): the option under another profile
-  is an error naming these; and `measured`, {result path pattern: what it is} of the values only
+  `download(options)` for `--download`, `data_options`, the `DataOption`s of its datasets (name,
+  help, environment variable, the profiles that read it): build.py adds each to the command line
+  and its help, and the option under another profile is an error naming these; and `measured`, {result path pattern: what it is} of the values only
   measured (wall-clock times), which no claim can derive again: the mutation check
   (report/mutate.py) counts them apart and the appendix lists them.
 
@@ -46,6 +46,18 @@ class SectionError(BuildError):
 
 
 @dataclass(frozen=True)
+class DataOption:
+    """A command-line option naming where a section's dataset lies (e.g. --ljspeech PATH); build.py
+    adds it, and lists it in --help, from the section that declares it."""
+
+    name: str  # the option without its dashes, e.g. "ljspeech"; a key of `options` in steps()
+    help: str  # what it names, e.g. "the LJSpeech-1.1 folder"
+    variable: str  # the environment variable read when the option is not given
+    profiles: tuple[str, ...]  # the profiles that read the dataset; under any other it is an error
+    dataset: str = ""  # the dataset's name in the help, e.g. "LJ Speech"
+
+
+@dataclass(frozen=True)
 class Section:
     name: str  # the module's name; prefixes its steps and claims, e.g. "q2"
     title: str  # the section heading, also on its placeholder page
@@ -57,7 +69,7 @@ class Section:
     template: str = ""  # default: "<name>.tex.j2"
     check_data: Callable | None = None  # (profile, options) -> list[str]
     download: Callable | None = None  # (options) -> where the data is
-    data_options: dict = field(default_factory=dict)  # {command-line data option: the profiles that read it}
+    data_options: tuple[DataOption, ...] = ()  # the dataset paths the command line takes
     measured: dict = field(default_factory=dict)  # {"<step>:<path pattern>": what the measured value is}
 
     def __post_init__(self):

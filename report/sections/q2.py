@@ -15,10 +15,10 @@ import numpy as np
 import sympy as sp
 
 from compute.q2 import steps
-from compute.q2.data import COURSE_TEST_PER_CLASS, PIXEL_SCALE
+from compute.q2.data import COURSE_TEST_PER_CLASS, ENV_VAR, FILE_NAME, PIXEL_SCALE
 from compute.q2.train import best_learning_rate
 from report.claims import Claim, declared
-from report.sections import Section
+from report.sections import DataOption, Section
 from report.render import Tex
 
 NAMES = {"cnn_maxpool": "max-pooling (2.1)", "cnn_strided": "strided (2.2)"}
@@ -212,5 +212,6 @@ SECTION = Section(
     summary="two networks x three learning rates, curves, parameter counts",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
     check_data=steps.check_data, download=steps.download,
-    data_options={"octmnist": tuple(p for p, s in steps.PROFILES.items() if s["data"] == "octmnist")},
+    data_options=(DataOption("octmnist", f"the {FILE_NAME} file (else downloaded)", ENV_VAR,
+                             tuple(p for p, s in steps.PROFILES.items() if s["data"] == "octmnist"), "OCTMNIST"),),
     measured=MEASURED)

@@ -21,13 +21,14 @@ import torch.nn.functional as F
 from compute import parallel
 from compute.q3 import steps
 from compute.q3.corpus import VOICES
+from compute.q3.data import ENV_VAR
 from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from compute.q3.steps import HOMEWORK, split_sizes
 from compute.q3.text import VOCAB, decode, until_eos
 from compute.q3.train import FIXED, load_split, load_trained
 from report.claims import Claim, declared
 from report.render import Tex, escape, num, texjoin
-from report.sections import Section
+from report.sections import DataOption, Section
 
 DECODERS, METRICS = DECODER_NAMES, METRIC_NAMES
 
@@ -282,5 +283,7 @@ SECTION = Section(
     summary="Transformer encoder, LSTM and attention decoders",
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
     check_data=steps.check_data, download=steps.download,
-    data_options={"ljspeech": tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech")},
+    data_options=(DataOption("ljspeech", "the LJSpeech-1.1 folder (else downloaded)", ENV_VAR,
+                             tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech"),
+                             "LJ Speech"),),
     measured=MEASURED)
