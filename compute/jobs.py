@@ -81,7 +81,7 @@ class Jobs:
     def submit(self, step: Step, ctx: Context):
         """Starts the step's job. It writes plain progress lines to its log; a step that does
         not use the device computes on the CPU (its job has no GPU)."""
-        ctx = replace(ctx, interactive=False, device=ctx.device if step.uses_device else "cpu")
+        ctx = replace(ctx, device=ctx.device if step.uses_device else "cpu")
         executor = self.executor(step)
         with _project_on_path():
             return executor.submit(job, step, ctx)
