@@ -26,6 +26,7 @@ from compute.jobs import JobFailed, Jobs  # noqa: E402
 from compute.files import user_path, write_atomic  # noqa: E402
 from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
                               program_version, resolve_device)
+from compute.plan import plan_lines, preflight as preflight_plan, project, where as device_text  # noqa: E402
 from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.share import check_folder, pull, summary, transfer  # noqa: E402
 from compute.step import DataError  # noqa: E402
@@ -104,6 +105,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="recompute the selected sections even when cached")
     parser.add_argument("--explain", action="store_true",
                         help="print for each step whether it is cached and, if not, what changed; run nothing")
+    parser.add_argument("--plan", action="store_true",
+                        help="print for each step that would run what it reads and writes, its projected time, "
+                             "memory and disk on this device (measured now at the step's true shapes), and the "
+                             "total; compute nothing that is kept")
     parser.add_argument("--check", action="store_true",
                         help="compute what is missing, verify all claims, and stop before LaTeX")
     parser.add_argument("--mutate", action="store_true",
@@ -145,7 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
-    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "check_data", "download", "push", "force", "diff")
+    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "plan", "check_data", "download", "push", "force",
+                                                     "diff")
                 if getattr(args, o)]
     if args.watch and one_shot:
         parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
@@ -257,7 +263,7 @@ def build(args: argparse.Namespace) -> int:
     check_data_options(args)
     if args.check_data:
         return check_data(args.profile, options)
-    meta = None if args.explain else preflight(args)
+    meta = None if args.explain or args.plan else preflight(args)
     where = "nowhere" if args.frozen else "slurm" if args.executor == "slurm" else "here"
     device = resolve_device(args.device, where)
     jobs = None if args.executor == "inline" else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
@@ -265,10 +271,14 @@ def build(args: argparse.Namespace) -> int:
         runner = Runner(args.build_dir, device=device, force=args.force, frozen=args.frozen, jobs=jobs)
         if args.explain:
             return explain(runner, args.profile, options)
+        if args.plan:
+            return plan(runner, args, options, selected)
         plans = section_plans(args, options, selected)
         if args.pull:
             pull(Cache(args.pull, runner.digests), runner.cache,
                  {s.name: runner.plan(s)[:2] for steps in plans.values() for s in steps or []})
+        if not args.frozen:  # the disk holds what the steps write; a long build says so first
+            preflight_plan(runner, [s for name in selected for s in plans[name]], args.executor != "slurm", sys.stderr)
         try:
             results = runner.run_all([s for name in selected for s in plans[name]])
         except MissingResult as missing:
@@ -368,17 +378,35 @@ def mutation_check(sections: list[str], results: dict) -> int:
     return status
 
 
-def explain(runner: Runner, profile: str, options: dict) -> int:
-    for name, section in SECTIONS.items():
+def planned_steps(profile: str, options: dict, names) -> tuple[list, int]:
+    """The steps of the named sections, and 1 when a section cannot be planned (its data is missing
+    or unusable: said on stderr), else 0."""
+    steps, status = [], 0
+    for name in names:
         try:
-            steps = section.steps(profile, options)
+            steps += SECTIONS[name].steps(profile, options)
         except DataError as error:
-            print(f"{name}: cannot plan: {error}")
-            continue
-        for step in steps:
-            key, _, reason = runner.plan(step)
-            print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
-    return 0
+            print(f"{name}: cannot plan: {error}", file=sys.stderr)
+            status = 1
+    return steps, status
+
+
+def explain(runner: Runner, profile: str, options: dict) -> int:
+    steps, status = planned_steps(profile, options, SECTIONS)
+    for step in steps:
+        key, _, reason = runner.plan(step)
+        print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
+    return status
+
+
+def plan(runner: Runner, args: argparse.Namespace, options: dict, selected: list[str]) -> int:
+    """--plan: the projected cost of each step the build would run, measured now; nothing is kept."""
+    steps, status = planned_steps(args.profile, options, selected)
+    print(f"plan of the {args.profile} profile: projections from short runs measured now on this machine; "
+          f"nothing is computed or kept", flush=True)
+    rows = project(runner, steps)
+    print("\n".join(plan_lines(rows, args.build_dir, device_text(runner.device))))
+    return 1 if status or any(p is not None and p.failed for _, _, p in rows) else 0
 
 
 def check_data(profile: str, options: dict) -> int:

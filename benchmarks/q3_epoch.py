@@ -1,6 +1,6 @@
 """Q3 training epoch: log-mel features cached by q3.features against features computed per batch.
 
-Both ways run q3.train's own loop (train_epoch: forward, loss, AdamW step) on the same model, the
+Both ways run q3.train's own batch step (train_batch: forward, loss, AdamW step) on the same model, the
 same clips in the same order and the same torch threads, in one process. Cached: the features are
 computed once, saved and memory-mapped back as q3.train loads train.pt. On the fly: every batch
 reads its wav files and computes the log-mel features with q3.features' functions (read, log-mel,
@@ -33,7 +33,7 @@ from compute.q3.features import clip_features, mel_filterbank, pad_or_crop  # no
 from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa: E402
 from compute.q3.steps import PROFILES  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
-from compute.q3.train import batch_indices, load_split, train_epoch  # noqa: E402
+from compute.q3.train import batch_indices, load_split, train_batch  # noqa: E402
 from compute.testing import fake_context  # noqa: E402
 
 P = PROFILES["quick"]
@@ -100,7 +100,8 @@ def main() -> None:
 
         def epoch(split: dict, chosen: list[torch.Tensor]) -> float:
             began = time.perf_counter()
-            train_epoch(model, optimizer, split, chosen, torch.device("cpu"), P["label_smoothing"], iter)
+            for idx in chosen:
+                train_batch(model, optimizer, split, idx, torch.device("cpu"), P["label_smoothing"])
             return time.perf_counter() - began
 
         for split in ways.values():

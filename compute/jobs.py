@@ -102,7 +102,7 @@ class Jobs:
         not use the device computes on the CPU (its job has no GPU)."""
         import submitit
 
-        ctx = replace(ctx, interactive=False, device=ctx.device if step.uses_device else "cpu")
+        ctx = replace(ctx, device=ctx.device if step.uses_device else "cpu")
         try:
             executor = self.executor(step)
         except RuntimeError as error:  # submitit's Slurm executor needs srun on PATH

@@ -125,14 +125,24 @@ class DigestMemo:
         self.path, self.table, self.dirty = path, None, False
 
     def digest(self, file: Path) -> str:
+        tag = self._tag(file)
+        if tag not in self.table:
+            self.table[tag], self.dirty = file_digest(file), True
+        return self.table[tag]
+
+    def _tag(self, file: Path) -> str:
         if self.table is None:
             self.table = _read_json(self.path) if self.path.exists() else {}
             self.table = self.table if isinstance(self.table, dict) else {}
         stat = file.stat()
-        tag = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        if tag not in self.table:
-            self.table[tag], self.dirty = file_digest(file), True
-        return self.table[tag]
+        return f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def known(self, files) -> bool:
+        """Whether the digest of every file is remembered as it is now (no file is read)."""
+        try:
+            return all(self._tag(Path(f)) in self.table for f in files)
+        except OSError:
+            return False
 
     def save(self) -> None:
         if self.dirty:

@@ -5,16 +5,31 @@ result depends on; the runner (compute/pipeline.py) turns the declaration into a
 """
 from __future__ import annotations
 
-import sys
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from compute.errors import BuildError
 
+CHECKPOINT_VARIABLE = "BUILD_CHECKPOINT_MINUTES"
+
 
 class DataError(BuildError):
     """A dataset is missing or unusable; the message names the file, the problem and the fix."""
+
+
+def checkpoint_interval() -> float:
+    """Seconds between the checkpoints a long training writes within an epoch:
+    BUILD_CHECKPOINT_MINUTES when set (0: after every batch), else 10 minutes."""
+    text = os.environ.get(CHECKPOINT_VARIABLE, "")
+    try:
+        minutes = float(text) if text else 10.0
+    except ValueError:
+        minutes = -1.0
+    if minutes < 0:
+        raise BuildError(f"{CHECKPOINT_VARIABLE}={text!r}: give the minutes between checkpoints, e.g. 10")
+    return 60 * minutes
 
 
 @dataclass(frozen=True)
@@ -87,12 +102,22 @@ class Context:
     work: Path  # survives an interrupted run (checkpoints); removed once the step succeeds
     needed: dict[str, Result]
     name: str = ""
-    interactive: bool = field(default_factory=lambda: sys.stderr.isatty())
     reporter: Any = None  # shows progress (compute/progress.py); set by the runner
+    # how often a long training checkpoints within an epoch; like the progress display it does not
+    # change the numbers, so it is not a parameter (not in the key)
+    checkpoint_seconds: float = field(default_factory=checkpoint_interval)
 
     def log(self, message: str) -> None:
         self.reporter.log(self.name, message)
 
     def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-        """Wraps a long loop, showing how far it got; yields the items unchanged."""
-        return self.reporter.progress(self.name, self.interactive, iterable, total, desc)
+        """Wraps a loop that is the step's whole work, showing how far it got and the time left;
+        yields the items unchanged."""
+        return self.reporter.progress(self.name, iterable, total, desc)
+
+    def track(self, work: dict[str, tuple[int, float]]):
+        """A context manager following the step's whole work, {kind: (items, guessed cost of one
+        relative to the others)}: call its step(kind) as items finish, skip(kind, n) for items
+        restored from a checkpoint, and set its `where`; it prints a line with the time left for
+        the whole step at least every 30 s (compute/progress.py)."""
+        return self.reporter.track(self.name, work)

@@ -21,7 +21,7 @@ def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
     (tmp / "out").mkdir(parents=True, exist_ok=True)
     (tmp / "work").mkdir(parents=True, exist_ok=True)
     return Context(params=params or {}, seed=seed, device=device, out=tmp / "out", work=tmp / "work",
-                   needed=needed or {}, name=name, interactive=False, reporter=Reporter())
+                   needed=needed or {}, name=name, reporter=Reporter())
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from compute.pipeline import Runner
+from compute.pipeline import DigestMemo, Runner, cache_key, key_components
 from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
 from compute.q3.metrics import similarities
@@ -152,33 +152,87 @@ def test_constant_baseline_picks_the_best_output_on_validation():
     assert baseline["empty_output_test"]["jaccard"] == pytest.approx(2 / 9)
 
 
-def test_interrupted_training_resumes_with_identical_results(tmp_path, features, monkeypatch):
-    _, whole = run(tmp_path / "whole", features, decoder="attention", epochs=3, decay_epochs=2)
-
-    saved = train.save_atomic
-    calls = []
+def interrupt_at_save(monkeypatch, number: int) -> None:
+    """The `number`-th checkpoint is written, then the training stops as on Ctrl-C."""
+    saved, calls = train.save_atomic, []
 
     def save_then_stop(path, state):
         saved(path, state)
         calls.append(path)
-        if len(calls) == 2:
+        if len(calls) == number:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "save_atomic", save_then_stop)
+
+
+def count_batches(monkeypatch) -> list[int]:
+    trained, train_batch = [], train.train_batch
+    monkeypatch.setattr(train, "train_batch", lambda *a: trained.append(1) or train_batch(*a))
+    return trained
+
+
+def test_interrupted_training_resumes_with_identical_results(tmp_path, features, monkeypatch):
+    _, whole = run(tmp_path / "whole", features, decoder="attention", epochs=3, decay_epochs=2)
+    interrupt_at_save(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "resumed", features, decoder="attention", epochs=3, decay_epochs=2)
-    monkeypatch.setattr(train, "save_atomic", saved)
-    trained_epochs = []
-    train_epoch = train.train_epoch
-    monkeypatch.setattr(train, "train_epoch", lambda *a: trained_epochs.append(1) or train_epoch(*a))
+    monkeypatch.undo()
+    trained = count_batches(monkeypatch)
     _, resumed = run(tmp_path / "resumed", features, decoder="attention", epochs=3, decay_epochs=2)
 
-    assert len(trained_epochs) == 1  # only the epoch after the last checkpoint
-
+    assert len(trained) == 3  # only the epoch after the last checkpoint: 10 clips in batches of 4
     for key in ("train_loss", "val_loss", "val_jaccard", "learning_rate"):
         assert resumed["history"][key] == whole["history"][key]
     assert resumed["test"] == whole["test"]
     assert resumed["test_transcriptions"] == whole["test_transcriptions"]
+
+
+def without_times(result: dict) -> dict:
+    """The result without the wall-clock times, the only values a resumed run may change."""
+    out = json.loads(json.dumps(result))
+    out.pop("seconds")
+    for decoder in out["decoders"].values():
+        decoder.pop("timing")
+        decoder["history"].pop("epoch_seconds")
+    return out
+
+
+def test_a_run_stopped_within_an_epoch_resumes_there_and_stores_every_value_as_an_uninterrupted_one(
+        tmp_path, features, monkeypatch, capsys):
+    def train_both(folder: Path, checkpoint_seconds: float) -> tuple:
+        ctx = fake_context(folder, params=params(["lstm", "attention"], epochs=2, padding=train.BY_LENGTH),
+                           seed=42, needed={"q3.features": features})
+        ctx = dataclasses.replace(ctx, checkpoint_seconds=checkpoint_seconds)
+        return ctx, train.run(ctx)
+
+    whole_ctx, whole = train_both(tmp_path / "whole", 600)
+    interrupt_at_save(monkeypatch, 2)  # with checkpoints after every batch: lstm, epoch 1, after batch 2 of 3
+    with pytest.raises(KeyboardInterrupt):
+        train_both(tmp_path / "resumed", 0)
+    state = torch.load(tmp_path / "resumed" / "work" / "checkpoint_lstm.pt", weights_only=True)
+    assert (state["epoch"], state["position"], len(state["losses"])) == (0, 2, 2)
+    monkeypatch.undo()
+    trained = count_batches(monkeypatch)
+    capsys.readouterr()
+    ctx, resumed = train_both(tmp_path / "resumed", 0)
+
+    assert "lstm: resuming in epoch 1 after batch 2" in capsys.readouterr().err
+    assert len(trained) == 2 * 3 * 2 - 2  # two decoders, two epochs of 3 batches, less the 2 done before
+    assert without_times(resumed) == without_times(whole)
+    for decoder in ("lstm", "attention"):
+        weights = [torch.load(c.out / f"model_{decoder}.pt", weights_only=True)["state_dict"] for c in (ctx, whole_ctx)]
+        assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
+
+
+def test_the_checkpoint_interval_and_the_progress_cadence_are_no_part_of_the_key(tmp_path, monkeypatch):
+    """They change when checkpoints and progress lines are written, not the numbers."""
+    def key(minutes: str, seconds: str) -> str:
+        monkeypatch.setenv("BUILD_CHECKPOINT_MINUTES", minutes)
+        monkeypatch.setenv("BUILD_PROGRESS_SECONDS", seconds)
+        step = next(s for s in steps("smoke", {}) if s.name == "q3.train")
+        return cache_key(key_components(step, {"q3.features": "0" * 16}, "cpu", DigestMemo(tmp_path / "d.json")))
+
+    assert key("0", "1") == key("10", "30")
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, features):

@@ -10,7 +10,6 @@ numbers as when they train one after the other.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -36,13 +35,11 @@ def run(ctx) -> dict:
     arrays, splits, subset = load_splits(ctx)
     processes = process_count(p, ctx.device)
     if processes > 1:
-        # one network per process: at batch 8 a second thread in one process gains little
-        threads = p["cpu_threads"] or max(1, os.cpu_count() // processes)
-        trained = parallel.in_processes(train_alone, [(net, p, ctx) for net in p["networks"]], threads,
-                               [f"{ctx.name} {net}" for net in p["networks"]])
+        trained = parallel.in_processes(train_alone, [(net, p, ctx) for net in p["networks"]],
+                                        process_threads(p, processes), [f"{ctx.name} {net}" for net in p["networks"]])
     else:
-        with torch_threads(p["cpu_threads"]):
-            trained = [train_network(net, splits, subset, p, ctx) for net in p["networks"]]
+        with torch_threads(p["cpu_threads"]), ctx.track(work(p, splits, len(p["networks"]))) as tracker:
+            trained = [train_network(net, splits, subset, p, ctx, tracker) for net in p["networks"]]
     runs = [r for result in trained for r in result["runs"]]
     best = {net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
             for net in p["networks"]}
@@ -70,6 +67,12 @@ def process_count(p: dict, device: str) -> int:
     return parallel.process_count(p.get("workers", 1), len(p["networks"]), device)
 
 
+def process_threads(p: dict, processes: int) -> int:
+    """Torch threads of each process: one network per process; at batch 8 a second thread in one
+    process gains little."""
+    return p["cpu_threads"] or max(1, (os.cpu_count() or 1) // processes)
+
+
 def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
     """The q2.data arrays, the (images, labels) tensors of each split, the course's test subset."""
     data = ctx.needed["q2.data"]
@@ -79,14 +82,15 @@ def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
 
 
 def train_alone(net: str, p: dict, ctx) -> dict:
-    """train_network in a process of its own, which loads the data itself; its progress is log
-    lines on stderr (two bars from two processes would overwrite each other)."""
+    """train_network in a process of its own, which loads the data itself and shows its own progress."""
     _, splits, subset = load_splits(ctx)
-    return train_network(net, splits, subset, p, dataclasses.replace(ctx, interactive=False))
+    with ctx.track(work(p, splits, 1)) as tracker:
+        return train_network(net, splits, subset, p, ctx, tracker)
 
 
-def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> dict:
-    """Trains `net` at every learning rate; resumes from ctx.work when a checkpoint is there."""
+def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, tracker) -> dict:
+    """Trains `net` at every learning rate; resumes from ctx.work when a checkpoint is there.
+    `tracker` (ctx.track) counts its batches, validations and test."""
     device, lrs, epochs = ctx.device, p["learning_rates"], p["epochs"]
     x, y = (t.to(device) for t in splits["train"])
     torch.manual_seed(ctx.seed)
@@ -108,25 +112,21 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
             history = saved["history"]
             ctx.log(f"{net}: resuming after epoch {len(history['val_acc'])}")
     done, steps = len(history["val_acc"]), -(-len(y) // p["batch_size"])
-    ticks = iter(ctx.progress(range((epochs - done) * steps), desc=net))
+    tracker.skip("training batches", done * steps)
+    tracker.skip("validations", done)
+    tracker.mark()
     for epoch in range(done, epochs):
-        start = time.perf_counter()
-        train_loss = train_epoch(fused, x, y, p["batch_size"], shuffle, dropout, ticks)
-        val_loss, val_acc, val_predicted = evaluate(fused, *splits["val"], p["eval_batch"])
-        history["val_confusion"].append([confusion(splits["val"][1].numpy(), predicted, len(CLASSES))
-                                         for predicted in val_predicted])
-        history["train_loss"].append(train_loss)
-        history["val_loss"].append(val_loss)
-        history["val_acc"].append(val_acc)
-        history["seconds"] += time.perf_counter() - start
+        tracker.where = f"{net} epoch {epoch + 1}/{epochs}"
+        train_epoch_and_validate(fused, splits, p, (shuffle, dropout), history, tracker)
         save_atomic(checkpoint, {"key": key, "model": fused.state(), "shuffle": shuffle.get_state(),
-                           "dropout": dropout.get_state(), "history": history})
-        ctx.log(f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(train_loss)}, "
-                f"val acc {_fmt(val_acc)} (lr {_fmt(lrs)})")
+                                 "dropout": dropout.get_state(), "history": history})
+        ctx.log(f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(history['train_loss'][-1])}, "
+                f"val acc {_fmt(history['val_acc'][-1])} (lr {_fmt(lrs)})")
         if p.get("stop_after_epoch") == epoch + 1:
             raise TrainingStopped(f"{net} stopped after epoch {epoch + 1}")
-    next(ticks, None)
+    tracker.where = f"{net}: test"
     _, test_acc, predicted = evaluate(fused, *splits["test"], p["eval_batch"])
+    tracker.step("test")
     true = splits["test"][1].numpy()
     return {"seconds": history["seconds"], "runs": [{
         "net": net, "lr": lr,
@@ -143,8 +143,33 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx) -> d
     } for r, lr in enumerate(lrs)]}
 
 
+def work(p: dict, splits: dict, networks: int) -> dict[str, tuple[int, float]]:
+    """What the training of `networks` networks computes, by kind, with the guessed cost of a
+    validation or a test relative to a training batch (until one is timed): its images forward
+    only, for each a third of what a training batch costs an image."""
+    (train, val, test), batch = (len(splits[s][1]) for s in ("train", "val", "test")), p["batch_size"]
+    return {"training batches": (networks * p["epochs"] * -(-train // batch), 1.0),
+            "validations": (networks * p["epochs"], val / (3 * batch)), "test": (networks, test / (3 * batch))}
+
+
+def train_epoch_and_validate(fused: FusedCNN, splits: dict, p: dict, generators: tuple, history: dict,
+                             tracker) -> None:
+    """One epoch of every run, then their validation losses, accuracies and confusion matrices,
+    appended to `history`."""
+    start = time.perf_counter()
+    train_loss = train_epoch(fused, *splits["train"], p["batch_size"], *generators, tracker.step)
+    val_loss, val_acc, val_predicted = evaluate(fused, *splits["val"], p["eval_batch"])
+    history["val_confusion"].append([confusion(splits["val"][1].numpy(), predicted, len(CLASSES))
+                                     for predicted in val_predicted])
+    history["train_loss"].append(train_loss)
+    history["val_loss"].append(val_loss)
+    history["val_acc"].append(val_acc)
+    history["seconds"] += time.perf_counter() - start
+    tracker.step("validations")
+
+
 def train_epoch(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int,
-                shuffle: torch.Generator, dropout: torch.Generator, ticks=None) -> list[float]:
+                shuffle: torch.Generator, dropout: torch.Generator, counted=None) -> list[float]:
     """One shuffled pass over (x, y) in batches; returns each run's mean of its batch losses."""
     n, d = len(y), fused.dims
     steps = -(-n // batch)
@@ -155,10 +180,10 @@ def train_epoch(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int,
     keep.bernoulli_(1 - d.dropout, generator=dropout).div_(1 - d.dropout)
     loss_sum = torch.zeros(fused.runs, device=x.device)
     for i in range(steps):
-        if ticks is not None:
-            next(ticks)
         b = slice(i * batch, (i + 1) * batch)
         loss_sum += fused.sgd_step(xs[b], targets[b], keep[i, : len(targets[b])])
+        if counted is not None:
+            counted("training batches")
     return (loss_sum / steps).tolist()
 
 

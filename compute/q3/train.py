@@ -1,6 +1,7 @@
 """Trains the speech recogniser with each decoder and scores it: per-epoch losses and validation
 similarities, test loss and similarities of the final weights, a constant-output baseline,
-sample transcriptions and timings. Checkpoints every epoch and resumes from them.
+sample transcriptions and timings. Checkpoints every epoch and, within an epoch, every
+ctx.checkpoint_seconds (10 minutes by default), and resumes from them.
 
 On a CPU with two or more cores the two decoders train at once, one process each with
 `cpu_threads` torch threads (the same numbers as training them one after the other with that
@@ -11,10 +12,10 @@ and the loss no padding past the longest transcript.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
+import random
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -100,12 +102,13 @@ def synchronize(device: torch.device) -> None:
 
 @torch.inference_mode()
 def evaluate(model: SpeechRecognizer, split: dict, batch_size: int, device: torch.device,
-             label_smoothing: float, padding: str = FIXED) -> tuple[float, list[str], float]:
+             label_smoothing: float, padding: str = FIXED, counted=iter) -> tuple[float, list[str], float]:
     """Mean of the per-batch mean losses (teacher forcing), the greedy transcriptions in the
-    split's order, and the seconds spent transcribing (encoder and greedy decoding, not the loss)."""
+    split's order, and the seconds spent transcribing (encoder and greedy decoding, not the loss).
+    `counted` wraps the batches (progress)."""
     model.eval()
     losses, outputs, seconds = [], [""] * len(split["tokens"]), 0.0
-    for idx in evaluation_batches(split, batch_size, padding):
+    for idx in counted(evaluation_batches(split, batch_size, padding)):
         mel, tokens = batch(split, idx, device, padding)
         synchronize(device)
         began = time.perf_counter()
@@ -148,21 +151,16 @@ def fingerprint(params: dict, seed: int, device: str) -> str:
     return hashlib.sha256(json.dumps([params, seed, device], sort_keys=True).encode()).hexdigest()
 
 
-def train_epoch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict,
-                batches: list[torch.Tensor], device: torch.device, label_smoothing: float, progress,
-                padding: str = FIXED) -> float:
-    """One pass over the training batches; the mean of the per-batch mean losses."""
-    model.train()
-    losses = []
-    for idx in progress(batches):
-        mel, tokens = batch(split, idx, device, padding)
-        logits = model(mel, tokens[:, :-1])
-        loss = F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
+def train_batch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict, idx: torch.Tensor,
+                device: torch.device, label_smoothing: float, padding: str = FIXED) -> float:
+    """One AdamW step on the clips idx; their mean loss before the step."""
+    mel, tokens = batch(split, idx, device, padding)
+    logits = model(mel, tokens[:, :-1])
+    loss = F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @contextmanager
@@ -189,22 +187,58 @@ def run(ctx: Context) -> dict:
     processes = parallel.process_count(p["workers"], len(p["decoders"]), ctx.device)
     began = time.perf_counter()
     if processes > 1:
-        ctx = dataclasses.replace(ctx, interactive=False)  # two bars would overwrite each other
-        trained = parallel.in_processes(train_and_score, [(d, ctx) for d in p["decoders"]], p["cpu_threads"],
+        trained = parallel.in_processes(train_and_score, [([d], ctx) for d in p["decoders"]], p["cpu_threads"],
                                         [f"{ctx.name} {d}" for d in p["decoders"]])
+        trained = [result for results in trained for result in results]
     else:
         with torch_threads(p["cpu_threads"] if ctx.device == "cpu" else None):
-            trained = [train_and_score(d, ctx) for d in p["decoders"]]
+            trained = train_and_score(p["decoders"], ctx)
     return {"decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
             "processes": processes, "cpus": os.cpu_count(), "seconds": time.perf_counter() - began}
 
 
+def batch_counts(p: dict, clips: dict[str, int]) -> dict[str, int]:
+    """Batches of an epoch of each split (training at batch_size, evaluation at eval_batch_size)."""
+    return {name: -(-n // (p["batch_size"] if name == "train" else p["eval_batch_size"])) for name, n in clips.items()}
+
+
+def work(p: dict, clips: dict[str, int], decoders: int) -> dict[str, tuple[int, float]]:
+    """The batches `decoders` trainings compute, by kind, with the guessed cost of an evaluation
+    batch relative to a training batch (until one is timed): its clips through the encoder once,
+    without the backward pass (about a third of the cost each), and the decoding as much again."""
+    batches = batch_counts(p, clips)
+    guess = 2 * p["eval_batch_size"] / (3 * p["batch_size"])
+    return {"training batches": (decoders * p["epochs"] * batches["train"], 1.0),
+            "validation batches": (decoders * p["epochs"] * batches["val"], guess),
+            "test batches": (decoders * batches["test"], guess)}
+
+
+def rng_states(device: str) -> dict:
+    """Every random-number state a training could draw from: torch (and CUDA), NumPy, Python."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+            "python": random.getstate()}
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"]:
+        torch.cuda.set_rng_state_all(states["cuda"])
+    kind, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(states["python"])
+
+
 class Training:
     """One decoder's model, optimiser, schedule and shuffling, restored from its checkpoint when
-    one of the same settings is in ctx.work."""
+    one of the same settings is in ctx.work. A checkpoint is written after every epoch and, within
+    an epoch, every ctx.checkpoint_seconds: it holds the position in the epoch, the losses of its
+    batches so far and the state from which its batch order was drawn, so a resumed run continues
+    with the next batch and ends with the numbers of an uninterrupted one."""
 
-    def __init__(self, decoder: str, ctx: Context, n_frames: int):
-        p, self.decoder, self.ctx = ctx.params, decoder, ctx
+    def __init__(self, decoder: str, ctx: Context, n_frames: int, tracker):
+        p, self.decoder, self.ctx, self.tracker = ctx.params, decoder, ctx, tracker
         torch.manual_seed(ctx.seed)
         self.dims = ModelDimensions(**p["model"], n_frames=n_frames)
         self.model = SpeechRecognizer(self.dims, decoder).to(ctx.device)
@@ -212,17 +246,19 @@ class Training:
                                            fused=p["fused_adamw"] or None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]))
-        self.generator = torch.Generator().manual_seed(ctx.seed)  # the order of the training clips
+        self.order = torch.Generator().manual_seed(ctx.seed).get_state()  # draws the epoch's batch order
         self.history: dict[str, list] = {k: [] for k in ("train_loss", "val_loss", "learning_rate", "epoch_seconds",
                                                           *(f"val_{m}" for m in METRICS))}
-        self.epoch = 0
+        self.epoch, self.position, self.losses, self.spent = 0, 0, [], 0.0  # the epoch in progress
         self.checkpoint = ctx.work / f"checkpoint_{decoder}.pt"
-        self.key = fingerprint({**p, "decoder": decoder}, ctx.seed, ctx.device)
+        self.key = fingerprint({**p, "decoder": decoder, "checkpoints": "within epochs"}, ctx.seed, ctx.device)
         if self.checkpoint.exists():
             state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)  # RNG states stay on the CPU
             if state["fingerprint"] == self.key:
                 self.restore(state)
-                ctx.log(f"{decoder}: resuming after epoch {self.epoch} from {self.checkpoint.name}")
+                ctx.log(f"{decoder}: resuming in epoch {self.epoch + 1} after batch {self.position}"
+                        if self.position else f"{decoder}: resuming after epoch {self.epoch}")
+        self.saved = time.monotonic()
 
     def parts(self) -> dict:
         return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler}
@@ -230,51 +266,87 @@ class Training:
     def restore(self, state: dict) -> None:
         for name, part in self.parts().items():
             part.load_state_dict(state[name])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        self.history, self.epoch = state["history"], state["epoch"]
+        set_rng_states(state["rng"])
+        self.order, self.history, self.epoch = state["order"], state["history"], state["epoch"]
+        self.position, self.losses, self.spent = state["position"], state["losses"], state["spent"]
 
     def save(self) -> None:
         save_atomic(self.checkpoint, {  # an interrupted save keeps the previous one
-            "fingerprint": self.key, "epoch": self.epoch, "history": self.history,
-            **{name: part.state_dict() for name, part in self.parts().items()},
-            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()})
+            "fingerprint": self.key, "epoch": self.epoch, "position": self.position, "losses": self.losses,
+            "spent": self.spent, "history": self.history, "order": self.order, "rng": rng_states(self.ctx.device),
+            **{name: part.state_dict() for name, part in self.parts().items()}})
+        self.saved = time.monotonic()
 
     def train(self, data: dict, val_targets: list[str]) -> None:
         """The remaining epochs, each followed by validation and a checkpoint."""
-        p, ctx, device = self.ctx.params, self.ctx, torch.device(self.ctx.device)
+        p, tracker = self.ctx.params, self.tracker
+        batches = batch_counts(p, {name: len(data[name]["tokens"]) for name in SPLITS})
+        tracker.skip("training batches", self.epoch * batches["train"] + self.position)
+        tracker.skip("validation batches", self.epoch * batches["val"])
+        tracker.mark()
         while self.epoch < p["epochs"]:
-            began, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]
-            batches = training_batches(data["train"], p["batch_size"], self.generator, p["padding"])
-            progress = partial(ctx.progress, total=len(batches), desc=f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}")
-            train_loss = train_epoch(self.model, self.optimizer, data["train"], batches, device,
-                                     p["label_smoothing"], progress, p["padding"])
+            began = time.perf_counter() - self.spent
+            lr = self.optimizer.param_groups[0]["lr"]
+            train_loss = self.train_epoch(data["train"])
             self.scheduler.step()
-            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"], device,
-                                            p["label_smoothing"], p["padding"])
+            tracker.where = f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, validation"
+            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"], torch.device(self.ctx.device),
+                                            p["label_smoothing"], p["padding"],
+                                            partial(tracker.items, "validation batches"))
             scores = similarities(val_targets, outputs)
             for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("learning_rate", lr),
                                 *((f"val_{m}", scores[m]) for m in METRICS),
                                 ("epoch_seconds", time.perf_counter() - began)):
                 self.history[name].append(value)
-            self.epoch += 1
-            ctx.log(f"{self.decoder} epoch {self.epoch}/{p['epochs']}: train loss {train_loss:.4f}, "
-                    f"val loss {val_loss:.4f}, val Jaccard {scores['jaccard']:.4f}, cosine {scores['cosine']:.4f}, "
-                    f"DL {scores['damerau_levenshtein']:.4f} ({self.history['epoch_seconds'][-1]:.0f} s)")
+            self.epoch, self.position, self.losses, self.spent = self.epoch + 1, 0, [], 0.0
+            self.ctx.log(f"{self.decoder} epoch {self.epoch}/{p['epochs']}: train loss {train_loss:.4f}, "
+                         f"val loss {val_loss:.4f}, val Jaccard {scores['jaccard']:.4f}, cosine "
+                         f"{scores['cosine']:.4f}, DL {scores['damerau_levenshtein']:.4f} "
+                         f"({self.history['epoch_seconds'][-1]:.0f} s)")
             self.save()
 
+    def train_epoch(self, split: dict) -> float:
+        """The rest of the epoch in progress (from batch `position`), checkpointing on time; the mean
+        of its batches' losses."""
+        p, began = self.ctx.params, time.perf_counter() - self.spent
+        generator = torch.Generator()
+        generator.set_state(self.order)
+        batches = training_batches(split, p["batch_size"], generator, p["padding"])
+        self.model.train()
+        for idx in batches[self.position:]:
+            self.tracker.where = (f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, "
+                                  f"batch {self.position + 1}/{len(batches)}")
+            self.losses.append(train_batch(self.model, self.optimizer, split, idx, torch.device(self.ctx.device),
+                                           p["label_smoothing"], p["padding"]))
+            self.position += 1
+            self.tracker.step("training batches")
+            if self.position < len(batches) and time.monotonic() - self.saved >= self.ctx.checkpoint_seconds:
+                self.spent = time.perf_counter() - began
+                self.save()
+        self.order = generator.get_state()  # the next epoch's order is drawn from here
+        return sum(self.losses) / len(self.losses)
 
-def train_and_score(decoder: str, ctx: Context) -> dict:
-    """Trains one decoder (resuming from its checkpoint) and scores its final weights on test."""
+
+def train_and_score(decoders: list[str], ctx: Context) -> list[dict]:
+    """Trains the decoders one after the other (each resuming from its checkpoint) and scores their
+    final weights on test; one progress line for all of them."""
     with full_float32():
-        p = ctx.params
         data = {name: load_split(ctx.needed["q3.features"].dir, name) for name in SPLITS}
-        training = Training(decoder, ctx, n_frames=data["train"]["features"].shape[-1])
-        training.train(data, targets(data["val"]))
-        began = time.perf_counter()
-        test_loss, outputs, decode_seconds = evaluate(training.model, data["test"], p["eval_batch_size"],
-                                                      torch.device(ctx.device), p["label_smoothing"], p["padding"])
-        test_seconds = time.perf_counter() - began
+        counts = {name: len(data[name]["tokens"]) for name in SPLITS}
+        with ctx.track(work(ctx.params, counts, len(decoders))) as tracker:
+            return [score(Training(d, ctx, data["train"]["features"].shape[-1], tracker), data) for d in decoders]
+
+
+def score(training: Training, data: dict) -> dict:
+    """Trains what remains of one decoder's training, then scores its final weights on test."""
+    ctx, p, decoder = training.ctx, training.ctx.params, training.decoder
+    training.train(data, targets(data["val"]))
+    began = time.perf_counter()
+    training.tracker.where = f"{decoder}: test decoding"
+    test_loss, outputs, decode_seconds = evaluate(training.model, data["test"], p["eval_batch_size"],
+                                                  torch.device(ctx.device), p["label_smoothing"], p["padding"],
+                                                  partial(training.tracker.items, "test batches"))
+    test_seconds = time.perf_counter() - began
     test_targets, model = targets(data["test"]), training.model
     transcriptions = [{"id": i, "target": t, "output": until_eos(o)}  # the scored sequences
                       for i, t, o in zip(data["test"]["ids"], test_targets, outputs)]
