@@ -36,6 +36,8 @@ from report.latex import check_installed, compile_pdf  # noqa: E402
 from report.meta import check_typesets, load_meta  # noqa: E402
 from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
 from report.mutate import check_section, measured_values  # noqa: E402
+from report import numerals  # noqa: E402
+from report.proofs import Proofs, appendix  # noqa: E402
 from report.sections import discover  # noqa: E402
 from report.watch import watch  # noqa: E402
 
@@ -202,8 +204,8 @@ class Document:
         self.tex_dir = tex_dir
         self.registry = registry
         self.results = results
-        self.env = make_environment({"claim": registry.value, "fig": self.figure,
-                                     "written": lambda source, name: Tex(registry.written(source, name))})
+        self.proofs = Proofs(registry, self.figure)
+        self.env = make_environment(self.proofs.globals())
         self.sources: dict[str, str] = {}
 
     def figure(self, step: str, name: str) -> Tex:
@@ -339,13 +341,16 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
         else:
             doc.render("placeholder.tex.j2", f"{name}.tex",
                        {"name": name, "title": section.title, "profile": args.profile})
-    problems = registry.problems(set(computed))
+    problems, stray = registry.problems(set(computed)), numerals.problems(tex_dir, doc.sources)
     for problem in problems:
         print(f"claim check failed: {problem}", file=sys.stderr)
+    print("".join(f"{problem}\n" for problem in stray), end="", file=sys.stderr)
+    problems += stray
     report_changes(args.build_dir, args.profile, registry, runner, computed, keep=not problems)
     if args.check:
         print(f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
               f"{len(problems)} problem(s)")
+        compare_with_published(computed, results)
         if args.mutate and not problems:
             return mutation_check(computed, results)
         return 1 if problems else 0
@@ -354,7 +359,12 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
         return 1
     doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
                                            "provenance": provenance(runner, args.profile, device),
-                                           "measured": [what for _, what in measured_values(computed)]})
+                                           "measured_values": [what for _, what in measured_values(computed)],
+                                           "proofs": appendix(doc.proofs, registry, SECTIONS, runner.outcomes)})
+    stray = numerals.problems(tex_dir, {"main.tex": "main.tex.j2"})
+    print("".join(f"{problem}\n" for problem in stray), end="", file=sys.stderr)
+    if stray:
+        return 1
     start = time.monotonic()
     pdf = compile_pdf(tex_dir, "main.tex", doc.sources)
     target = args.build_dir / "report.pdf"
@@ -376,6 +386,16 @@ def mutation_check(sections: list[str], results: dict) -> int:
             print(f"  measured, not checked: {value}")
         status |= bool(outcome.slipped)
     return status
+
+
+def compare_with_published(sections: list[str], results: dict) -> None:
+    """On the real data: a warning for every result outside its published range."""
+    for name in sections:
+        compare = SECTIONS[name].compare
+        for what, value, (low, high), inside in (compare(results) if compare else []):
+            if not inside:
+                print(f"warning: {name}: {what} is {value:.4f}, outside the published {low:g} to {high:g}",
+                      file=sys.stderr)
 
 
 def planned_steps(profile: str, options: dict, names) -> tuple[list, int]:

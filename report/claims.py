@@ -11,11 +11,17 @@ import functools
 import json
 import math
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sympy
+
+from report.links import linked
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPERS = {__file__}  # modules that build claims for their callers: a claim's `where` is the caller
 
 
 class ClaimError(Exception):
@@ -27,26 +33,66 @@ class Claim:
     """name: "<section>.<what>"; value: what the text states; expected: derived independently.
 
     Values may be SymPy expressions (equal when their difference simplifies to 0), exact integers,
-    booleans or strings (equal), or floats (equal within `tol`, absolute).
+    booleans or strings (equal), floats (equal within `tol`, absolute), or lists, tuples and dicts
+    of these (equal entry by entry; a failure names the first entry that differs).
+    `where` is the file:line that made the claim, found by itself; the appendix of proofs shows it.
     """
 
     name: str
     value: Any
     expected: Any
     tol: float = 0.0
+    where: str = ""
+    rtol: float = 0.0  # floats also agree within rtol times the expected value (values of many scales)
+
+    def __post_init__(self):
+        if not self.where:
+            object.__setattr__(self, "where", _caller())
 
     def failure(self) -> str | None:
         """Why the claim does not hold, or None when it does."""
         v, e = self.value, self.expected
-        if isinstance(v, sympy.Basic) or isinstance(e, sympy.Basic):
-            ok = _sympy_equal(sympy.sympify(v), sympy.sympify(e))
-        elif isinstance(v, float) or isinstance(e, float):
-            ok = (isinstance(v, (int, float)) and isinstance(e, (int, float))
-                  and math.isfinite(v) and abs(v - e) <= self.tol)
-        else:
-            ok = type(v) is type(e) and v == e
-        return None if ok else f"{self.name}: states {v!r} but verification gives {e!r}" + (
-            f" (tolerance {self.tol})" if self.tol else "")
+        first = _difference(v, e, self.tol, self.rtol)
+        if first is None:
+            return None
+        at, a, b = first
+        where = f" (first difference at {at}: {_short(a, 60)} against {_short(b, 60)})" if at else ""
+        return f"{self.name}: states {_short(v)} but verification gives {_short(e)}" + where + (
+            f" (tolerance {self.tol})" if self.tol else "") + (f" (relative tolerance {self.rtol})" if self.rtol else "")
+
+
+def _caller() -> str:
+    """project file:line of the code that constructed a claim (the first frame outside this module)."""
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_filename in HELPERS or frame.f_code.co_filename == "<string>"):
+        frame = frame.f_back  # "<string>": the dataclass's generated __init__
+    if frame is None:
+        return ""
+    path = Path(frame.f_code.co_filename)
+    return f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{frame.f_lineno}"
+
+
+def _short(value, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str, Any, Any] | None:
+    """None when v and e agree, else (where, what v has there, what e has there); where is "" for
+    single values."""
+    if isinstance(v, sympy.Basic) or isinstance(e, sympy.Basic):
+        return None if _sympy_equal(sympy.sympify(v), sympy.sympify(e)) else (at, v, e)
+    if isinstance(v, float) or isinstance(e, float):
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (v, e))
+        return None if numbers and math.isfinite(v) and abs(v - e) <= tol + rtol * abs(e) else (at, v, e)
+    if isinstance(v, (list, tuple, dict)) and type(v) is type(e):
+        if len(v) != len(e) or (isinstance(v, dict) and v.keys() != e.keys()):
+            return at + " (the number of entries)", len(v), len(e)
+        for key in (v.keys() if isinstance(v, dict) else range(len(v))):
+            if (first := _difference(v[key], e[key], tol, rtol, f"{at}[{key!r}]")) is not None:
+                return first
+        return None
+    return None if type(v) is type(e) and v == e else (at, v, e)
 
 
 def declared(result) -> dict:
@@ -99,7 +145,7 @@ class ClaimRegistry:
 
     def __init__(self, claims: list[Claim] = ()):
         self.claims: dict[str, Claim] = {}
-        self.used: set[str] = set()
+        self.used: dict[str, None] = {}  # in the order the text first uses them
         self.undefined: set[str] = set()
         self.add(claims)
 
@@ -114,8 +160,22 @@ class ClaimRegistry:
         if name not in self.claims:
             self.undefined.add(name)
             raise ClaimError(f"the template uses claim {name!r}, which no section defines")
-        self.used.add(name)
+        self.used.setdefault(name)
         return self.claims[name].value
+
+    def stated(self, name: str) -> Any:
+        """What the template's `claim(name)` gives: the value, each number of it carrying a link to
+        the claim's entry in the appendix of proofs (report/links.py)."""
+        return linked(self.value(name), ("claim", name))
+
+    def figure(self, section: str, file: str) -> None:
+        """A template includes a figure: the checks of its drawn data count as used."""
+        prefix = f"{section}.figure.{Path(file).stem}."
+        found = [n for n in self.claims if n.startswith(prefix)]
+        if not found:
+            raise ClaimError(f"figure {file} of {section} has no checks of its drawn data (claims named {prefix}...)")
+        for name in found:
+            self.used.setdefault(name)
 
     def written(self, source: str, name: str) -> str:
         """Hand-written LaTeX that states claim `name` again: parsed back, then checked as a claim."""
@@ -123,9 +183,9 @@ class ClaimRegistry:
         parsed = parse_written_math(source)
         ours = {s.name: s for s in sympy.sympify(value).free_symbols}
         parsed = parsed.subs({s: ours.get(s.name, s) for s in parsed.free_symbols})
-        check = Claim(f"{name}.written", parsed, value)
+        check = Claim(f"{name}.written", parsed, value, where=self.claims[name].where)
         self.claims.setdefault(check.name, check)
-        self.used.add(check.name)
+        self.used.setdefault(check.name)
         return source
 
     def problems(self, sections: set[str] | None = None) -> list[str]:
@@ -135,6 +195,6 @@ class ClaimRegistry:
 
         out = [f"{n}: used in a template but not defined" for n in sorted(self.undefined) if mine(n)]
         out += [f"{n}: defined but never used in a template"
-                for n in sorted(set(self.claims) - self.used) if mine(n)]
+                for n in sorted(self.claims.keys() - self.used.keys()) if mine(n)]
         failures = (c.failure() for n, c in sorted(self.claims.items()) if mine(n))
         return out + [f for f in failures if f]

@@ -6,6 +6,7 @@ formatted on purpose and every formula comes from SymPy's printer.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import re
 import traceback
@@ -16,6 +17,7 @@ import jinja2.ext
 import sympy
 
 from compute.errors import BuildError
+from report.links import LinkedExpr, LinkedInt, linked, origin
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -34,6 +36,25 @@ def escape(text: str) -> Tex:
     return Tex(_SPECIAL_RE.sub(lambda m: _SPECIAL.get(m.group(0), ""), str(text)))
 
 
+MARKERS = {"claim": r"\claimref", "cited": r"\citedref"}
+
+
+def anchor(name: str) -> str:
+    """A claim's or published value's name as a hyperref destination (letters, digits, dots, dashes)."""
+    return re.sub(r"[^A-Za-z0-9.]", "-", name)
+
+
+def linked_text(text: str, value) -> Tex:
+    """Formatted `text` of `value`, inside the link to its appendix entry when it has an origin."""
+    ref = origin(value)
+    if ref is None:
+        return Tex(text)
+    kind, name = ref
+    if kind == "measured":
+        return Tex(rf"\measuredref{{{text}}}")
+    return Tex(rf"{MARKERS[kind]}{{{anchor(name)}}}{{{text}}}")
+
+
 def finalize(value):
     if isinstance(value, jinja2.Undefined):
         str(value)  # StrictUndefined raises here, naming the missing variable
@@ -41,7 +62,7 @@ def finalize(value):
         return value
     if isinstance(value, str):
         return escape(value)
-    if isinstance(value, sympy.Basic):
+    if isinstance(value, (sympy.Basic, LinkedExpr)):
         raise TypeError(f"SymPy object {value} printed without |tex")
     if isinstance(value, (bool, numbers.Number)) or type(value).__module__ == "numpy":
         raise TypeError(f"number {value!r} printed without |num")
@@ -51,8 +72,12 @@ def finalize(value):
 def num(value, digits: int | None = None, percent: bool = False, sign: bool = False) -> Tex:
     """A number for the text: integers with thousands separators, floats to `digits` decimals.
 
-    percent=True prints 100*value followed by a percent sign.
+    percent=True prints 100*value followed by a percent sign. A number from a claim, a published
+    value or a measurement (report/links.py) is printed inside the link to its appendix entry.
     """
+    source = value
+    if isinstance(value, LinkedExpr):
+        value = value.value
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         raise TypeError(f"|num needs a number, got {value!r}")
     if isinstance(value, sympy.Basic):
@@ -64,12 +89,37 @@ def num(value, digits: int | None = None, percent: bool = False, sign: bool = Fa
     else:
         text = f"{float(value):{'+' if sign else ''},.{3 if digits is None else digits}f}"
     text = text.replace(",", "{,}").replace("-", r"\ensuremath{-}")
-    return Tex(text + (r"\%" if percent else ""))
+    return linked_text(text + (r"\%" if percent else ""), source)
 
 
 def tex(value) -> Tex:
-    """A SymPy expression (or anything sympify accepts) as LaTeX, without math delimiters."""
-    return Tex(sympy.latex(sympy.sympify(value)))
+    """A SymPy expression (or anything sympify accepts) as LaTeX, without math delimiters; linked
+    to its appendix entry when it comes from a claim."""
+    plain = value.value if isinstance(value, LinkedExpr) else value
+    return linked_text(_latex(sympy.sympify(plain)), value)
+
+
+@functools.lru_cache(maxsize=4096)  # the same formulas are printed again on every rendering (--watch, --mutate)
+def _latex(expr: sympy.Basic) -> str:
+    return sympy.latex(expr)
+
+
+def length(value) -> int:
+    """|length, keeping the origin of a linked list: the number of learning rates a claim states."""
+    ref = origin(value)
+    return len(value) if ref is None else LinkedInt(len(value), ref)
+
+
+def measured(value):
+    """A wall-clock time or another value only measured: |num links it to the appendix's list of
+    measured values."""
+    return linked(value, ("measured", ""))
+
+
+def recorded(text) -> Tex:
+    """What the build records about itself (dates, versions, keys, code locations) for the appendix:
+    marked so that the numeral check (report/numerals.py) knows it is no stated result."""
+    return Tex(rf"\recorded{{{text if isinstance(text, Tex) else escape(text)}}}")
 
 
 _COMMENT_LINE = re.compile(r"(?m)^[ \t]*%#.*\n")
@@ -107,8 +157,9 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
         extensions=[_WholeLineComments],
     )
-    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin, breakable=breakable)
-    env.globals.update(globals_ or {})
+    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin, breakable=breakable, length=length,
+                       count=length, recorded=recorded)
+    env.globals.update({"measured": measured, "zip": zip} | (globals_ or {}))
     return env
 
 

@@ -361,7 +361,7 @@ def test_two_cold_smoke_runs_give_identical_numbers(tmp_path):
 def test_the_claims_test_loss_equals_the_trainings_evaluation(tmp_path, features, padding):
     """report/sections/q3.py computes the test loss again its own way (its own batches, the text
     cut at the first `>`); on the same weights it must give what `evaluate` gives."""
-    from report.sections.q3 import _test_loss
+    from report.sections.q3 import _split_loss
     torch.manual_seed(0)
     dims = train.ModelDimensions(**TINY_MODEL, n_frames=24)
     model = train.SpeechRecognizer(dims, "lstm").eval()
@@ -369,5 +369,5 @@ def test_the_claims_test_loss_equals_the_trainings_evaluation(tmp_path, features
                tmp_path / "model.pt")
     split = train.load_split(features.dir, "test")
     loss, _, _ = train.evaluate(model, split, 3, torch.device("cpu"), 0.1, padding)
-    again = _test_loss(str(tmp_path / "model.pt"), str(features.dir), 3, 0.1, padding)
+    again = _split_loss(str(tmp_path / "model.pt"), str(features.dir), "test", 3, 0.1, padding)
     assert again == pytest.approx(loss, abs=1e-6) and loss > 0

@@ -11,10 +11,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from compute.plotted import record  # noqa: E402
+
 FILES = {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
 
 
-def plot_error(error: dict, path) -> None:
+def _saved(fig, path: Path, sources: list[str]) -> dict:
+    fig.tight_layout()
+    fig.savefig(path)
+    shown = record(fig, path.name, sources)
+    plt.close(fig)
+    return shown
+
+
+def plot_error(error: dict, path: Path) -> dict:
     fig, ax = plt.subplots(figsize=(3.6, 2.8))
     for i, curve in enumerate(error["curves"]):
         ks = [pt["K"] for pt in curve["points"]]
@@ -33,12 +43,12 @@ def plot_error(error: dict, path) -> None:
     ax.set_xticks([pt["K"] for pt in error["curves"][0]["points"]])
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6.5)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    points = "q1.numeric:error.curves.*.points.*."
+    return _saved(fig, path, [points + "K", points + "mean_relative_error", points + "mean_weights_l1",
+                              points + "rows_nonpositive_normaliser", "q1.numeric:error.curves.*.logit_std"])
 
 
-def plot_timing(result: dict, path) -> None:
+def plot_timing(result: dict, path: Path) -> dict:
     fig, ax = plt.subplots(figsize=(3.6, 2.7))
     for name, label, colour in (("softmax", "softmax", "C0"), ("linear", "linear, $K=3$", "C1")):
         curve = result[name]
@@ -57,14 +67,15 @@ def plot_timing(result: dict, path) -> None:
     ax.set_ylabel("wall time per call (ms)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    drawn = ("lengths", "seconds", "slope", "fit_intercept")
+    return _saved(fig, path, [f"q1.numeric:timing.{name}.{what}" for name in ("softmax", "linear") for what in drawn]
+                  + [f"q1.numeric:timing.{what}" for what in ("fit_from", "crossover_length",
+                                                             "predicted_crossover_length")])
 
 
 def run(ctx) -> dict:
-    """The q1.figures step: {"error": file, "timing": file}."""
+    """The q1.figures step: {"error": file, "timing": file, "plotted": {file: what it shows}}."""
     measured = ctx.needed["q1.numeric"].data
-    plot_error(measured["error"], Path(ctx.out) / FILES["error"])
-    plot_timing(measured["timing"], Path(ctx.out) / FILES["timing"])
-    return dict(FILES)
+    shown = [plot_error(measured["error"], Path(ctx.out) / FILES["error"]),
+             plot_timing(measured["timing"], Path(ctx.out) / FILES["timing"])]
+    return dict(FILES) | {"plotted": {s["file"]: s for s in shown}}

@@ -12,20 +12,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from compute.plotted import record  # noqa: E402
 from compute.q2.data import load_arrays  # noqa: E402
 
 STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
          "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False}
 
 
-def _save(fig, out: Path, name: str) -> str:
+def _save(fig, out: Path, name: str, sources: list[str]) -> dict:
+    """Saves the figure; what it shows (compute/plotted.py)."""
     fig.savefig(Path(out) / name, bbox_inches="tight")
+    shown = record(fig, name, sources)
     plt.close(fig)
-    return name
+    return shown
 
 
-def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path, per_class: int = 6) -> str:
-    """The first `per_class` images of each class, one row per class."""
+def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path, per_class: int = 6) -> dict:
+    """The first `per_class` images of each class, one row per class; what it shows is the row labels
+    and the indices of the training images in each row (the pixels are the data file's)."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(classes), per_class, figsize=(0.75 * per_class + 0.8, 0.75 * len(classes)))
         for c, name in enumerate(classes):
@@ -39,14 +43,19 @@ def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Pat
                     spine.set_visible(False)
             axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center")
         fig.subplots_adjust(wspace=0.05, hspace=0.05)
-        return _save(fig, out, "samples.pdf")
+        fig.savefig(Path(out) / "samples.pdf", bbox_inches="tight")
+        rows = [axes[c][0].get_ylabel() for c in range(len(classes))]
+        plt.close(fig)
+    return {"file": "samples.pdf", "rows": rows,
+            "shown": [np.flatnonzero(labels.reshape(-1) == c)[:per_class].tolist() for c in range(len(classes))]}
 
 
-def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: str) -> str:
+def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: str) -> dict:
     """One line per learning rate of `net`: runs[i][key] against the epoch."""
+    mine = [i for i, r in enumerate(runs) if r["net"] == net]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 2.4))
-        for r in (r for r in runs if r["net"] == net):
+        for r in (runs[i] for i in mine):
             epochs = np.arange(1, len(r[key]) + 1)
             ax.plot(epochs, r[key], marker="o", markersize=2.5, linewidth=1.2, label=f"lr = {r['lr']:g}")
         ax.set_xlabel("epoch")
@@ -54,10 +63,10 @@ def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: s
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3, linewidth=0.5)
         ax.legend(frameon=False)
-        return _save(fig, out, name)
+        return _save(fig, out, name, [f"q2.train:runs.{i}.{key}" for i in mine])
 
 
-def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str) -> str:
+def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str, source: str) -> dict:
     """Counts, rows the true class, columns the predicted class."""
     m = np.asarray(matrix)
     with plt.rc_context(STYLE):
@@ -72,25 +81,28 @@ def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str)
         ax.set_ylabel("true class")
         for spine in ax.spines.values():
             spine.set_visible(False)
-        return _save(fig, out, name)
+        return _save(fig, out, name, [source])
 
 
-def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str], out: Path) -> dict:
-    """All training figures; returns {"train_loss": {net: file}, "val_acc": ..., "confusion": ...}."""
-    names = {"train_loss": {}, "val_acc": {}, "confusion": {}}
+def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str], out: Path) -> list[dict]:
+    """What the training figures show (compute/plotted.py), each curve and confusion matrix of each network."""
+    shown = []
     for net, lr in best_lr.items():
-        names["train_loss"][net] = curves(runs, net, "train_loss", "training loss (epoch mean)", out,
-                                          f"train_loss_{net}.pdf")
-        names["val_acc"][net] = curves(runs, net, "val_acc", "validation accuracy", out, f"val_acc_{net}.pdf")
-        best = next(r for r in runs if r["net"] == net and r["lr"] == lr)
-        names["confusion"][net] = confusion(best["confusion_529"], classes, out, f"confusion_{net}.pdf")
-    return names
+        shown.append(curves(runs, net, "train_loss", "training loss (epoch mean)", out, f"train_loss_{net}.pdf"))
+        shown.append(curves(runs, net, "val_acc", "validation accuracy", out, f"val_acc_{net}.pdf"))
+        best = next(i for i, r in enumerate(runs) if r["net"] == net and r["lr"] == lr)
+        shown.append(confusion(runs[best]["confusion_529"], classes, out, f"confusion_{net}.pdf",
+                               f"q2.train:runs.{best}.confusion_529"))
+    return shown
 
 
 def run(ctx) -> dict:
-    """The q2.figures step: {"samples": file, "train_loss": {net: file}, "val_acc": ..., "confusion": ...}."""
+    """The q2.figures step: {"samples": file, "train_loss": {net: file}, "val_acc": ..., "confusion": ...,
+    "plotted": {file: what it shows}}."""
     data, train = ctx.needed["q2.data"], ctx.needed["q2.train"].data
     arrays = load_arrays(data.dir / data.data["file"])
     classes = data.data["classes"]
-    return {"samples": samples(arrays["train_images"], arrays["train_labels"], classes, ctx.out),
-            **training_figures(train["runs"], train["best_lr"], classes, ctx.out)}
+    shown = [samples(arrays["train_images"], arrays["train_labels"], classes, ctx.out)]
+    shown += training_figures(train["runs"], train["best_lr"], classes, ctx.out)
+    files = {kind: {net: f"{kind}_{net}.pdf" for net in train["best_lr"]} for kind in ("train_loss", "val_acc", "confusion")}
+    return {"samples": "samples.pdf", **files, "plotted": {s["file"]: s for s in shown}}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compute.plotted import record
 from compute.q3.names import METRIC_NAMES as LABELS
 
 
-def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str,
-                constants: dict[str, float] | None = None, ylim: tuple[float, float] | None = None) -> None:
+def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str, sources: list[str],
+                constants: dict[str, float] | None = None, ylim: tuple[float, float] | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,24 +32,32 @@ def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], y
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
+    shown = record(fig, path.name, sources)
     plt.close(fig)
+    return shown
 
 
-def decoder_figures(out: Path, trained: dict) -> dict[str, str]:
+def decoder_figures(out: Path, trained: dict) -> tuple[dict[str, str], list[dict]]:
     """loss_<decoder>.pdf (training and validation loss) and similarity_<decoder>.pdf (validation
-    similarities, with the best constant output's as dashed lines)."""
+    similarities, with the best constant output's as dashed lines), and what each shows."""
     decoder, history, baseline = trained["decoder"], trained["history"], trained["baseline"]
     figures = {"loss": f"loss_{decoder}.pdf", "similarity": f"similarity_{decoder}.pdf"}
-    plot_curves(out / figures["loss"], trained["epochs"],
-                {"training": history["train_loss"], "validation": history["val_loss"]},
-                f"loss (label smoothing {trained['settings']['label_smoothing']:g})")
-    plot_curves(out / figures["similarity"], trained["epochs"],
-                {LABELS[m]: history[f"val_{m}"] for m in LABELS}, "validation similarity",
-                constants={LABELS[m]: baseline[m]["validation"] for m in LABELS}, ylim=(0.0, 1.0))
-    return figures
+    stored = f"q3.train:decoders.{decoder}."
+    shown = [plot_curves(out / figures["loss"], trained["epochs"],
+                         {"training": history["train_loss"], "validation": history["val_loss"]},
+                         f"loss (label smoothing {trained['settings']['label_smoothing']:g})",
+                         [stored + "epochs", stored + "history.train_loss", stored + "history.val_loss"]),
+             plot_curves(out / figures["similarity"], trained["epochs"],
+                         {LABELS[m]: history[f"val_{m}"] for m in LABELS}, "validation similarity",
+                         [stored + "epochs"] + [stored + f"history.val_{m}" for m in LABELS]
+                         + [stored + f"baseline.{m}.validation" for m in LABELS],
+                         constants={LABELS[m]: baseline[m]["validation"] for m in LABELS}, ylim=(0.0, 1.0))]
+    return figures, shown
 
 
 def run(ctx) -> dict:
-    """The q3.figures step: {decoder: {"loss": file, "similarity": file}}."""
-    decoders = ctx.needed["q3.train"].data["decoders"]
-    return {decoder: decoder_figures(ctx.out, trained) for decoder, trained in decoders.items()}
+    """The q3.figures step: {decoder: {"loss": file, "similarity": file}, "plotted": {file: what it shows}}."""
+    drawn = {decoder: decoder_figures(ctx.out, trained)
+             for decoder, trained in ctx.needed["q3.train"].data["decoders"].items()}
+    return {decoder: files for decoder, (files, _) in drawn.items()} | {
+        "plotted": {s["file"]: s for _, shown in drawn.values() for s in shown}}

@@ -23,7 +23,11 @@ A section provides:
   help, environment variable, the profiles that read it): build.py adds each to the command line
   and its help, and the option under another profile is an error naming these; and `measured`, {result path pattern: what it is} of the values only
   measured (wall-clock times), which no claim can derive again: the mutation check
-  (report/mutate.py) counts them apart and the appendix lists them.
+  (report/mutate.py) counts them apart and the appendix lists them; `proofs`, {claim name pattern:
+  (the step whose stored value the claim states, how the claim re-derives it in one line)}, for the
+  appendix of proofs (report/proofs.py; a test checks that every claim has one); and
+  `compare(results) -> [(what, value, (low, high), inside)]`, this build's results next to their
+  published ranges, empty unless the data is the real one: `--check` warns for each outside.
 
 Claim names and step names start with the section's name and a dot.
 """
@@ -71,6 +75,8 @@ class Section:
     download: Callable | None = None  # (options) -> where the data is
     data_options: tuple[DataOption, ...] = ()  # the dataset paths the command line takes
     measured: dict = field(default_factory=dict)  # {"<step>:<path pattern>": what the measured value is}
+    proofs: dict = field(default_factory=dict)  # {claim name pattern: (step it reads, how it is re-derived)}
+    compare: Callable | None = None  # (results) -> [(what, value, (low, high), inside)]
 
     def __post_init__(self):
         if not NAME.fullmatch(self.name):

@@ -14,16 +14,18 @@ from functools import lru_cache, reduce
 
 import numpy as np
 import sympy as sp
+import torch
 
 from compute.q1 import steps
+from report.cited import cited_value
 from report.claims import Claim, declared, parse_written_math
+from report.figures import axes, figure_claims, line, prefix
 from report.sections import Section
 
 L, D, M, K, n = sp.symbols("L D M K n", positive=True, integer=True)
 t = sp.Symbol("t", real=True)
 GRID = (1, 2, 3)  # sizes the counts are taken at: every count has degree <= 2 in each size
-# the published formula for M, as printed in that answer
-PUBLISHED_M = r"1 + D + \sum_{i=3}^{K} \binom{D+K-2}{K-1}"
+MEASURED = {"q1.numeric:timing.*.seconds.*": "Q1.4, the timing figure: wall time of each call"}
 
 
 @lru_cache(maxsize=None)
@@ -193,11 +195,12 @@ def _kernel_attention_holds_numerically(length: int, dimension: int, terms: int)
     return bool(np.allclose(linear, kernel @ v / kernel.sum(1, keepdims=True), rtol=1e-10))
 
 
-def _least_squares_slope(lengths, seconds, fit_from) -> float:
-    """Slope of log(seconds) on log(L) for L >= fit_from, from the normal equations."""
+def _least_squares(lengths, seconds, fit_from) -> tuple[float, float]:
+    """Slope and intercept of log(seconds) on log(L) for L >= fit_from, from the normal equations."""
     pairs = [(math.log(x), math.log(s)) for x, s in zip(lengths, seconds) if x >= fit_from]
     mx, my = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
-    return sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
+    slope = sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
+    return slope, my - slope * mx
 
 
 def _crossing(lengths, slow, fast) -> float | None:
@@ -249,22 +252,29 @@ def _complexity_claims(cx: dict) -> list[Claim]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _monomial_sum() -> sp.Expr:
+    """SymPy's closed form of the sum over the degrees n < K of the monomials of degree n."""
+    return sp.summation(sp.binomial(D + n - 1, n), (n, 0, K - 1))
+
+
 def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
     dims = sp.interpolate  # a polynomial in D through the counts at D = 1..4
     tensor = dims([(d, sum(1 for j in range(3) for _ in itertools.product(range(d), repeat=j))) for d in range(1, 5)], D)
-    wrong, published = fm["wrong_formula"], parse_written_math(PUBLISHED_M)
+    wrong, published = fm["wrong_formula"], parse_written_math(cited_value("q1.published_formula"))
     d, k = params["wrong_formula_at"]
     i = sp.Symbol("i", positive=True, integer=True)
     published = published.subs({s: {"D": D, "K": K, "i": i}.get(s.name, s) for s in published.free_symbols})
     out = [
-        Claim("q1.M_general", _sym(fm["formula"]["closed_form"]),
-              sp.summation(sp.binomial(D + n - 1, n), (n, 0, K - 1))),
+        Claim("q1.M_general", _sym(fm["formula"]["closed_form"]), _monomial_sum()),
         Claim("q1.M_k3", _sym(fm["formula"]["k3_expression"]), dims([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D)),
         Claim("q1.M_counts_match_closed_form", fm["counts_all_agree"],
               all(c["constructed"] == monomials_up_to(c["D"], c["K"] - 1) == c["closed_form"] for c in fm["counts"])),
         Claim("q1.count_grid", [max(c["D"] for c in fm["counts"]), max(c["K"] for c in fm["counts"])],
               [max(params["count_dimensions"]), max(params["count_terms"])]),
         Claim("q1.phi_k3_is_exact", _phi_inner_is_truncated_exp(tuple(_sym(c) for c in fm["phi_k3_d2"]), 3), True),
+        Claim("q1.phi_dimension", len(fm["phi_k3_d2_input"]),
+              next((d for d in range(1, 10) if math.comb(d + 2, 2) == len(fm["phi_k3_d2"])), None)),
         Claim("q1.identity_grid_exact", fm["identity_all_exact"],
               all(_identity_holds_numerically(c["D"], c["K"]) for c in fm["identity"])),
         Claim("q1.identity_grid", [sorted({c["D"] for c in fm["identity"]}), sorted({c["K"] for c in fm["identity"]})],
@@ -318,7 +328,8 @@ def _positivity_claims(sym: dict, params: dict) -> list[Claim]:
     for j, x in enumerate(pos["even_k_negative"]):
         value = _series_value(x["K"], x["t"])
         out += [Claim(f"q1.negative.{j}.series", _sym(x["expression"]), sum(t**i / sp.factorial(i) for i in range(x["K"]))),
-                Claim(f"q1.negative.{j}.value", _sym(x["value"]), sp.Rational(value.numerator, value.denominator))]
+                Claim(f"q1.negative.{j}.value", _sym(x["value"]), sp.Rational(value.numerator, value.denominator)),
+                Claim(f"q1.negative.{j}.at", x["t"], x["t"] if value < 0 else None)]
     return out
 
 
@@ -335,7 +346,7 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
     for name in ("softmax", "linear"):
         curve = timing[name]
         out.append(Claim(f"q1.slope_{name}", curve["slope"],
-                         _least_squares_slope(curve["lengths"], curve["seconds"], timing["fit_from"]), tol=1e-9))
+                         _least_squares(curve["lengths"], curve["seconds"], timing["fit_from"])[0], tol=1e-9))
     shared = len(timing["softmax"]["lengths"])
     measured = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"], timing["linear"]["seconds"][:shared])
     stated = timing["crossover_length"]
@@ -349,16 +360,99 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
     return out
 
 
+@lru_cache(maxsize=8)
+def approximation_again(dimension: int, length: int, trials: int, terms: tuple, spreads: tuple, seed: int) -> tuple:
+    """Per spread, per K: the mean relative error of the output, the mean L1 distance of the attention
+    weights and the rows left out (normaliser <= 0), computed again through the L x L truncated-series
+    kernel (no feature map) in numpy, on the same random draws as q1.numeric."""
+    generator, curves = torch.Generator().manual_seed(seed), []
+    for spread in spreads:
+        scale = math.sqrt(spread) * dimension ** -0.25
+        draws = [[(torch.randn(length, dimension, generator=generator, dtype=torch.float64) * s).numpy()
+                  for s in (scale, scale, 1.0)] for _ in range(trials)]
+        points = []
+        for k in terms:
+            output, weights, left_out = [], [], 0
+            for q, key, v in draws:
+                scores = q @ key.T
+                exact = np.exp(scores - scores.max(1, keepdims=True))
+                exact /= exact.sum(1, keepdims=True)
+                kernel = sum(scores ** j / math.factorial(j) for j in range(k))
+                normaliser = kernel.sum(1)
+                use = normaliser > 0
+                approx = kernel[use] @ v / normaliser[use, None]
+                output += list(np.linalg.norm(approx - exact[use] @ v, axis=1) / np.linalg.norm(exact[use] @ v, axis=1))
+                weights += list(np.abs(kernel[use] / normaliser[use, None] - exact[use]).sum(1))
+                left_out += int((~use).sum())
+            points.append((float(np.mean(output)), float(np.mean(weights)), left_out))
+        curves.append(tuple(points))
+    return tuple(curves)
+
+
+def _error_figure_claims(record: dict, error: dict, params: dict, seed: int) -> list[Claim]:
+    """The error figure: per declared spread, the output error and the weights' distance at each declared
+    K, computed again (approximation_again); its legend names the declared spreads."""
+    again = approximation_again(params["dimension"], params["length"], params["trials"], tuple(params["terms"]),
+                                tuple(params["logit_stds"]), seed)
+    lines, legend = [], []
+    for spread, points in zip(params["logit_stds"], again):
+        label = rf"std$(q^\top k) = {spread:g}$"
+        lines += [line(label, params["terms"], [p[0] for p in points]), line("", params["terms"], [p[1] for p in points])]
+        legend.append(label)
+        bad = [(k, p[0]) for k, p in zip(params["terms"], points) if p[2]]
+        if bad:
+            lines.append(line("rows with normaliser $\\leq 0$ left out", *zip(*bad)))
+            legend.append(lines[-1]["label"])
+    legend += ["output: relative error", "weights: $L^1$ distance"]
+    expected = axes("terms of the series $K$", "mean error (dimensionless)", lines, legend, yscale="log")
+    stored = [[[pt["K"], pt["mean_relative_error"], pt["mean_weights_l1"], pt["rows_nonpositive_normaliser"]]
+               for pt in curve["points"]] + [curve["logit_std"]] for curve in error["curves"]]
+    wanted = [[[k, *p] for k, p in zip(params["terms"], points)] + [spread]
+              for spread, points in zip(params["logit_stds"], again)]
+    return (figure_claims("q1", record, [expected], rtol=1e-6, derived=True)
+            + [Claim(prefix("q1", record["file"]) + ".stored", stored, wanted, rtol=1e-6)])
+
+
+def _timing_figure_claims(record: dict, timing: dict, params: dict, predicted: float) -> list[Claim]:
+    """The timing figure: each measured point at its declared length, the fitted lines and their slopes
+    from the least-squares fit done again, the measured and the predicted crossover."""
+    lines, fits = [], {}
+    for name in ("softmax", "linear"):
+        curve = timing[name]
+        lengths = [x for x in params["lengths"] if name == "linear" or x <= params["softmax_max_length"]]
+        fits[name] = _least_squares(curve["lengths"], curve["seconds"], params["fit_from"])
+        slope, intercept = fits[name]
+        label = "softmax" if name == "softmax" else f"linear, $K={params['terms']}$"
+        lines += [line(f"{label} (slope {slope:.2f})", map(float, lengths), [s * 1e3 for s in curve["seconds"]]),
+                  line("", [float(x) for x in lengths if x >= params["fit_from"]],
+                       [math.exp(intercept) * x ** slope * 1e3 for x in lengths if x >= params["fit_from"]])]
+    shared = len(timing["softmax"]["lengths"])
+    crossing = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"], timing["linear"]["seconds"][:shared])
+    if crossing:
+        lines.append(line(f"measured crossover {crossing:.0f}", [crossing] * 2, [0, 1]))
+    lines.append(line(f"flop-count crossover {predicted:.0f}", [predicted] * 2, [0, 1]))
+    expected = axes("sequence length $L$", "wall time per call (ms)", lines, xscale="log", yscale="log")
+    name = prefix("q1", record["file"])
+    return figure_claims("q1", record, [expected], tol=1e-12, rtol=1e-9) + [
+        Claim(f"{name}.intercepts", [timing[n]["fit_intercept"] for n in fits], [fits[n][1] for n in fits], rtol=1e-9),
+        Claim(f"{name}.lengths", [timing[n]["lengths"] for n in fits],
+              [[x for x in params["lengths"] if n == "linear" or x <= params["softmax_max_length"]] for n in fits])]
+
+
 def claims(results: dict) -> list[Claim]:
     sym, num = results["q1.symbolic"].data, results["q1.numeric"].data
     symbolic, numeric = declared(results["q1.symbolic"])["params"], declared(results["q1.numeric"])["params"]
     cross = sym["complexity"]["crossover"]
     expected_crossover = _crossover(counted("softmax")["total"], counted("linear_right_to_left")["total"],
                                     cross["dimension"], cross["feature_dimension"])
+    plotted, numeric_result = results["q1.figures"].data["plotted"], results["q1.numeric"]
     return (_complexity_claims(sym["complexity"])
             + [Claim("q1.crossover_dimension", cross["dimension"], symbolic["timing_dimension"])]
             + _feature_map_claims(sym["feature_map"], symbolic) + _positivity_claims(sym, symbolic)
-            + _numeric_claims(num, numeric, expected_crossover))
+            + _numeric_claims(num, numeric, expected_crossover)
+            + _error_figure_claims(plotted["approx_error.pdf"], num["error"], numeric["error"],
+                                   declared(numeric_result)["seed"])
+            + _timing_figure_claims(plotted["attention_timing.pdf"], num["timing"], numeric["timing"], expected_crossover))
 
 
 def context(results: dict) -> dict:
@@ -369,15 +463,69 @@ def context(results: dict) -> dict:
         "parts": {name: list(cx[name]["parts"]) for name in ALGORITHMS},
         "phi": [_sym(c) for c in fm["phi_k3_d2"]],
         "negatives": list(range(len(sym["positivity"]["even_k_negative"]))),
-        "negative_points": [x["t"] for x in sym["positivity"]["even_k_negative"]],
         "timing": results["q1.numeric"].data["timing"],
         "error_dtype": results["q1.numeric"].data["error"]["dtype"],
         "figures": results["q1.figures"].data,
     }
 
 
+COUNTED = "a polynomial fitted through the operations counted while the algorithm runs on small matrices of numbers that count"
+SCALED = "the counted total with every size scaled by s, over the power of s that leaves a finite non-zero limit"
+DECLARED_SYMBOLIC, DECLARED_NUMERIC = ("q1.symbolic", "the setting the step was declared with"), \
+    ("q1.numeric", "the setting the step was declared with")
+RECURRENCE = "monomials counted by a recurrence over the exponent of the last variable (no binomial coefficient)"
+PROOFS = {
+    "q1.part.*": ("q1.symbolic", COUNTED), "q1.*_total": ("q1.symbolic", COUNTED),
+    "q1.linear_k3_leading": ("q1.symbolic", SCALED + ", with M replaced by the counted monomials"),
+    "q1.*_leading": ("q1.symbolic", SCALED),
+    "q1.*_degree_in_L": ("q1.symbolic", "the base-two logarithm of the ratio of counted operations when L doubles"),
+    "q1.memory_*": ("q1.symbolic", "the scaling limit of the entries the counted algorithm holds"),
+    "q1.crossover_length": ("q1.symbolic", "the largest real root of the counted totals' difference at the stated D and M"),
+    "q1.crossover_formula": ("q1.symbolic", "the root SymPy solves from the counted totals"),
+    "q1.crossover_feature_dimension": ("q1.symbolic", RECURRENCE),
+    "q1.crossover_dimension": DECLARED_SYMBOLIC,
+    "q1.M_general": ("q1.symbolic", "SymPy's closed form of the sum of binomial coefficients over the degrees"),
+    "q1.M_k3": ("q1.symbolic", "the polynomial in D through the monomials of degree two or less, counted by recurrence"),
+    "q1.M_counts_match_closed_form": ("q1.symbolic", "every constructed count recounted by recurrence"),
+    "q1.count_grid": DECLARED_SYMBOLIC, "q1.identity_grid": DECLARED_SYMBOLIC, "q1.table_grid": DECLARED_SYMBOLIC,
+    "q1.kernel_grid": DECLARED_SYMBOLIC, "q1.wrong_formula_at": DECLARED_SYMBOLIC,
+    "q1.phi_k3_is_exact": ("q1.symbolic", "SymPy expands the stated map's inner product minus the truncated series"),
+    "q1.phi_dimension": ("q1.symbolic", "the D whose count of monomials of degree two or less is the number of "
+                                        "components of the stated map"),
+    "q1.identity_grid_exact": ("q1.symbolic", "the identity evaluated numerically on random vectors"),
+    "q1.wrong_formula": ("q1.symbolic", "the published formula (cited), read by SymPy's LaTeX parser"),
+    "q1.wrong_formula_value": ("q1.symbolic", "the published sum evaluated with integers"),
+    "q1.wrong_formula_per_degree": ("q1.symbolic", "the published summands, one per degree"),
+    "q1.wrong_formula_truth": ("q1.symbolic", RECURRENCE), "q1.construction_per_degree": ("q1.symbolic", RECURRENCE),
+    "q1.M_table.*": ("q1.symbolic", RECURRENCE),
+    "q1.M_table_constructed.*": ("q1.symbolic", "whether the map fits the declared construction limit"),
+    "q1.tensor_power_k3": ("q1.symbolic", "the polynomial in D through the counted ordered index tuples"),
+    "q1.k3_square_form": ("q1.symbolic", "the truncated series as a polynomial in t"),
+    "q1.k3_argmin": ("q1.symbolic", "the vertex of the parabola from its coefficients"),
+    "q1.k3_minimum": ("q1.symbolic", "the series at that vertex"),
+    "q1.kernel_identity_holds": ("q1.symbolic", "numerically, on random matrices, against kernel-weighted rows"),
+    "q1.negative.*.series": ("q1.symbolic", "the truncated series summed again"),
+    "q1.negative.*.value": ("q1.symbolic", "the series at the point, in exact fractions"),
+    "q1.negative.*.at": ("q1.symbolic", "the series is negative there, in exact fractions"),
+    "q1.timing.feature_dimension": ("q1.numeric", RECURRENCE),
+    "q1.timing.predicted_crossover": ("q1.numeric", "the crossover solved again from the counted totals"),
+    "q1.timing.longest_softmax": ("q1.numeric", "the longest declared length within the declared softmax limit"),
+    "q1.timing.crossover": ("q1.numeric", "where the measured times cross, interpolated again in log L"),
+    "q1.timing.crossover_over_*": ("q1.numeric", "that crossing over M, or over the predicted crossover"),
+    "q1.timing.*": DECLARED_NUMERIC, "q1.error.*": DECLARED_NUMERIC,
+    "q1.slope_*": ("q1.numeric", "least squares on the logarithms, from the normal equations"),
+    "q1.figure.approx_error.derived": ("q1.figures", "every error computed again through the whole truncated-series "
+                                                   "kernel matrix in numpy, on the same random draws"),
+    "q1.figure.approx_error.stored": ("q1.numeric", "the same computation, against the stored errors and rows left out"),
+    "q1.figure.attention_timing.drawn": ("q1.figures", "the measured times at the declared lengths; the fitted "
+                                                       "lines, slopes and crossovers derived again"),
+    "q1.figure.attention_timing.intercepts": ("q1.numeric", "least squares on the logarithms"),
+    "q1.figure.attention_timing.lengths": DECLARED_NUMERIC,
+}
+
 SECTION = Section(
     name="q1", title="Efficient self-attention",
     summary="complexities, the feature map and its dimension M (SymPy), the linear-attention "
             "identity, measured softmax vs linear attention timings",
-    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context)
+    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context, measured=MEASURED,
+    proofs=PROOFS)

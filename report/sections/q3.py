@@ -26,20 +26,16 @@ from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from compute.q3.steps import HOMEWORK, split_sizes
 from compute.q3.text import VOCAB, decode, until_eos
 from compute.q3.train import FIXED, load_split, load_trained
+from report.cited import PUBLISHED, cited_value
 from report.claims import Claim, declared
+from report.figures import axes, figure_claims, line, prefix
 from report.render import Tex, escape, num, texjoin
 from report.sections import DataOption, Section
 
 DECODERS, METRICS = DECODER_NAMES, METRIC_NAMES
 
-# Published test results on the real LJ Speech 1.1 (14 independent runs).
-REFERENCE_CLIPS = 2620
-REFERENCE = {
-    "lstm": {"loss": (1.1828, 1.1828), "jaccard": (0.7149, 0.7149), "cosine": (0.8324, 0.8324),
-             "damerau_levenshtein": (0.5087, 0.5087)},
-    "attention": {"loss": (1.1596, 1.1606), "jaccard": (0.7645, 0.7658), "cosine": (0.8652, 0.8661),
-                  "damerau_levenshtein": (0.6322, 0.6347)},
-}
+# how far from the published range a result on the real LJ Speech may be and still agree with it
+PUBLISHED_MARGIN = 0.01
 # the settings the text states, checked against the declaration of the step that used them
 FEATURE_SETTINGS = ("sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 TRAIN_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup_epochs")
@@ -49,7 +45,7 @@ SETTING_WORDS = {
     "source": ("data", lambda v: {"ljspeech": "LJ Speech 1.1", "corpus": "generated corpus"}.get(v, v)),
     "n_clips": ("clips used", lambda v: "all" if v is None else num(v)),
     "bounds": ("clips per split (training / validation / test)",
-               lambda v: texjoin([num(n) for n in split_sizes(v)], " / ")),
+               lambda v: texjoin([num(n) for n in (split_sizes(v) if len(v) == 3 else v)], " / ")),
     "require_complete": ("refuse an incomplete dataset", lambda v: "yes" if v else "no"),
     "hop": ("hop between frames (samples)", num),
     "frames": ("padded length (frames)", num),
@@ -134,12 +130,13 @@ def _expected_parameters(m: dict, decoder: str) -> dict[str, int]:
     return {"encoder": encoder, "decoder": body + head, "total": encoder + body + head}
 
 
-@lru_cache(maxsize=4)
-def _test_loss(model_file: str, features_dir: str, batch_size: int, label_smoothing: float, padding: str) -> float:
-    """The test loss computed again: the saved weights on the test features, teacher forcing, the
+@lru_cache(maxsize=8)
+def _split_loss(model_file: str, features_dir: str, split_name: str, batch_size: int, label_smoothing: float,
+                padding: str) -> float:
+    """The loss of a split computed again: the saved weights on its features, teacher forcing, the
     mean of the per-batch mean losses; with per-batch padding, the clips in order of length and
     each batch cut to its longest clip and to its longest transcript (counted in characters)."""
-    model, split = load_trained(Path(model_file)), load_split(Path(features_dir), "test")
+    model, split = load_trained(Path(model_file)), load_split(Path(features_dir), split_name)
     order = list(range(len(split["tokens"])))
     if padding != FIXED:
         order.sort(key=lambda i: int(split["frames_used"][i]))
@@ -190,6 +187,7 @@ def _data_claims(results: dict) -> list[Claim]:
         counted = _corpus_on_disk(str(corpus.dir / corpus.data["dir"]))
         out += [Claim(f"q3.corpus.{k}", corpus.data[k], v, tol=0.0 if k == "clips" else 1e-9)
                 for k, v in counted.items()]
+        out.append(Claim("q3.corpus.voices", len(corpus.data["voices"]), len(set(corpus.data["voices"]) & set(VOICES))))
     else:
         counted = _corpus_on_disk(features.data["root"])
         out.append(Claim("q3.hours", features.data["hours"], counted["hours"], tol=1e-9))
@@ -199,7 +197,8 @@ def _data_claims(results: dict) -> list[Claim]:
 def _settings_claims(result) -> list[Claim]:
     first = result.data["decoders"][next(iter(DECODERS))]
     settings, stated = first["settings"], declared(result)
-    differences = {k: {"homework": HOMEWORK[k], "profile": d["profile"]}
+    course = {k: cited_value(f"q3.course.{k}") if f"q3.course.{k}" in PUBLISHED else HOMEWORK[k] for k in HOMEWORK}
+    differences = {k: {"homework": course[k], "profile": d["profile"]}
                    for k, d in stated["params"]["differences_from_homework"].items()}
     return ([Claim(f"q3.setting.{k}", settings[k], stated["params"][k]) for k in TRAIN_SETTINGS]
             + [Claim(f"q3.setting.{k}", settings["model"][k], stated["params"]["model"][k]) for k in MODEL_SETTINGS]
@@ -216,8 +215,8 @@ def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim
     pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
     rescored = _average(tuple(pairs))
     expected = _expected_parameters(params["model"], decoder)
-    loss = _test_loss(str(result.file(r["model_file"])), features_dir, params["eval_batch_size"],
-                      params["label_smoothing"], params["padding"])
+    loss = _split_loss(str(result.file(r["model_file"])), features_dir, "test", params["eval_batch_size"],
+                       params["label_smoothing"], params["padding"])
     out = [Claim(f"q3.params.{decoder}.{part}", r["parameters"][part], expected[part])
            for part in ("encoder", "decoder", "total")]
     out += [Claim(f"q3.test.{decoder}.{m}", r["test"][m], rescored[m], tol=1e-9) for m in METRICS]
@@ -234,11 +233,95 @@ def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim
     return out, rescored
 
 
-def claims(results: dict) -> list[Claim]:
-    out, rescored = _data_claims(results) + _settings_claims(results["q3.train"]), {}
+def _rates(settings: dict) -> list[float]:
+    """The learning rate of each epoch the declared schedule gives: linear from lr_floor times the rate
+    up to the rate over the warm-up epochs, then linearly down to lr_floor times it over the decay
+    epochs, and there after them."""
+    rate, floor, warm, decay = settings["lr"], settings["lr_floor"], settings["warmup_epochs"], settings["decay_epochs"]
+    out = []
+    for epoch in range(settings["epochs"]):
+        if epoch < warm:
+            out.append(rate * (floor + (1.0 - floor) * epoch / warm))
+        else:
+            out.append(rate * (1.0 - (1.0 - floor) * min(epoch - warm, decay) / decay))
+    return out
+
+
+@lru_cache(maxsize=4)
+def _targets(features_dir: str, split: str) -> tuple[str, ...]:
+    """The reference character sequences of a split, `<` to `>`, read from its token ids."""
+    return tuple(until_eos(decode(ids)) for ids in load_split(Path(features_dir), split)["tokens"].tolist())
+
+
+def _curve_claims(decoder: str, result, plotted: dict, features_dir: str) -> list[Claim]:
+    """The two figures of a decoder: one point per declared epoch of each recorded curve, the last
+    validation loss computed again from the saved weights, the constant baseline's validation
+    similarities scored again; every recorded per-epoch quantity has one value per declared epoch and
+    the learning rates are the declared schedule's."""
+    r, params = result.data["decoders"][decoder], declared(result)["params"]
+    history, epochs = r["history"], range(1, params["epochs"] + 1)
+    loss, similarity = plotted[f"loss_{decoder}.pdf"], plotted[f"similarity_{decoder}.pdf"]
+    val_loss = _split_loss(str(result.file(r["model_file"])), features_dir, "val", params["eval_batch_size"],
+                           params["label_smoothing"], params["padding"])
+    val = _targets(features_dir, "val")
+    baseline = {m: _average(tuple((t, r["baseline"][m]["output"]) for t in val))[m] for m in METRICS}
+    lines = [ln for m in METRICS for ln in (line(METRICS[m], epochs, history[f"val_{m}"]),
+                                            line("", [0, 1], [baseline[m]] * 2))]
+    name = prefix("q3", loss["file"])
+    return (figure_claims("q3", loss, [axes("epoch", f"loss (label smoothing {params['label_smoothing']:g})",
+                                            [line("training", epochs, history["train_loss"]),
+                                             line("validation", epochs, history["val_loss"])])])
+            + [Claim(f"{name}.last", loss["axes"][0]["lines"][-1]["y"][-1], val_loss, tol=2e-5),
+               Claim(f"{name}.epochs", r["epochs"], list(epochs)),
+               Claim(f"{name}.recorded", [len(history[k]) for k in sorted(history)], [len(epochs)] * len(history)),
+               Claim(f"q3.schedule.{decoder}", history["learning_rate"], _rates(params), rtol=1e-12)]
+            + figure_claims("q3", similarity, [axes("epoch", "validation similarity", lines,
+                                                    list(METRICS.values()) + ["best constant output"])], tol=1e-9)
+            + [Claim(prefix("q3", similarity["file"]) + ".baseline", [r["baseline"][m]["validation"] for m in METRICS],
+                     [baseline[m] for m in METRICS], tol=1e-9)])
+
+
+def published_range(decoder: str, metric: str) -> tuple[float, float]:
+    low, high = cited_value(f"q3.published.{decoder}.{metric}")
+    return low - PUBLISHED_MARGIN, high + PUBLISHED_MARGIN
+
+
+def _published_claims(results: dict, rescored: dict, losses: dict) -> list[Claim]:
+    """On the real LJ Speech only: which results fall within the margin of the published ranges."""
+    if results["q3.features"].data["source"] != "ljspeech":
+        return []
+    out = []
     for decoder in DECODERS:
-        found, rescored[decoder] = _decoder_claims(decoder, results["q3.train"], str(results["q3.features"].dir))
-        out += found
+        test = results["q3.train"].data["decoders"][decoder]["test"]
+        again = rescored[decoder] | {"loss": losses[decoder]}
+        for m in ("loss", *METRICS):
+            low, high = published_range(decoder, m)
+            out.append(Claim(f"q3.inside.{decoder}.{m}", low <= test[m] <= high, low <= again[m] <= high))
+    return out
+
+
+def comparison(results: dict) -> list[tuple[str, float, tuple, bool]]:
+    """(what, value, the published range widened by the margin, inside) of every test result, on the
+    real LJ Speech only; the generated corpus is compared by trends."""
+    if results["q3.features"].data["source"] != "ljspeech":
+        return []
+    out = []
+    for decoder, title in DECODERS.items():
+        test = results["q3.train"].data["decoders"][decoder]["test"]
+        for m in ("loss", *METRICS):
+            low, high = published_range(decoder, m)
+            out.append((f"{title}, test {m.replace('_', '-')}", test[m], (low, high), low <= test[m] <= high))
+    return out
+
+
+def claims(results: dict) -> list[Claim]:
+    out, rescored, losses = _data_claims(results) + _settings_claims(results["q3.train"]), {}, {}
+    features_dir, plotted = str(results["q3.features"].dir), results["q3.figures"].data["plotted"]
+    for decoder in DECODERS:
+        found, rescored[decoder] = _decoder_claims(decoder, results["q3.train"], features_dir)
+        losses[decoder] = next(c.expected for c in found if c.name == f"q3.test.{decoder}.loss")
+        out += found + _curve_claims(decoder, results["q3.train"], plotted, features_dir)
+    out += _published_claims(results, rescored, losses)
     lstm, attention = (results["q3.train"].data["decoders"][d]["test"] for d in DECODERS)
     for m in METRICS:
         out.append(Claim(f"q3.better.{m}", _winner(attention[m] - lstm[m]),
@@ -248,9 +331,13 @@ def claims(results: dict) -> list[Claim]:
     return out
 
 
+def _plain(value) -> str | Tex:
+    return num(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def setting_row(name: str, value) -> Tex:
     """A cell of the differences table: the value of setting `name` in words."""
-    words = SETTING_WORDS.get(name, (name.replace("_", " "), str))[1](value)
+    words = SETTING_WORDS.get(name, (name.replace("_", " "), _plain))[1](value)
     return words if isinstance(words, Tex) else escape(words)
 
 
@@ -265,9 +352,7 @@ def context(results: dict) -> dict:
         "figures": results["q3.figures"].data,
         "decoders": DECODERS,
         "metrics": METRICS,
-        "reference": REFERENCE,
-        "reference_clips": REFERENCE_CLIPS,
-        "voice_pool": len(VOICES),
+        "real_data": results["q3.features"].data["source"] == "ljspeech",
         "setting_label": lambda name: SETTING_WORDS.get(name, (name.replace("_", " "),))[0],
         "setting_row": setting_row,
         "dl_variant": first["damerau_levenshtein_variant"],
@@ -278,6 +363,42 @@ def context(results: dict) -> dict:
     }
 
 
+DECLARED = "the setting the step was declared with"
+RESCORED = "the stored test transcriptions scored again by implementations of the three similarities written here"
+PROOFS = {
+    "q3.clips.*": ("q3.features", "the clips of the split file, counted"),
+    "q3.setting.sample_rate": ("q3.features", DECLARED), "q3.setting.mel_sample_rate": ("q3.features", DECLARED),
+    "q3.setting.n_fft": ("q3.features", DECLARED), "q3.setting.hop": ("q3.features", DECLARED),
+    "q3.setting.n_mels": ("q3.features", DECLARED), "q3.setting.frames": ("q3.features", DECLARED),
+    "q3.setting.max_text": ("q3.features", DECLARED),
+    "q3.setting.*": ("q3.train", DECLARED),
+    "q3.corpus.voices": ("q3.corpus", "the voices the corpus used that are in the project's pool, counted"),
+    "q3.corpus.*": ("q3.corpus", "metadata.csv and the wav files of the corpus, read and counted again"),
+    "q3.hours": ("q3.features", "the durations of the dataset's wav files, summed again"),
+    "q3.processes": ("q3.train", "the declared workers, the decoders and the training machine's cores"),
+    "q3.vocabulary": ("q3.train", "the symbols of the vocabulary, counted"),
+    "q3.differences": ("q3.train", "the declaration's settings against the course's (cited) and the profile's"),
+    "q3.params.*": ("q3.train", "the parameter count from the layer shapes of the specification"),
+    "q3.test.*.loss": ("q3.train", "the saved weights run again on the test features"),
+    "q3.test.*": ("q3.train", RESCORED),
+    "q3.baseline.*": ("q3.train", "the constant transcription scored again against the test targets"),
+    "q3.beats_baseline.*": ("q3.train", "the re-scored similarities against the re-scored baseline"),
+    "q3.margin.*": ("q3.train", "the smallest re-scored difference to the baseline"),
+    "q3.cosine_above_jaccard.*": ("q3.train", "cosine against Jaccard for every test clip, re-scored"),
+    "q3.better.*": ("q3.train", "the decoder with the higher re-scored similarity"),
+    "q3.gap.*": ("q3.train", "the difference of the re-scored similarities"),
+    "q3.schedule.*": ("q3.train", "the rate of each epoch from the declared rate, floor, warm-up and decay"),
+    "q3.inside.*": ("q3.train", "the re-derived test result against the published range (cited) and the margin"),
+    "q3.figure.loss_*.last": ("q3.figures", "the last validation loss: the saved weights run again on the "
+                                            "validation features"),
+    "q3.figure.loss_*.epochs": ("q3.train", "the declared epochs"),
+    "q3.figure.loss_*.recorded": ("q3.train", "one recorded value per declared epoch, for every recorded quantity"),
+    "q3.figure.similarity_*.drawn": ("q3.figures", "the stored curves; the dashed constant baselines scored "
+                                                   "again on the validation targets"),
+    "q3.figure.similarity_*.baseline": ("q3.train", "the constant transcription scored again on the validation "
+                                                    "targets"),
+}
+
 SECTION = Section(
     name="q3", title="Speech recognition on LJ Speech",
     summary="Transformer encoder, LSTM and attention decoders",
@@ -286,4 +407,4 @@ SECTION = Section(
     data_options=(DataOption("ljspeech", "the LJSpeech-1.1 folder (else downloaded)", ENV_VAR,
                              tuple(p for p, s in steps.PROFILES.items() if s["source"] == "ljspeech"),
                              "LJ Speech"),),
-    measured=MEASURED)
+    measured=MEASURED, proofs=PROOFS, compare=comparison)
