@@ -17,7 +17,7 @@ import sympy
 from report.cited import PUBLISHED, SOURCES, cited_value
 from report.claims import ClaimRegistry
 from report.links import linked
-from report.render import Tex, anchor, escape, num
+from report.render import Tex, anchor, escape, linked_text, num
 
 WRITTEN = ("", "the formula as typed in the template, read back by SymPy's LaTeX parser, equals the claim")
 FIGURES = {  # the checks every figure has (report/figures.py); a section describes its own `.drawn`
@@ -41,7 +41,8 @@ class Proofs:
     def globals(self) -> dict:
         return {"claim": self.registry.stated, "cited": self.cite, "fig": self.fig,
                 "figure_checks": self.figure_checks,
-                "written": lambda source, name: Tex(self.registry.written(source, name))}
+                "written": lambda source, name: linked_text(self.registry.written(source, name),
+                                                            linked(0, ("claim", f"{name}.written")))}
 
     def cite(self, name: str) -> Any:
         """A published value, each number of it linked to its entry and source."""
