@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from report.render import TEMPLATES, template_line_for
+from report.render import template_origin
 
 # commands whose arguments are never a stated number: how many {...} arguments each takes
 MASKED_ARGUMENTS = {
@@ -121,16 +121,6 @@ def stray_numerals(text: str) -> list[tuple[int, str]]:
     return sorted((text.count("\n", 0, a) + 1, original[a:b]) for a, b in found)
 
 
-def _origin(template: str, generated_line: str) -> tuple[str, int | None]:
-    """The template (or one it includes) and line that most likely wrote a generated line."""
-    included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
-    for name in [template, *included]:
-        line = template_line_for(name, generated_line)
-        if line:
-            return name, line
-    return template, None
-
-
 def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
     """One line per hand-typed numeral in the generated files (their templates in `sources`)."""
     out = []
@@ -138,7 +128,7 @@ def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
         text = (tex_dir / generated).read_text()
         lines = text.splitlines()
         for line, numeral in stray_numerals(text):
-            name, origin = _origin(template, lines[line - 1])
+            name, origin = template_origin(template, lines[line - 1])
             where = f"templates/{name}" + (f":{origin}" if origin else f" (generated {generated}:{line})")
             out.append(f"{where}: the numeral {numeral} comes from no claim, published value or measurement "
                        f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or measured(...)")

@@ -181,6 +181,16 @@ def template_line_for(template: str, generated_line: str) -> int | None:
     return best
 
 
+def template_origin(template: str, generated_line: str) -> tuple[str, int | None]:
+    """The template (or one it includes) and the line that most likely wrote a line of generated LaTeX."""
+    included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
+    for name in [template, *included]:
+        line = template_line_for(name, generated_line)
+        if line:
+            return name, line
+    return template, None
+
+
 # --- where a template error is -----------------------------------------------------------------
 
 _OPENERS = {"if", "for", "macro", "call", "filter", "with", "block", "raw", "autoescape"}
