@@ -64,6 +64,7 @@ def compile_pdf(tex_dir: Path, main: str, sources: dict[str, str]) -> Path:
     template = sources.get(Path(generated).name)
     if template:
         lines = (tex_dir / generated).read_text().splitlines()
-        template, origin = template_origin(template, lines[line - 1]) if 0 < line <= len(lines) else (template, None)
+        template, origin = (template_origin(template, lines[line - 1]) if 0 < line <= len(lines)
+                            else (template, None))
         text += f"\n  from template templates/{template}" + (f":{origin}" if origin else "")
     raise LatexError(text + f"\n  full log: {log}")

@@ -99,7 +99,7 @@ def tex(value) -> Tex:
     return linked_text(_latex(sympy.sympify(plain)), value)
 
 
-@functools.lru_cache(maxsize=4096)  # the same formulas are printed again on every rendering (--watch, --mutate)
+@functools.lru_cache(maxsize=4096)  # the same formulas again on every rendering (--watch, --mutate)
 def _latex(expr: sympy.Basic) -> str:
     return sympy.latex(expr)
 
