@@ -203,3 +203,6 @@ def test_the_real_data_branches_state_no_hand_typed_numeral(smoke_build):
         text, _ = render_section(section, real)
         assert shown in text
         assert stray_numerals(text) == [], section
+        compared = discover()[section].compare(real)  # what --check warns about
+        assert compared and all(inside == (low <= value <= high) for _, value, (low, high), inside in compared)
+        assert discover()[section].compare(results) == []  # generated data: trends only
