@@ -360,7 +360,8 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
                                            "provenance": provenance(runner, args.profile, device),
                                            "measured_values": [what for _, what in measured_values(computed)],
-                                           "proofs": appendix(doc.proofs, registry, SECTIONS, runner.outcomes)})
+                                           "proofs": appendix(doc.proofs, registry, SECTIONS,
+                                                              runner.outcomes)})
     stray = numerals.problems(tex_dir, {"main.tex": "main.tex.j2"})
     print("".join(f"{problem}\n" for problem in stray), end="", file=sys.stderr)
     if stray:

@@ -57,14 +57,15 @@ class Claim:
             return None
         at, a, b = first
         where = f" (first difference at {at}: {_short(a, 60)} against {_short(b, 60)})" if at else ""
-        return f"{self.name}: states {_short(v)} but verification gives {_short(e)}" + where + (
-            f" (tolerance {self.tol})" if self.tol else "") + (f" (relative tolerance {self.rtol})" if self.rtol else "")
+        tolerance = (f" (tolerance {self.tol})" if self.tol else "") + (
+            f" (relative tolerance {self.rtol})" if self.rtol else "")
+        return f"{self.name}: states {_short(v)} but verification gives {_short(e)}" + where + tolerance
 
 
 def _caller() -> str:
     """project file:line of the code that constructed a claim (the first frame outside this module)."""
     frame = sys._getframe(2)
-    while frame is not None and (frame.f_code.co_filename in HELPERS or frame.f_code.co_filename == "<string>"):
+    while frame is not None and frame.f_code.co_filename in HELPERS | {"<string>"}:
         frame = frame.f_back  # "<string>": the dataclass's generated __init__
     if frame is None:
         return ""
@@ -173,7 +174,8 @@ class ClaimRegistry:
         prefix = f"{section}.figure.{Path(file).stem}."
         found = [n for n in self.claims if n.startswith(prefix)]
         if not found:
-            raise ClaimError(f"figure {file} of {section} has no checks of its drawn data (claims named {prefix}...)")
+            raise ClaimError(f"figure {file} of {section} has no checks of its drawn data (claims named "
+                             f"{prefix}...); add them to the section's claims (report/figures.py)")
         for name in found:
             self.used.setdefault(name)
 

@@ -45,13 +45,14 @@ def prefix(section: str, file: str) -> str:
 
 
 def _labels(shown: list[dict]) -> list:
-    return [[a["xlabel"], a["ylabel"], a["xscale"], a["yscale"], a["legend"], [ln["label"] for ln in a["lines"]],
+    return [[a["xlabel"], a["ylabel"], a["xscale"], a["yscale"], a["legend"],
+             [ln["label"] for ln in a["lines"]],
              [[m["xticklabels"], m["yticklabels"], m["texts"]] for m in a["images"]]] for a in shown]
 
 
 def _points(shown: list[dict]) -> list:
-    return [[[len(ln["x"]), len(ln["y"])] for ln in a["lines"]] + [[len(row) for row in m["data"]] for m in a["images"]]
-            for a in shown]
+    return [[[len(ln["x"]), len(ln["y"])] for ln in a["lines"]]
+            + [[len(row) for row in m["data"]] for m in a["images"]] for a in shown]
 
 
 def _values(shown: list[dict]) -> list:
@@ -66,4 +67,5 @@ def figure_claims(section: str, record: dict, expected: list[dict], tol: float =
     name, shown = prefix(section, record["file"]), record["axes"]
     return [Claim(f"{name}.labels", _labels(shown), _labels(expected)),
             Claim(f"{name}.points", _points(shown), _points(expected)),
-            Claim(f"{name}.{'derived' if derived else 'drawn'}", _values(shown), _values(expected), tol=tol, rtol=rtol)]
+            Claim(f"{name}.{'derived' if derived else 'drawn'}", _values(shown), _values(expected),
+                  tol=tol, rtol=rtol)]

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from compute.errors import LOW_SPACE, BuildError
-from report.render import template_line_for
+from report.render import template_origin
 
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
            "-file-line-error", "-no-shell-escape"]
@@ -82,6 +82,7 @@ def compile_pdf(tex_dir: Path, main: str, sources: dict[str, str]) -> Path:
     template = sources.get(Path(generated).name)
     if template:
         lines = (tex_dir / generated).read_text().splitlines()
-        origin = template_line_for(template, lines[line - 1]) if 0 < line <= len(lines) else None
+        template, origin = (template_origin(template, lines[line - 1]) if 0 < line <= len(lines)
+                            else (template, None))
         text += f"\n  from template templates/{template}" + (f":{origin}" if origin else "")
     raise LatexError(text + f"\n  full log: {log}")

@@ -67,8 +67,9 @@ class Outcome:
             share = 100 * caught / checked if checked else 100.0
             return f"{caught} of {checked} caught ({share:.1f} %), {measured} measured"
         return (f"{self.section}: {len(self.caught)} of {len(self.caught) + len(self.slipped)} corrupted values "
-                f"caught by a claim ({100 * self.fraction:.1f} %); text: {part(False)}; figures: {part(True)}, "
-                f"{len(self.drawn_only)} of them only by a figure's comparison with its stored data; "
+                f"caught by a claim ({100 * self.fraction:.1f} %); text: {part(False)}; "
+                f"figures: {part(True)}, {len(self.drawn_only)} of them only by a figure's comparison "
+                f"with its stored data; "
                 f"{len(self.errors)} corruption(s) stopped the section with an error")
 
 
@@ -162,7 +163,8 @@ def drawn_sources(section: str, results: dict) -> tuple[str, ...]:
     for step, result in results.items():
         if step.split(".", 1)[0] == section and isinstance(result.data.get("plotted"), dict):
             found.append(f"{step}:plotted")
-            found += [source for record in result.data["plotted"].values() for source in record.get("sources", ())]
+            found += [source for record in result.data["plotted"].values()
+                      for source in record.get("sources", ())]
     return tuple(found)
 
 
@@ -171,7 +173,8 @@ def is_drawn(name: str, sources: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*") for p in sources)
 
 
-def _candidates(step: str, data: dict, original: str, section: str, results: dict, sources) -> Iterator[tuple]:
+def _candidates(step: str, data: dict, original: str, section: str, results: dict,
+                sources: tuple[str, ...]) -> Iterator[tuple]:
     """(path, value, name) of the values and lists worth trying. Those that reach no figure are
     grouped by their place in repeated structures (every run's validation matrices, every entry of a
     curve) and first corrupted all at once, by the smallest and by the largest corruption; when
@@ -183,7 +186,7 @@ def _candidates(step: str, data: dict, original: str, section: str, results: dic
         if is_drawn(name, sources):
             yield path, value, name
             continue
-        shape = tuple("*" if isinstance(p, int) else p for p in path) + ((REMOVED,) if name.endswith(REMOVED) else ())
+        shape = tuple("*" if isinstance(p, int) else p for p in path) + (REMOVED,) * name.endswith(REMOVED)
         by_shape.setdefault(shape, []).append((path, value, name))
     for items in by_shape.values():
         if len(items) > GROUP:

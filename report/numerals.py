@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from report.render import TEMPLATES, template_line_for
+from report.render import template_origin
 
 # commands whose arguments are never a stated number: how many {...} arguments each takes
 MASKED_ARGUMENTS = {
@@ -27,8 +27,10 @@ MASKED_ARGUMENTS = {
     "multicolumn": 2, "figureref": 1, "entry": 2, "author": 1, "date": 1,
 }
 LENGTH = re.compile(r"-?\d*\.?\d+\s*(?:pt|em|ex|cm|mm|in|bp|sp|mu)\b|\d*\.?\d+\s*\\(?:line|text|column)width")
-STRUCTURE = re.compile(r"[Qq]uestion [1-3](?:\.[1-4])?|\([1-3]\.[1-4]\)|\bQ[1-3](?:\.[1-4])?\b|LJ Speech 1\.1|\\[A-Za-z]+\d+|!\d+"
-                       r"|\b[A-Za-z][\w-]*\d[\w-]*|#+\d")  # identifiers (float64, AVX2, OFF001-0011), macro parameters
+# question numbers, the dataset's version, commands and colours with digits (\tfrac12, red!70),
+# identifiers (float64, AVX2, OFF001-0011) and macro parameters (#1)
+STRUCTURE = re.compile(r"[Qq]uestion [1-3](?:\.[1-4])?|\([1-3]\.[1-4]\)|\bQ[1-3](?:\.[1-4])?\b|LJ Speech 1\.1"
+                       r"|\\[A-Za-z]+\d+|!\d+|\b[A-Za-z][\w-]*\d[\w-]*|#+\d")
 MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
 # in mathematics: indices and exponents, the arguments of fractions, roots and binomials
 MATH_STRUCTURE = re.compile(r"[_^]\s*\d|\\[td]?frac\d\d")
@@ -113,22 +115,13 @@ def stray_numerals(text: str) -> list[tuple[int, str]]:
             text = _blank(text, match.start(), match.end())
     found = []
     for match in MATH.finditer(text):
-        formula = _mask_math_structure(match.group(0)[1:-1] if match.group(0)[0] == "$" else match.group(0)[2:-2])
-        offset = match.start() + (1 if match.group(0)[0] == "$" else 2)
+        delimiter = 1 if match.group(0)[0] == "$" else 2
+        formula = _mask_math_structure(match.group(0)[delimiter:-delimiter])
+        offset = match.start() + delimiter
         found += [(offset + a, offset + b) for a, b in _math_values(formula)]
         text = _blank(text, match.start(), match.end())
     found += [m.span() for m in NUMERAL.finditer(text)]
     return sorted((text.count("\n", 0, a) + 1, original[a:b]) for a, b in found)
-
-
-def _origin(template: str, generated_line: str) -> tuple[str, int | None]:
-    """The template (or one it includes) and line that most likely wrote a generated line."""
-    included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
-    for name in [template, *included]:
-        line = template_line_for(name, generated_line)
-        if line:
-            return name, line
-    return template, None
 
 
 def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
@@ -138,8 +131,9 @@ def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
         text = (tex_dir / generated).read_text()
         lines = text.splitlines()
         for line, numeral in stray_numerals(text):
-            name, origin = _origin(template, lines[line - 1])
+            name, origin = template_origin(template, lines[line - 1])
             where = f"templates/{name}" + (f":{origin}" if origin else f" (generated {generated}:{line})")
             out.append(f"{where}: the numeral {numeral} comes from no claim, published value or measurement "
-                       f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or measured(...)")
+                       f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or "
+                       f"measured(...)")
     return out

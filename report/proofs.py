@@ -17,12 +17,12 @@ import sympy
 from report.cited import PUBLISHED, SOURCES, cited_value
 from report.claims import ClaimRegistry
 from report.links import linked
-from report.render import Tex, anchor, escape, num
+from report.render import Tex, anchor, escape, linked_text, num
 
 WRITTEN = ("", "the formula as typed in the template, read back by SymPy's LaTeX parser, equals the claim")
 FIGURES = {  # the checks every figure has (report/figures.py); a section describes its own `.drawn`
-    "*.figure.*.labels": ("", "axis labels, scales, legend and tick labels, named from the declared settings"),
-    "*.figure.*.points": ("", "the points of every line and cells of every matrix the declared settings imply"),
+    "*.figure.*.labels": ("", "axis labels, scales, legend and tick labels named from the declared settings"),
+    "*.figure.*.points": ("", "the points of each line and cells of each matrix the declared settings imply"),
     "*.figure.*.drawn": ("", "every plotted value against the stored value it comes from"),
     "*.figure.*.derived": ("", "every plotted value against its re-derivation"),
 }
@@ -41,7 +41,8 @@ class Proofs:
     def globals(self) -> dict:
         return {"claim": self.registry.stated, "cited": self.cite, "fig": self.fig,
                 "figure_checks": self.figure_checks,
-                "written": lambda source, name: Tex(self.registry.written(source, name))}
+                "written": lambda source, name: linked_text(self.registry.written(source, name),
+                                                            linked(0, ("claim", f"{name}.written")))}
 
     def cite(self, name: str) -> Any:
         """A published value, each number of it linked to its entry and source."""
@@ -52,7 +53,8 @@ class Proofs:
     def fig(self, step: str, file: str) -> Tex:
         """Includes a figure: its data checks count as used, the next caption links to them."""
         self.registry.figure(step.split(".", 1)[0], file)
-        entry = {"step": step, "file": file, "number": len(self.figures) + 1, "anchor": anchor(f"{step}.{file}")}
+        entry = {"step": step, "file": file, "number": len(self.figures) + 1,
+                 "anchor": anchor(f"{step}.{file}")}
         self.figures.append(entry)
         self.pending.append(entry)
         return self.place(step, file)
@@ -80,8 +82,8 @@ def describe(value: Any, limit: int = 4) -> Tex:
         more = f", ... ({len(value)} entries)" if len(value) > limit else ""
         return Tex("[" + ", ".join(shown) + more + "]")
     if isinstance(value, dict):
-        return escape(f"{len(value)} entries: " + ", ".join(str(k) for k in list(value)[:3])
-                      + (", ..." if len(value) > 3 else ""))
+        shown = [escape(f"{k} ") + describe(v, 2) for k, v in list(value.items())[:limit]]
+        return Tex("; ".join(shown) + ("; ..." if len(value) > limit else ""))
     text = str(value)
     return escape(text if len(text) <= 50 else text[:47] + "...")
 
@@ -139,7 +141,8 @@ def figure_entries(proofs: Proofs, registry: ClaimRegistry, keys: dict[str, str]
 
 def cited_entries(proofs: Proofs) -> dict:
     """Every published value (used by the text or by a claim), and the sources."""
-    values = [{"anchor": anchor(name), "name": name, "value": describe(entry.value), "what": entry.what,
+    values = [{"anchor": anchor(name), "name": name, "what": entry.what,
+               "value": Tex(f"${entry.value}$") if entry.formula else describe(entry.value),
                "note": entry.note, "source": entry.source, "used": name in proofs.cited}
               for name, entry in PUBLISHED.items()]
     return {"values": values, "sources": [{"key": key, "text": text} for key, text in SOURCES.items()]}
@@ -148,5 +151,5 @@ def cited_entries(proofs: Proofs) -> dict:
 def appendix(proofs: Proofs, registry: ClaimRegistry, sections: dict, outcomes: dict) -> dict:
     """What main.tex.j2's appendix of proofs prints; `outcomes` are the runner's, by step name."""
     keys = {name: outcome.key for name, outcome in outcomes.items()}
-    return {"sections": claim_entries(registry, sections, keys), "figures": figure_entries(proofs, registry, keys),
-            **cited_entries(proofs)}
+    return {"sections": claim_entries(registry, sections, keys),
+            "figures": figure_entries(proofs, registry, keys), **cited_entries(proofs)}

@@ -99,7 +99,7 @@ def tex(value) -> Tex:
     return linked_text(_latex(sympy.sympify(plain)), value)
 
 
-@functools.lru_cache(maxsize=4096)  # the same formulas are printed again on every rendering (--watch, --mutate)
+@functools.lru_cache(maxsize=4096)  # the same formulas again on every rendering (--watch, --mutate)
 def _latex(expr: sympy.Basic) -> str:
     return sympy.latex(expr)
 
@@ -179,6 +179,16 @@ def template_line_for(template: str, generated_line: str) -> int | None:
         if re.search(pattern, generated_line.strip()):
             best, best_len = number, literal
     return best
+
+
+def template_origin(template: str, generated_line: str) -> tuple[str, int | None]:
+    """The template (or one it includes) and the line that most likely wrote a line of generated LaTeX."""
+    included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
+    for name in [template, *included]:
+        line = template_line_for(name, generated_line)
+        if line:
+            return name, line
+    return template, None
 
 
 # --- where a template error is -----------------------------------------------------------------

@@ -89,17 +89,18 @@ def steps(profile, options):
 ''',
     "report/sections/q4.py": '''
 from compute.q4 import steps
-from report.claims import Claim
+from report.claims import Claim, declared
 from report.sections import DataOption, Section
 
 
 def claims(results):
     r = results["q4.squares"].data
-    return [Claim("q4.sum", r["sum"], r["n"] * (r["n"] + 1) * (2 * r["n"] + 1) // 6)]
+    return [Claim("q4.sum", r["sum"], r["n"] * (r["n"] + 1) * (2 * r["n"] + 1) // 6),
+            Claim("q4.n", r["n"], declared(results["q4.squares"])["params"]["n"])]
 
 
 def context(results):
-    return {"n": results["q4.squares"].data["n"]}
+    return {}
 
 
 SECTION = Section(name="q4", title="Sums of squares", summary="a closed form checked by addition",
@@ -110,7 +111,7 @@ SECTION = Section(name="q4", title="Sums of squares", summary="a closed form che
     "templates/q4.tex.j2": r'''\clearpage
 \section{Sums of squares}
 \label{sec:q4}
-The first \VAR{n|num} squares add up to \VAR{claim('q4.sum')|num}.
+The first \VAR{claim('q4.n')|num} squares add up to \VAR{claim('q4.sum')|num}.
 ''',
 }
 

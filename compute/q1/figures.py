@@ -68,9 +68,9 @@ def plot_timing(result: dict, path: Path) -> dict:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     drawn = ("lengths", "seconds", "slope", "fit_intercept")
-    return _saved(fig, path, [f"q1.numeric:timing.{name}.{what}" for name in ("softmax", "linear") for what in drawn]
-                  + [f"q1.numeric:timing.{what}" for what in ("fit_from", "crossover_length",
-                                                             "predicted_crossover_length")])
+    sources = [f"q1.numeric:timing.{name}.{what}" for name in ("softmax", "linear") for what in drawn]
+    return _saved(fig, path, sources + [f"q1.numeric:timing.{what}" for what in
+                                        ("fit_from", "crossover_length", "predicted_crossover_length")])
 
 
 def run(ctx) -> dict:

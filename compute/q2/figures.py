@@ -27,7 +27,8 @@ def _save(fig, out: Path, name: str, sources: list[str]) -> dict:
     return shown
 
 
-def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path, per_class: int = 6) -> dict:
+def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path,
+            per_class: int = 6) -> dict:
     """The first `per_class` images of each class, one row per class; what it shows is the row labels
     and the indices of the training images in each row (the pixels are the data file's)."""
     with plt.rc_context(STYLE):
@@ -47,7 +48,8 @@ def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Pat
         rows = [axes[c][0].get_ylabel() for c in range(len(classes))]
         plt.close(fig)
     return {"file": "samples.pdf", "rows": rows,
-            "shown": [np.flatnonzero(labels.reshape(-1) == c)[:per_class].tolist() for c in range(len(classes))]}
+            "shown": [np.flatnonzero(labels.reshape(-1) == c)[:per_class].tolist()
+                      for c in range(len(classes))]}
 
 
 def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: str) -> dict:
@@ -84,11 +86,13 @@ def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str,
         return _save(fig, out, name, [source])
 
 
-def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str], out: Path) -> list[dict]:
-    """What the training figures show (compute/plotted.py), each curve and confusion matrix of each network."""
+def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str],
+                     out: Path) -> list[dict]:
+    """What the training figures show (compute/plotted.py): each network's curves and confusion matrix."""
     shown = []
     for net, lr in best_lr.items():
-        shown.append(curves(runs, net, "train_loss", "training loss (epoch mean)", out, f"train_loss_{net}.pdf"))
+        shown.append(curves(runs, net, "train_loss", "training loss (epoch mean)", out,
+                            f"train_loss_{net}.pdf"))
         shown.append(curves(runs, net, "val_acc", "validation accuracy", out, f"val_acc_{net}.pdf"))
         best = next(i for i, r in enumerate(runs) if r["net"] == net and r["lr"] == lr)
         shown.append(confusion(runs[best]["confusion_529"], classes, out, f"confusion_{net}.pdf",
@@ -104,5 +108,6 @@ def run(ctx) -> dict:
     classes = data.data["classes"]
     shown = [samples(arrays["train_images"], arrays["train_labels"], classes, ctx.out)]
     shown += training_figures(train["runs"], train["best_lr"], classes, ctx.out)
-    files = {kind: {net: f"{kind}_{net}.pdf" for net in train["best_lr"]} for kind in ("train_loss", "val_acc", "confusion")}
+    files = {kind: {net: f"{kind}_{net}.pdf" for net in train["best_lr"]}
+             for kind in ("train_loss", "val_acc", "confusion")}
     return {"samples": "samples.pdf", **files, "plotted": {s["file"]: s for s in shown}}

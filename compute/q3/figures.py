@@ -9,8 +9,9 @@ from compute.plotted import record
 from compute.q3.names import METRIC_NAMES as LABELS
 
 
-def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str, sources: list[str],
-                constants: dict[str, float] | None = None, ylim: tuple[float, float] | None = None) -> dict:
+def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str,
+                sources: list[str], constants: dict[str, float] | None = None,
+                ylim: tuple[float, float] | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,7 +57,8 @@ def decoder_figures(out: Path, trained: dict) -> tuple[dict[str, str], list[dict
 
 
 def run(ctx) -> dict:
-    """The q3.figures step: {decoder: {"loss": file, "similarity": file}, "plotted": {file: what it shows}}."""
+    """The q3.figures step: {decoder: {"loss": file, "similarity": file}, "plotted": {file: what it
+    shows}}."""
     drawn = {decoder: decoder_figures(ctx.out, trained)
              for decoder, trained in ctx.needed["q3.train"].data["decoders"].items()}
     return {decoder: files for decoder, (files, _) in drawn.items()} | {

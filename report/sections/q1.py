@@ -328,7 +328,8 @@ def _positivity_claims(sym: dict, params: dict) -> list[Claim]:
     for j, x in enumerate(pos["even_k_negative"]):
         value = _series_value(x["K"], x["t"])
         out += [Claim(f"q1.negative.{j}.series", _sym(x["expression"]), sum(t**i / sp.factorial(i) for i in range(x["K"]))),
-                Claim(f"q1.negative.{j}.value", _sym(x["value"]), sp.Rational(value.numerator, value.denominator)),
+                Claim(f"q1.negative.{j}.value", _sym(x["value"]),
+                      sp.Rational(value.numerator, value.denominator)),
                 Claim(f"q1.negative.{j}.at", x["t"], x["t"] if value < 0 else None)]
     return out
 
@@ -361,7 +362,8 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
 
 
 @lru_cache(maxsize=8)
-def approximation_again(dimension: int, length: int, trials: int, terms: tuple, spreads: tuple, seed: int) -> tuple:
+def approximation_again(dimension: int, length: int, trials: int, terms: tuple, spreads: tuple,
+                        seed: int) -> tuple:
     """Per spread, per K: the mean relative error of the output, the mean L1 distance of the attention
     weights and the rows left out (normaliser <= 0), computed again through the L x L truncated-series
     kernel (no feature map) in numpy, on the same random draws as q1.numeric."""
@@ -380,8 +382,8 @@ def approximation_again(dimension: int, length: int, trials: int, terms: tuple, 
                 kernel = sum(scores ** j / math.factorial(j) for j in range(k))
                 normaliser = kernel.sum(1)
                 use = normaliser > 0
-                approx = kernel[use] @ v / normaliser[use, None]
-                output += list(np.linalg.norm(approx - exact[use] @ v, axis=1) / np.linalg.norm(exact[use] @ v, axis=1))
+                approx, wanted = kernel[use] @ v / normaliser[use, None], exact[use] @ v
+                output += list(np.linalg.norm(approx - wanted, axis=1) / np.linalg.norm(wanted, axis=1))
                 weights += list(np.abs(kernel[use] / normaliser[use, None] - exact[use]).sum(1))
                 left_out += int((~use).sum())
             points.append((float(np.mean(output)), float(np.mean(weights)), left_out))
@@ -392,12 +394,13 @@ def approximation_again(dimension: int, length: int, trials: int, terms: tuple, 
 def _error_figure_claims(record: dict, error: dict, params: dict, seed: int) -> list[Claim]:
     """The error figure: per declared spread, the output error and the weights' distance at each declared
     K, computed again (approximation_again); its legend names the declared spreads."""
-    again = approximation_again(params["dimension"], params["length"], params["trials"], tuple(params["terms"]),
-                                tuple(params["logit_stds"]), seed)
+    again = approximation_again(params["dimension"], params["length"], params["trials"],
+                                tuple(params["terms"]), tuple(params["logit_stds"]), seed)
     lines, legend = [], []
     for spread, points in zip(params["logit_stds"], again):
         label = rf"std$(q^\top k) = {spread:g}$"
-        lines += [line(label, params["terms"], [p[0] for p in points]), line("", params["terms"], [p[1] for p in points])]
+        lines += [line(label, params["terms"], [p[0] for p in points]),
+                  line("", params["terms"], [p[1] for p in points])]
         legend.append(label)
         bad = [(k, p[0]) for k, p in zip(params["terms"], points) if p[2]]
         if bad:
@@ -417,26 +420,29 @@ def _timing_figure_claims(record: dict, timing: dict, params: dict, predicted: f
     """The timing figure: each measured point at its declared length, the fitted lines and their slopes
     from the least-squares fit done again, the measured and the predicted crossover."""
     lines, fits = [], {}
+    declared_lengths = {"linear": params["lengths"],
+                        "softmax": [x for x in params["lengths"] if x <= params["softmax_max_length"]]}
     for name in ("softmax", "linear"):
-        curve = timing[name]
-        lengths = [x for x in params["lengths"] if name == "linear" or x <= params["softmax_max_length"]]
+        curve, lengths = timing[name], declared_lengths[name]
         fits[name] = _least_squares(curve["lengths"], curve["seconds"], params["fit_from"])
         slope, intercept = fits[name]
         label = "softmax" if name == "softmax" else f"linear, $K={params['terms']}$"
-        lines += [line(f"{label} (slope {slope:.2f})", map(float, lengths), [s * 1e3 for s in curve["seconds"]]),
+        lines += [line(f"{label} (slope {slope:.2f})", map(float, lengths),
+                       [s * 1e3 for s in curve["seconds"]]),
                   line("", [float(x) for x in lengths if x >= params["fit_from"]],
                        [math.exp(intercept) * x ** slope * 1e3 for x in lengths if x >= params["fit_from"]])]
     shared = len(timing["softmax"]["lengths"])
-    crossing = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"], timing["linear"]["seconds"][:shared])
+    crossing = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"],
+                         timing["linear"]["seconds"][:shared])
     if crossing:
         lines.append(line(f"measured crossover {crossing:.0f}", [crossing] * 2, [0, 1]))
     lines.append(line(f"flop-count crossover {predicted:.0f}", [predicted] * 2, [0, 1]))
     expected = axes("sequence length $L$", "wall time per call (ms)", lines, xscale="log", yscale="log")
     name = prefix("q1", record["file"])
     return figure_claims("q1", record, [expected], tol=1e-12, rtol=1e-9) + [
-        Claim(f"{name}.intercepts", [timing[n]["fit_intercept"] for n in fits], [fits[n][1] for n in fits], rtol=1e-9),
-        Claim(f"{name}.lengths", [timing[n]["lengths"] for n in fits],
-              [[x for x in params["lengths"] if n == "linear" or x <= params["softmax_max_length"]] for n in fits])]
+        Claim(f"{name}.intercepts", [timing[n]["fit_intercept"] for n in fits], [fits[n][1] for n in fits],
+              rtol=1e-9),
+        Claim(f"{name}.lengths", [timing[n]["lengths"] for n in fits], [declared_lengths[n] for n in fits])]
 
 
 def claims(results: dict) -> list[Claim]:
@@ -452,7 +458,8 @@ def claims(results: dict) -> list[Claim]:
             + _numeric_claims(num, numeric, expected_crossover)
             + _error_figure_claims(plotted["approx_error.pdf"], num["error"], numeric["error"],
                                    declared(numeric_result)["seed"])
-            + _timing_figure_claims(plotted["attention_timing.pdf"], num["timing"], numeric["timing"], expected_crossover))
+            + _timing_figure_claims(plotted["attention_timing.pdf"], num["timing"], numeric["timing"],
+                                    expected_crossover))
 
 
 def context(results: dict) -> dict:
@@ -469,56 +476,72 @@ def context(results: dict) -> dict:
     }
 
 
-COUNTED = "a polynomial fitted through the operations counted while the algorithm runs on small matrices of numbers that count"
-SCALED = "the counted total with every size scaled by s, over the power of s that leaves a finite non-zero limit"
+COUNTED = ("a polynomial fitted through the operations counted while the algorithm runs on small matrices "
+           "of numbers that count")
+SCALED = "the counted total with every size scaled by s, over the power of s with a finite non-zero limit"
 DECLARED_SYMBOLIC, DECLARED_NUMERIC = ("q1.symbolic", "the setting the step was declared with"), \
     ("q1.numeric", "the setting the step was declared with")
-RECURRENCE = "monomials counted by a recurrence over the exponent of the last variable (no binomial coefficient)"
+RECURRENCE = "monomials counted by a recurrence over the exponent of the last variable (no binomial)"
 PROOFS = {
-    "q1.part.*": ("q1.symbolic", COUNTED), "q1.*_total": ("q1.symbolic", COUNTED),
+    "q1.part.*": ("q1.symbolic", COUNTED),
+    "q1.*_total": ("q1.symbolic", COUNTED),
     "q1.linear_k3_leading": ("q1.symbolic", SCALED + ", with M replaced by the counted monomials"),
     "q1.*_leading": ("q1.symbolic", SCALED),
-    "q1.*_degree_in_L": ("q1.symbolic", "the base-two logarithm of the ratio of counted operations when L doubles"),
+    "q1.*_degree_in_L": ("q1.symbolic", "the base-two logarithm of the ratio of counted operations when L "
+                                        "doubles"),
     "q1.memory_*": ("q1.symbolic", "the scaling limit of the entries the counted algorithm holds"),
-    "q1.crossover_length": ("q1.symbolic", "the largest real root of the counted totals' difference at the stated D and M"),
+    "q1.crossover_length": ("q1.symbolic", "the largest real root of the counted totals' difference at the "
+                                           "stated D and M"),
     "q1.crossover_formula": ("q1.symbolic", "the root SymPy solves from the counted totals"),
     "q1.crossover_feature_dimension": ("q1.symbolic", RECURRENCE),
     "q1.crossover_dimension": DECLARED_SYMBOLIC,
-    "q1.M_general": ("q1.symbolic", "SymPy's closed form of the sum of binomial coefficients over the degrees"),
-    "q1.M_k3": ("q1.symbolic", "the polynomial in D through the monomials of degree two or less, counted by recurrence"),
+    "q1.M_general": ("q1.symbolic", "SymPy's closed form of the sum of binomial coefficients over the "
+                                    "degrees"),
+    "q1.M_k3": ("q1.symbolic", "the polynomial in D through the monomials of degree two or less, counted by "
+                               "recurrence"),
     "q1.M_counts_match_closed_form": ("q1.symbolic", "every constructed count recounted by recurrence"),
-    "q1.count_grid": DECLARED_SYMBOLIC, "q1.identity_grid": DECLARED_SYMBOLIC, "q1.table_grid": DECLARED_SYMBOLIC,
-    "q1.kernel_grid": DECLARED_SYMBOLIC, "q1.wrong_formula_at": DECLARED_SYMBOLIC,
-    "q1.phi_k3_is_exact": ("q1.symbolic", "SymPy expands the stated map's inner product minus the truncated series"),
-    "q1.phi_dimension": ("q1.symbolic", "the D whose count of monomials of degree two or less is the number of "
-                                        "components of the stated map"),
+    "q1.count_grid": DECLARED_SYMBOLIC,
+    "q1.identity_grid": DECLARED_SYMBOLIC,
+    "q1.table_grid": DECLARED_SYMBOLIC,
+    "q1.kernel_grid": DECLARED_SYMBOLIC,
+    "q1.wrong_formula_at": DECLARED_SYMBOLIC,
+    "q1.phi_k3_is_exact": ("q1.symbolic", "SymPy expands the stated map's inner product minus the truncated "
+                                          "series"),
+    "q1.phi_dimension": ("q1.symbolic", "the D whose count of monomials of degree two or less is the number "
+                                        "of components of the stated map"),
     "q1.identity_grid_exact": ("q1.symbolic", "the identity evaluated numerically on random vectors"),
     "q1.wrong_formula": ("q1.symbolic", "the published formula (cited), read by SymPy's LaTeX parser"),
     "q1.wrong_formula_value": ("q1.symbolic", "the published sum evaluated with integers"),
     "q1.wrong_formula_per_degree": ("q1.symbolic", "the published summands, one per degree"),
-    "q1.wrong_formula_truth": ("q1.symbolic", RECURRENCE), "q1.construction_per_degree": ("q1.symbolic", RECURRENCE),
+    "q1.wrong_formula_truth": ("q1.symbolic", RECURRENCE),
+    "q1.construction_per_degree": ("q1.symbolic", RECURRENCE),
     "q1.M_table.*": ("q1.symbolic", RECURRENCE),
     "q1.M_table_constructed.*": ("q1.symbolic", "whether the map fits the declared construction limit"),
     "q1.tensor_power_k3": ("q1.symbolic", "the polynomial in D through the counted ordered index tuples"),
     "q1.k3_square_form": ("q1.symbolic", "the truncated series as a polynomial in t"),
     "q1.k3_argmin": ("q1.symbolic", "the vertex of the parabola from its coefficients"),
     "q1.k3_minimum": ("q1.symbolic", "the series at that vertex"),
-    "q1.kernel_identity_holds": ("q1.symbolic", "numerically, on random matrices, against kernel-weighted rows"),
+    "q1.kernel_identity_holds": ("q1.symbolic", "numerically, on random matrices, against kernel-weighted "
+                                                "rows"),
     "q1.negative.*.series": ("q1.symbolic", "the truncated series summed again"),
     "q1.negative.*.value": ("q1.symbolic", "the series at the point, in exact fractions"),
     "q1.negative.*.at": ("q1.symbolic", "the series is negative there, in exact fractions"),
     "q1.timing.feature_dimension": ("q1.numeric", RECURRENCE),
     "q1.timing.predicted_crossover": ("q1.numeric", "the crossover solved again from the counted totals"),
-    "q1.timing.longest_softmax": ("q1.numeric", "the longest declared length within the declared softmax limit"),
+    "q1.timing.longest_softmax": ("q1.numeric", "the longest declared length within the declared softmax "
+                                                "limit"),
     "q1.timing.crossover": ("q1.numeric", "where the measured times cross, interpolated again in log L"),
     "q1.timing.crossover_over_*": ("q1.numeric", "that crossing over M, or over the predicted crossover"),
-    "q1.timing.*": DECLARED_NUMERIC, "q1.error.*": DECLARED_NUMERIC,
+    "q1.timing.*": DECLARED_NUMERIC,
+    "q1.error.*": DECLARED_NUMERIC,
     "q1.slope_*": ("q1.numeric", "least squares on the logarithms, from the normal equations"),
-    "q1.figure.approx_error.derived": ("q1.figures", "every error computed again through the whole truncated-series "
-                                                   "kernel matrix in numpy, on the same random draws"),
-    "q1.figure.approx_error.stored": ("q1.numeric", "the same computation, against the stored errors and rows left out"),
-    "q1.figure.attention_timing.drawn": ("q1.figures", "the measured times at the declared lengths; the fitted "
-                                                       "lines, slopes and crossovers derived again"),
+    "q1.figure.approx_error.derived": ("q1.figures", "every error computed again through the whole "
+                                                     "truncated-series kernel matrix in numpy, on the same "
+                                                     "random draws"),
+    "q1.figure.approx_error.stored": ("q1.numeric", "the same computation, against the stored errors and "
+                                                    "rows left out"),
+    "q1.figure.attention_timing.drawn": ("q1.figures", "the measured times at the declared lengths; the "
+                                                       "fitted lines, slopes and crossovers derived again"),
     "q1.figure.attention_timing.intercepts": ("q1.numeric", "least squares on the logarithms"),
     "q1.figure.attention_timing.lengths": DECLARED_NUMERIC,
 }

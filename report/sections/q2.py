@@ -66,7 +66,7 @@ def _course_subset(labels: np.ndarray) -> list[int]:
 
 
 def _accuracy(predicted: list[int], labels: np.ndarray, images) -> float:
-    """Correct over all on `images`; NaN (which fails every claim) unless there is one prediction per label."""
+    """Correct over all on `images`; NaN (which fails every claim) unless each label has a prediction."""
     if len(predicted) != len(labels):
         return math.nan
     return sum(predicted[i] == labels[i] for i in images) / len(images)
@@ -125,14 +125,15 @@ def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
     train = train_result.data
     runs, nets = train["runs"], train["settings"]["networks"]
     setting = declared(train_result)
+    rates = setting["params"]["learning_rates"]
     out = [Claim("q2.course_test_images", sum(train["data"]["course_test_per_class"]),
                  len(_course_subset(labels["test"]))),
            Claim("q2.epochs", train["settings"]["epochs"], min(len(r["val_confusion"]) for r in runs)),
            Claim("q2.batch_size", train["settings"]["batch_size"], setting["params"]["batch_size"]),
            Claim("q2.seed", train["settings"]["seed"], setting["seed"]),
-           Claim("q2.learning_rates", train["settings"]["learning_rates"], setting["params"]["learning_rates"]),
+           Claim("q2.learning_rates", train["settings"]["learning_rates"], rates),
            Claim("q2.pixel_scale", PIXEL_SCALE, float(cited_value("q2.course.pixel_scale"))),
-           Claim("q2.run_count", len(runs), len(setting["params"]["networks"]) * len(setting["params"]["learning_rates"]))]
+           Claim("q2.run_count", len(runs), len(setting["params"]["networks"]) * len(rates))]
     for r in runs:
         key, again = f"q2.run.{r['net']}.{lr_key(r['lr'])}", redo[(r["net"], r["lr"])]
         out += [Claim(f"{key}.val", r["val_acc"][-1], again["val"][-1], tol=FLOAT32),
@@ -169,7 +170,8 @@ def published_runs() -> list[dict]:
     for name, entry in PUBLISHED.items():
         if name.startswith("q2.published.cnn_"):
             net = name.split(".")[2]
-            found.append({"name": name, "net": net, "note": entry.note, **linked(entry.value, ("cited", name))})
+            found.append({"name": name, "net": net, "note": entry.note,
+                          **linked(entry.value, ("cited", name))})
     return found
 
 
@@ -221,23 +223,25 @@ def _cost_claims(cost_result) -> list[Claim]:
         arch = info["architecture"]
         out += [Claim(f"q2.arch.{net}.{size}", arch["declared"][size], arch["constructed"][size])
                 for size in STATED_SIZES[net]]
-        values = {sp.Symbol(s, positive=True, integer=True): v for s, v in info["symbols"].items()}
+        values = info["symbols"]
         by_formula = {r["layer"]: _evaluated(r["formula"], tuple(info["symbols"].items()))
                       for r in info["param_rows"]}
         published_classes = cited_value("q2.published.classes")
         out += [Claim(f"q2.params.{net}", info["params_torch"], sum(by_formula.values())),
                 Claim(f"q2.params10.{net}", info["params_with_10_classes"],
-                      info["params_torch"] + (published_classes - values[sp.Symbol("K", positive=True, integer=True)])
-                      * (values[sp.Symbol("H_2", positive=True, integer=True)] + 1)),
+                      info["params_torch"] + (published_classes - values["K"]) * (values["H_2"] + 1)),
                 Claim(f"q2.macs.{net}", info["macs"], sum(r["macs"] for r in info["macs_rows"]))]
         if net == "cnn_maxpool":  # the network whose per-layer table the text prints
             out += [Claim(f"q2.layer.{r['layer']}.{column}", r[column], by_formula[r["layer"]])
                     for r in info["param_rows"] for column in ("count", "torch")]
-            out += [Claim(f"q2.symbol.{s}", v, arch["constructed"][SYMBOL_SIZES[s]]) for s, v in info["symbols"].items()]
-            out.append(Claim("q2.published_params_match", info["params_with_10_classes"] == cited_value("q2.published.params"),
+            out += [Claim(f"q2.symbol.{s}", v, arch["constructed"][SYMBOL_SIZES[s]])
+                    for s, v in info["symbols"].items()]
+            published = cited_value("q2.published.params")
+            out.append(Claim("q2.published_params_match", info["params_with_10_classes"] == published,
                              sum(by_formula.values()) + (published_classes - arch["constructed"]["n_classes"])
-                             * (arch["constructed"]["fc2"] + 1) == cited_value("q2.published.params")))
-    out.append(Claim("q2.timing_batches", [int(b) for b in cost["networks"]["cnn_maxpool"]["inference_seconds_per_image"]],
+                             * (arch["constructed"]["fc2"] + 1) == published))
+    timed = cost["networks"]["cnn_maxpool"]["inference_seconds_per_image"]
+    out.append(Claim("q2.timing_batches", [int(b) for b in timed],
                      declared(cost_result)["params"]["timing_batches"]))
     return out
 
@@ -254,8 +258,10 @@ def _curve_claims(train_result, plotted: dict, redo: dict) -> list[Claim]:
         losses = [line(f"lr = {lr:g}", epochs, mine.get(lr, {}).get("train_loss", [])) for lr in rates]
         accuracies = [line(f"lr = {lr:g}", epochs, redo.get((net, lr), {}).get("val", [])) for lr in rates]
         record = plotted[f"val_acc_{net}.pdf"]
-        out += figure_claims("q2", plotted[f"train_loss_{net}.pdf"], [axes("epoch", "training loss (epoch mean)", losses)])
-        out += figure_claims("q2", record, [axes("epoch", "validation accuracy", accuracies)], tol=FLOAT32, derived=True)
+        out += figure_claims("q2", plotted[f"train_loss_{net}.pdf"],
+                             [axes("epoch", "training loss (epoch mean)", losses)])
+        out += figure_claims("q2", record, [axes("epoch", "validation accuracy", accuracies)], tol=FLOAT32,
+                             derived=True)
         name = prefix("q2", record["file"])
         out += [Claim(f"{name}.history", [mine.get(lr, {}).get("val_acc") for lr in rates],
                       [redo.get((net, lr), {}).get("val") for lr in rates], tol=FLOAT32),
@@ -274,8 +280,8 @@ def _confusion_claims(train_result, plotted: dict, redo: dict, labels: dict) -> 
     for net in declared(train_result)["params"]["networks"]:
         best = best_learning_rate({lr: v["val"][-1] for (n, lr), v in redo.items() if n == net})
         record = plotted[f"confusion_{net}.pdf"]
-        out += figure_claims("q2", record, [axes("predicted class", "true class", [],
-                                                 images=[matrix(redo[(net, best)]["confusion529"], CLASSES)])],
+        recounted = matrix(redo[(net, best)]["confusion529"], CLASSES)
+        out += figure_claims("q2", record, [axes("predicted class", "true class", [], images=[recounted])],
                              derived=True)
         drawn = record["axes"][0]["images"][0]["data"]
         name = prefix("q2", record["file"])
@@ -329,8 +335,9 @@ def context(results: dict) -> dict:
     data, train, cost, figures = (results[k].data for k in ("q2.data", "q2.train", "q2.cost", "q2.figures"))
     maxpool = cost["networks"]["cnn_maxpool"]
     symbols = {sp.Symbol(s, positive=True, integer=True): v for s, v in maxpool["symbols"].items()}
-    layer_rows = [{"layer": r["layer"], "name": LAYER_TEXT[r["layer"]],
-                   **_layer_formula(r["formula"], tuple(maxpool["symbols"].items()))} for r in maxpool["param_rows"]]
+    sizes = tuple(maxpool["symbols"].items())
+    layer_rows = [{"layer": r["layer"], "name": LAYER_TEXT[r["layer"]], **_layer_formula(r["formula"], sizes)}
+                  for r in maxpool["param_rows"]]
     return {
         "data": data, "train": train, "cost": cost, "figures": figures, "names": NAMES,
         "layer_rows": layer_rows,
@@ -349,43 +356,53 @@ PROOFS = {
     "q2.images.*": ("q2.data", "the labels of the split, counted in the data file"),
     "q2.class_counts.train": ("q2.data", "the training labels of each class, counted in the data file"),
     "q2.data_seed": ("q2.data", DECLARED),
-    "q2.course_test_images": ("q2.train", "the course's test subset selected again from the test labels with the "
-                                          "published quotas per class (cited)"),
+    "q2.course_test_images": ("q2.train", "the course's test subset selected again from the test labels "
+                                          "with the published quotas per class (cited)"),
     "q2.epochs": ("q2.train", "the validation confusion matrices stored, one per epoch"),
-    "q2.batch_size": ("q2.train", DECLARED), "q2.seed": ("q2.train", DECLARED),
-    "q2.learning_rates": ("q2.train", DECLARED), "q2.rates.*": ("q2.train", DECLARED),
-    "q2.pixel_scale": ("q2.train", "the course's starter code (cited) against the scale the training code divides by"),
+    "q2.batch_size": ("q2.train", DECLARED),
+    "q2.seed": ("q2.train", DECLARED),
+    "q2.learning_rates": ("q2.train", DECLARED),
+    "q2.rates.*": ("q2.train", DECLARED),
+    "q2.pixel_scale": ("q2.train", "the course's starter code (cited) against the scale the training code "
+                                   "divides by"),
     "q2.run_count": ("q2.train", "declared networks times declared learning rates"),
-    "q2.run.*.val": ("q2.train", "correct over all of the last epoch's validation confusion matrix, whose rows must "
-                                 "count the validation labels of each class"),
+    "q2.run.*.val": ("q2.train", "correct over all of the last epoch's validation confusion matrix, whose "
+                                 "rows must count the validation labels of each class"),
     "q2.run.*.test*": ("q2.train", RESCORED),
     "q2.best_lr.*": ("q2.train", "the rate with the highest re-derived final validation accuracy"),
     "q2.best_margin.*": ("q2.train", "the same margin over the re-derived final validation accuracies"),
-    "q2.rising.*": ("q2.train", "the re-derived validation accuracies of the smallest rate over its last epochs"),
-    "q2.confusion.*": ("q2.train", "the matrix counted again from the stored predictions on the course's subset"),
-    "q2.maxpool_minus_strided": ("q2.train", "the difference of the re-scored test accuracies at the re-chosen rates"),
+    "q2.rising.*": ("q2.train", "the re-derived validation accuracies of the smallest rate over its last "
+                                "epochs"),
+    "q2.confusion.*": ("q2.train", "the matrix counted again from the stored predictions on the course's "
+                                   "subset"),
+    "q2.maxpool_minus_strided": ("q2.train", "the difference of the re-scored test accuracies at the "
+                                             "re-chosen rates"),
     "q2.same_best_lr": ("q2.train", "the re-chosen rates compared"),
     "q2.inside.*": ("q2.train", "the re-scored test accuracy against the published range (cited)"),
-    "q2.cost_threads": ("q2.cost", DECLARED), "q2.timing_batches": ("q2.cost", DECLARED),
+    "q2.cost_threads": ("q2.cost", DECLARED),
+    "q2.timing_batches": ("q2.cost", DECLARED),
     "q2.arch.*": ("q2.cost", "the size read from the constructed PyTorch modules and a forward pass"),
     "q2.symbol.*": ("q2.cost", "the size read from the constructed PyTorch modules"),
     "q2.params.*": ("q2.cost", "the per-layer formulas evaluated at the constructed sizes, summed"),
-    "q2.params10.*": ("q2.cost", "the count with the published number of classes (cited) in the output layer"),
-    "q2.published_params_match": ("q2.cost", "the per-layer formulas with the published classes, against the "
-                                             "published count (cited)"),
+    "q2.params10.*": ("q2.cost", "the count with the published number of classes (cited) in the output "
+                                 "layer"),
+    "q2.published_params_match": ("q2.cost", "the per-layer formulas with the published classes, against "
+                                             "the published count (cited)"),
     "q2.macs.*": ("q2.cost", "the per-layer multiply-adds summed"),
     "q2.layer.*": ("q2.cost", "the layer's formula evaluated at the constructed sizes"),
-    "q2.figure.val_acc_*.derived": ("q2.figures", "each epoch's validation accuracy derived again from its stored "
-                                                "confusion matrix"),
-    "q2.figure.val_acc_*.history": ("q2.train", "the same derivation, against the stored accuracies of every epoch"),
+    "q2.figure.val_acc_*.derived": ("q2.figures", "each epoch's validation accuracy derived again from its "
+                                                  "stored confusion matrix"),
+    "q2.figure.val_acc_*.history": ("q2.train", "the same derivation, against the stored accuracies of "
+                                                "every epoch"),
     "q2.figure.val_acc_*.last": ("q2.figures", "the last drawn point against the accuracy the text states"),
-    "q2.figure.confusion_*.derived": ("q2.figures", "the matrix counted again from the stored predictions of the "
-                                                  "re-chosen run"),
+    "q2.figure.confusion_*.derived": ("q2.figures", "the matrix counted again from the stored predictions "
+                                                    "of the re-chosen run"),
     "q2.figure.confusion_*.total": ("q2.figures", "the course's test subset selected again"),
-    "q2.figure.confusion_*.correct": ("q2.figures", "the drawn diagonal over the drawn total, against the test "
-                                                    "accuracy the text states"),
+    "q2.figure.confusion_*.correct": ("q2.figures", "the drawn diagonal over the drawn total, against the "
+                                                    "test accuracy the text states"),
     "q2.figure.samples.rows": ("q2.figures", "the class names, one row each"),
-    "q2.figure.samples.shown": ("q2.figures", "the first training images of each class, found again in the data file"),
+    "q2.figure.samples.shown": ("q2.figures", "the first training images of each class, found again in the "
+                                              "data file"),
 }
 
 SECTION = Section(

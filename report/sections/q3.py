@@ -187,7 +187,8 @@ def _data_claims(results: dict) -> list[Claim]:
         counted = _corpus_on_disk(str(corpus.dir / corpus.data["dir"]))
         out += [Claim(f"q3.corpus.{k}", corpus.data[k], v, tol=0.0 if k == "clips" else 1e-9)
                 for k, v in counted.items()]
-        out.append(Claim("q3.corpus.voices", len(corpus.data["voices"]), len(set(corpus.data["voices"]) & set(VOICES))))
+        voices = corpus.data["voices"]
+        out.append(Claim("q3.corpus.voices", len(voices), len(set(voices) & set(VOICES))))
     else:
         counted = _corpus_on_disk(features.data["root"])
         out.append(Claim("q3.hours", features.data["hours"], counted["hours"], tol=1e-9))
@@ -197,7 +198,8 @@ def _data_claims(results: dict) -> list[Claim]:
 def _settings_claims(result) -> list[Claim]:
     first = result.data["decoders"][next(iter(DECODERS))]
     settings, stated = first["settings"], declared(result)
-    course = {k: cited_value(f"q3.course.{k}") if f"q3.course.{k}" in PUBLISHED else HOMEWORK[k] for k in HOMEWORK}
+    course = {k: cited_value(f"q3.course.{k}") if f"q3.course.{k}" in PUBLISHED else HOMEWORK[k]
+              for k in HOMEWORK}
     differences = {k: {"homework": course[k], "profile": d["profile"]}
                    for k, d in stated["params"]["differences_from_homework"].items()}
     return ([Claim(f"q3.setting.{k}", settings[k], stated["params"][k]) for k in TRAIN_SETTINGS]
@@ -237,7 +239,8 @@ def _rates(settings: dict) -> list[float]:
     """The learning rate of each epoch the declared schedule gives: linear from lr_floor times the rate
     up to the rate over the warm-up epochs, then linearly down to lr_floor times it over the decay
     epochs, and there after them."""
-    rate, floor, warm, decay = settings["lr"], settings["lr_floor"], settings["warmup_epochs"], settings["decay_epochs"]
+    rate, floor = settings["lr"], settings["lr_floor"]
+    warm, decay = settings["warmup_epochs"], settings["decay_epochs"]
     out = []
     for epoch in range(settings["epochs"]):
         if epoch < warm:
@@ -267,18 +270,18 @@ def _curve_claims(decoder: str, result, plotted: dict, features_dir: str) -> lis
     baseline = {m: _average(tuple((t, r["baseline"][m]["output"]) for t in val))[m] for m in METRICS}
     lines = [ln for m in METRICS for ln in (line(METRICS[m], epochs, history[f"val_{m}"]),
                                             line("", [0, 1], [baseline[m]] * 2))]
-    name = prefix("q3", loss["file"])
+    name, legend = prefix("q3", loss["file"]), list(METRICS.values()) + ["best constant output"]
+    losses = [line("training", epochs, history["train_loss"]), line("validation", epochs, history["val_loss"])]
     return (figure_claims("q3", loss, [axes("epoch", f"loss (label smoothing {params['label_smoothing']:g})",
-                                            [line("training", epochs, history["train_loss"]),
-                                             line("validation", epochs, history["val_loss"])])])
+                                            losses)])
             + [Claim(f"{name}.last", loss["axes"][0]["lines"][-1]["y"][-1], val_loss, tol=2e-5),
                Claim(f"{name}.epochs", r["epochs"], list(epochs)),
-               Claim(f"{name}.recorded", [len(history[k]) for k in sorted(history)], [len(epochs)] * len(history)),
+               Claim(f"{name}.recorded", [len(history[k]) for k in sorted(history)],
+                     [len(epochs)] * len(history)),
                Claim(f"q3.schedule.{decoder}", history["learning_rate"], _rates(params), rtol=1e-12)]
-            + figure_claims("q3", similarity, [axes("epoch", "validation similarity", lines,
-                                                    list(METRICS.values()) + ["best constant output"])], tol=1e-9)
-            + [Claim(prefix("q3", similarity["file"]) + ".baseline", [r["baseline"][m]["validation"] for m in METRICS],
-                     [baseline[m] for m in METRICS], tol=1e-9)])
+            + figure_claims("q3", similarity, [axes("epoch", "validation similarity", lines, legend)], tol=1e-9)
+            + [Claim(prefix("q3", similarity["file"]) + ".baseline",
+                     [r["baseline"][m]["validation"] for m in METRICS], [baseline[m] for m in METRICS], tol=1e-9)])
 
 
 def published_range(decoder: str, metric: str) -> tuple[float, float]:
@@ -364,12 +367,15 @@ def context(results: dict) -> dict:
 
 
 DECLARED = "the setting the step was declared with"
-RESCORED = "the stored test transcriptions scored again by implementations of the three similarities written here"
+RESCORED = "the stored test transcriptions scored again by the similarities' implementations written here"
 PROOFS = {
     "q3.clips.*": ("q3.features", "the clips of the split file, counted"),
-    "q3.setting.sample_rate": ("q3.features", DECLARED), "q3.setting.mel_sample_rate": ("q3.features", DECLARED),
-    "q3.setting.n_fft": ("q3.features", DECLARED), "q3.setting.hop": ("q3.features", DECLARED),
-    "q3.setting.n_mels": ("q3.features", DECLARED), "q3.setting.frames": ("q3.features", DECLARED),
+    "q3.setting.sample_rate": ("q3.features", DECLARED),
+    "q3.setting.mel_sample_rate": ("q3.features", DECLARED),
+    "q3.setting.n_fft": ("q3.features", DECLARED),
+    "q3.setting.hop": ("q3.features", DECLARED),
+    "q3.setting.n_mels": ("q3.features", DECLARED),
+    "q3.setting.frames": ("q3.features", DECLARED),
     "q3.setting.max_text": ("q3.features", DECLARED),
     "q3.setting.*": ("q3.train", DECLARED),
     "q3.corpus.voices": ("q3.corpus", "the voices the corpus used that are in the project's pool, counted"),
@@ -377,7 +383,8 @@ PROOFS = {
     "q3.hours": ("q3.features", "the durations of the dataset's wav files, summed again"),
     "q3.processes": ("q3.train", "the declared workers, the decoders and the training machine's cores"),
     "q3.vocabulary": ("q3.train", "the symbols of the vocabulary, counted"),
-    "q3.differences": ("q3.train", "the declaration's settings against the course's (cited) and the profile's"),
+    "q3.differences": ("q3.train", "the declaration's settings against the course's (cited) and the "
+                                   "profile's"),
     "q3.params.*": ("q3.train", "the parameter count from the layer shapes of the specification"),
     "q3.test.*.loss": ("q3.train", "the saved weights run again on the test features"),
     "q3.test.*": ("q3.train", RESCORED),
@@ -388,15 +395,17 @@ PROOFS = {
     "q3.better.*": ("q3.train", "the decoder with the higher re-scored similarity"),
     "q3.gap.*": ("q3.train", "the difference of the re-scored similarities"),
     "q3.schedule.*": ("q3.train", "the rate of each epoch from the declared rate, floor, warm-up and decay"),
-    "q3.inside.*": ("q3.train", "the re-derived test result against the published range (cited) and the margin"),
+    "q3.inside.*": ("q3.train", "the re-derived test result against the published range (cited) and the "
+                                "margin"),
     "q3.figure.loss_*.last": ("q3.figures", "the last validation loss: the saved weights run again on the "
                                             "validation features"),
     "q3.figure.loss_*.epochs": ("q3.train", "the declared epochs"),
-    "q3.figure.loss_*.recorded": ("q3.train", "one recorded value per declared epoch, for every recorded quantity"),
+    "q3.figure.loss_*.recorded": ("q3.train", "one recorded value per declared epoch, for every recorded "
+                                              "quantity"),
     "q3.figure.similarity_*.drawn": ("q3.figures", "the stored curves; the dashed constant baselines scored "
                                                    "again on the validation targets"),
-    "q3.figure.similarity_*.baseline": ("q3.train", "the constant transcription scored again on the validation "
-                                                    "targets"),
+    "q3.figure.similarity_*.baseline": ("q3.train", "the constant transcription scored again on the "
+                                                    "validation targets"),
 }
 
 SECTION = Section(
