@@ -143,3 +143,33 @@ def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
                              capture_output=True, text=True, cwd=copy)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: --squares: the smoke profile does not read it (q4 makes its own")
+
+
+@needs_latex
+def test_a_scaffolded_question_builds_checks_at_full_strength_and_leaves_with_its_files(project_copy, tmp_path):
+    copy = project_copy
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    made = subprocess.run([sys.executable, "-m", "report.sections", "new", "q9", "Sums of squares & more"],
+                          capture_output=True, text=True, cwd=copy)
+    assert made.returncode == 0, made.stderr
+    written = {p for p in copy.rglob("*") if p.is_file()} - set(before)
+    assert {p.relative_to(copy).as_posix() for p in written} == {
+        "compute/q9/__init__.py", "compute/q9/steps.py", "compute/q9/work.py", "report/sections/q9.py",
+        "templates/q9.tex.j2", "tests/test_q9.py"}
+    run = lambda *args: subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=copy,
+                                       timeout=600)
+    checked = run("build.py", "--profile", "smoke", "--section", "q9", "--check", "--mutate",
+                  "--build-dir", str(tmp_path / "build"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "q9: 2 of 2 corrupted values caught by a claim (100.0 %)" in checked.stdout
+    built = run("build.py", "--profile", "smoke", "--section", "q9", "--build-dir", str(tmp_path / "build"))
+    assert built.returncode == 0, built.stderr
+    assert "The first 12 squares add up to 650." in pdf_text(tmp_path / "build" / "report.pdf")
+    assert run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_q9.py").returncode == 0
+    again = run("-m", "report.sections", "new", "q9", "Again")
+    assert again.returncode == 1 and "already exist(s); choose another name" in again.stderr
+    for path in written:
+        path.unlink()
+    kept = lambda p: not {"__pycache__", ".pytest_cache"} & set(p.parts)  # what Python and pytest leave
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and kept(p)} == {
+        p: d for p, d in before.items() if kept(p)}  # no other file was touched
