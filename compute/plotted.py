@@ -1,9 +1,40 @@
-"""What a drawn figure shows, read back from its matplotlib artists after saving: the figure steps
-store it beside the file, so that the report can check every plotted point, label and legend
-against the settings and the stored results (report/figures.py)."""
+"""The report's one figure style, and what a drawn figure shows.
+
+Every figure step draws with `pyplot()` (matplotlib without a screen, with STYLE: sizes for print,
+fonts embedded as TrueType, no top and right spines) and saves with `save`, which also reads back
+what the figure shows from its matplotlib artists: the figure steps store it beside the file, so
+that the report can check every plotted point, label and legend against the settings and the
+stored results (report/figures.py).
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 7.5, "xtick.labelsize": 8,
+         "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False,
+         "lines.markersize": 3, "lines.linewidth": 1.2, "grid.alpha": 0.3, "grid.linewidth": 0.5,
+         "legend.frameon": False, "savefig.bbox": "tight"}
+
+
+def pyplot():
+    """matplotlib's pyplot, drawing to files only (no screen), with the report's STYLE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(STYLE)
+    return plt
+
+
+def save(fig, path: Path, sources: list[str]) -> dict:
+    """Saves the figure to `path` (a vector PDF for print) and closes it; returns what it shows."""
+    fig.savefig(path)
+    shown = record(fig, Path(path).name, sources)
+    pyplot().close(fig)
+    return shown
 
 
 def _values(data) -> list:

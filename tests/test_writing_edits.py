@@ -39,13 +39,14 @@ def imports_matplotlib(path: Path) -> bool:
     for node in ast.walk(ast.parse(path.read_text())):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                  else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-        if any(n.split(".")[0] == "matplotlib" for n in names):
+        if any(n.split(".")[0] == "matplotlib" or n == "compute.plotted" for n in names):
             return True
     return False
 
 
 def plotting_modules(copy: Path) -> list[Path]:
-    """The compute modules that draw (import matplotlib); steps.py only declares."""
+    """The compute modules that draw (import matplotlib, or the figure style that does); steps.py
+    only declares."""
     return sorted(p for p in (copy / "compute").rglob("*.py") if p.name != "steps.py" and imports_matplotlib(p))
 
 

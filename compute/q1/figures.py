@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from compute.plotted import pyplot, save
 
-from compute.plotted import record  # noqa: E402
+plt = pyplot()
 
 FILES = {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
-
-
-def _saved(fig, path: Path, sources: list[str]) -> dict:
-    fig.tight_layout()
-    fig.savefig(path)
-    shown = record(fig, path.name, sources)
-    plt.close(fig)
-    return shown
 
 
 def plot_error(error: dict, path: Path) -> dict:
@@ -29,9 +19,8 @@ def plot_error(error: dict, path: Path) -> dict:
     for i, curve in enumerate(error["curves"]):
         ks = [pt["K"] for pt in curve["points"]]
         ax.semilogy(ks, [pt["mean_relative_error"] for pt in curve["points"]], "o-", color=f"C{i}",
-                    markersize=3.5, label=rf"std$(q^\top k) = {curve['logit_std']:g}$")
-        ax.semilogy(ks, [pt["mean_weights_l1"] for pt in curve["points"]], "s--", color=f"C{i}",
-                    markersize=3, linewidth=1)
+                    label=rf"std$(q^\top k) = {curve['logit_std']:g}$")
+        ax.semilogy(ks, [pt["mean_weights_l1"] for pt in curve["points"]], "s--", color=f"C{i}")
         bad = [pt for pt in curve["points"] if pt["rows_nonpositive_normaliser"]]
         if bad:
             ax.semilogy([pt["K"] for pt in bad], [pt["mean_relative_error"] for pt in bad], "kx",
@@ -41,10 +30,10 @@ def plot_error(error: dict, path: Path) -> dict:
     ax.set_xlabel("terms of the series $K$")
     ax.set_ylabel("mean error (dimensionless)")
     ax.set_xticks([pt["K"] for pt in error["curves"][0]["points"]])
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6.5)
+    ax.grid(True, which="both")
+    ax.legend()
     points = "q1.numeric:error.curves.*.points.*."
-    return _saved(fig, path, [points + "K", points + "mean_relative_error", points + "mean_weights_l1",
+    return save(fig, path, [points + "K", points + "mean_relative_error", points + "mean_weights_l1",
                               points + "rows_nonpositive_normaliser", "q1.numeric:error.curves.*.logit_std"])
 
 
@@ -53,11 +42,9 @@ def plot_timing(result: dict, path: Path) -> dict:
     for name, label, colour in (("softmax", "softmax", "C0"), ("linear", "linear, $K=3$", "C1")):
         curve = result[name]
         lengths, seconds = np.array(curve["lengths"], dtype=float), np.array(curve["seconds"])
-        ax.loglog(lengths, seconds * 1e3, "o", color=colour, markersize=3,
-                  label=f"{label} (slope {curve['slope']:.2f})")
+        ax.loglog(lengths, seconds * 1e3, "o", color=colour, label=f"{label} (slope {curve['slope']:.2f})")
         x = lengths[lengths >= result["fit_from"]]
-        ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-",
-                  color=colour, linewidth=1)
+        ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-", color=colour)
     if result["crossover_length"]:
         ax.axvline(result["crossover_length"], color="0.3", linestyle=":", linewidth=1,
                    label=f"measured crossover {result['crossover_length']:.0f}")
@@ -65,11 +52,11 @@ def plot_timing(result: dict, path: Path) -> dict:
                label=f"flop-count crossover {result['predicted_crossover_length']:.0f}")
     ax.set_xlabel("sequence length $L$")
     ax.set_ylabel("wall time per call (ms)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.grid(True, which="both")
+    ax.legend()
     drawn = ("lengths", "seconds", "slope", "fit_intercept")
     sources = [f"q1.numeric:timing.{name}.{what}" for name in ("softmax", "linear") for what in drawn]
-    return _saved(fig, path, sources + [f"q1.numeric:timing.{what}" for what in
+    return save(fig, path, sources + [f"q1.numeric:timing.{what}" for what in
                                         ("fit_from", "crossover_length", "predicted_crossover_length")])
 
 

@@ -6,47 +6,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from compute.plotted import pyplot, save
+from compute.q2.data import load_arrays
 
-from compute.plotted import record  # noqa: E402
-from compute.q2.data import load_arrays  # noqa: E402
-
-STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
-         "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False}
-
-
-def _save(fig, out: Path, name: str, sources: list[str]) -> dict:
-    """Saves the figure; what it shows (compute/plotted.py)."""
-    fig.savefig(Path(out) / name, bbox_inches="tight")
-    shown = record(fig, name, sources)
-    plt.close(fig)
-    return shown
+plt = pyplot()
 
 
 def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path,
             per_class: int = 6) -> dict:
     """The first `per_class` images of each class, one row per class; what it shows is the row labels
     and the indices of the training images in each row (the pixels are the data file's)."""
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(classes), per_class, figsize=(0.75 * per_class + 0.8, 0.75 * len(classes)))
-        for c, name in enumerate(classes):
-            chosen = np.flatnonzero(labels.reshape(-1) == c)[:per_class]
-            for j, ax in enumerate(axes[c]):
-                if j < len(chosen):
-                    ax.imshow(images[chosen[j]], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for spine in ax.spines.values():
-                    spine.set_visible(False)
-            axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center")
-        fig.subplots_adjust(wspace=0.05, hspace=0.05)
-        fig.savefig(Path(out) / "samples.pdf", bbox_inches="tight")
-        rows = [axes[c][0].get_ylabel() for c in range(len(classes))]
-        plt.close(fig)
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(0.75 * per_class + 0.8, 0.75 * len(classes)))
+    for c, name in enumerate(classes):
+        chosen = np.flatnonzero(labels.reshape(-1) == c)[:per_class]
+        for j, ax in enumerate(axes[c]):
+            if j < len(chosen):
+                ax.imshow(images[chosen[j]], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center")
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    fig.savefig(Path(out) / "samples.pdf")
+    rows = [axes[c][0].get_ylabel() for c in range(len(classes))]
+    plt.close(fig)
     return {"file": "samples.pdf", "rows": rows,
             "shown": [np.flatnonzero(labels.reshape(-1) == c)[:per_class].tolist()
                       for c in range(len(classes))]}
@@ -55,35 +41,33 @@ def samples(images: np.ndarray, labels: np.ndarray, classes: list[str], out: Pat
 def curves(runs: list[dict], net: str, key: str, ylabel: str, out: Path, name: str) -> dict:
     """One line per learning rate of `net`: runs[i][key] against the epoch."""
     mine = [i for i, r in enumerate(runs) if r["net"] == net]
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(3.4, 2.4))
-        for r in (runs[i] for i in mine):
-            epochs = np.arange(1, len(r[key]) + 1)
-            ax.plot(epochs, r[key], marker="o", markersize=2.5, linewidth=1.2, label=f"lr = {r['lr']:g}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3, linewidth=0.5)
-        ax.legend(frameon=False)
-        return _save(fig, out, name, [f"q2.train:runs.{i}.{key}" for i in mine])
+    fig, ax = plt.subplots(figsize=(3.4, 2.4))
+    for r in (runs[i] for i in mine):
+        epochs = np.arange(1, len(r[key]) + 1)
+        ax.plot(epochs, r[key], marker="o", label=f"lr = {r['lr']:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True)
+    ax.legend()
+    return save(fig, Path(out) / name, [f"q2.train:runs.{i}.{key}" for i in mine])
 
 
 def confusion(matrix: list[list[int]], classes: list[str], out: Path, name: str, source: str) -> dict:
     """Counts, rows the true class, columns the predicted class."""
     m = np.asarray(matrix)
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(2.8, 2.5))
-        ax.imshow(m, cmap="Blues")
-        for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                    color="white" if v > m.max() / 2 else "black")
-        ax.set_xticks(range(len(classes)), classes)
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        return _save(fig, out, name, [source])
+    fig, ax = plt.subplots(figsize=(2.8, 2.5))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > m.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return save(fig, Path(out) / name, [source])
 
 
 def training_figures(runs: list[dict], best_lr: dict[str, float], classes: list[str],

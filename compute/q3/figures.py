@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compute.plotted import record
+from compute.plotted import pyplot, save
 from compute.q3.names import METRIC_NAMES as LABELS
 
 
 def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], ylabel: str,
                 sources: list[str], constants: dict[str, float] | None = None,
                 ylim: tuple[float, float] | None = None) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    fig, ax = pyplot().subplots(figsize=(4.2, 2.8))
     for (label, values), color in zip(curves.items(), ("C0", "C1", "C2")):
-        ax.plot(epochs, values, marker="o", markersize=3, color=color, label=label)
+        ax.plot(epochs, values, marker="o", color=color, label=label)
         if constants and label in constants:
             ax.axhline(constants[label], color=color, linestyle="--", linewidth=0.8)
     if constants:
@@ -29,13 +24,9 @@ def plot_curves(path: Path, epochs: list[int], curves: dict[str, list[float]], y
     if ylim:
         ax.set_ylim(*ylim)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    shown = record(fig, path.name, sources)
-    plt.close(fig)
-    return shown
+    ax.grid(True)
+    ax.legend()
+    return save(fig, path, sources)
 
 
 def decoder_figures(out: Path, trained: dict) -> tuple[dict[str, str], list[dict]]:
