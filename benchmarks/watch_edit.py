@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from string import ascii_uppercase
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,7 +33,7 @@ def timed_edits(project: Path, command: list[str], pdf: Path, edits: int) -> lis
     try:
         wait_for(lines, "watch: built", timeout=3600)
         for i in range(edits):
-            sentence = f"Edit number {i + 1} of the benchmark."
+            sentence = f"Edit {ascii_uppercase[i % 26]} of the benchmark."  # no digit: the numeral check
             start = time.monotonic()
             save(template, template.read_text() + f"\n{sentence}\n")
             wait_for(lines, "watch: built")

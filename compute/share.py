@@ -95,11 +95,13 @@ TIMING = re.compile(r"seconds|ms_per|^timing$")
 
 
 def comparable_results(cache_root: Path) -> dict:
-    """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`) and without
-    where an upstream's files lay: what must agree wherever and however a step computed."""
+    """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`), without what a
+    figure step read back from its drawing (`plotted`: the timing figure draws measured times) and
+    without where an upstream's files lay: what must agree wherever and however a step computed."""
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if not TIMING.search(k) and k != "root"}
+            return {k: strip(v) for k, v in value.items()
+                    if not TIMING.search(k) and k not in ("root", "plotted")}
         return [strip(v) for v in value] if isinstance(value, list) else value
     return {f"{p.parent.parent.name}/{p.parent.name}": strip(json.loads(p.read_text()))
             for p in sorted(cache_root.glob("*/*/result.json"))}
