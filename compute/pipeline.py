@@ -498,6 +498,9 @@ def compute(step: Step, ctx: Context) -> dict:
             "machine": machine(ctx.device)}
 
 
+FIGURES = ".figures"  # the name ending of a figure step (see Runner.redrawn)
+
+
 class Runner:
     """Decides per step whether the cache holds its result, runs it when not, and says why.
     `jobs` (compute/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
@@ -527,8 +530,30 @@ class Runner:
         if self.force:
             return key, components, "forced (--force)"
         if self.cache.exists(step.name, key):
-            return key, components, self.damaged(step.name)
+            return key, components, self.damaged(step.name) or self.redrawn(step)
         return key, components, explain_change(self.cache.last_components(step.name), components)
+
+    def read_results(self, step: Step) -> dict[str, str]:
+        """The digests of the upstream results a step reads, as the cache holds them now ({} for an
+        upstream not there yet)."""
+        return {n: self.cache.manifest(n, self.keys[n])["digests"]["result.json"] for n in step.needs
+                if n in self.keys and self.cache.has(n, self.keys[n])}
+
+    def redrawn(self, step: Step) -> str | None:
+        """Why a cached figure step must draw again: an upstream step was recomputed since, under
+        the same key, with other numbers (a measurement: the Q1 timings). A figure step (named
+        `<section>.figures`) draws what its upstream steps stored, so its entry counts only for the
+        upstream results it read (their digests, in its manifest); other steps' results depend only
+        on what their keys cover."""
+        if not step.name.endswith(FIGURES):
+            return None
+        manifest = self.cache.manifest(step.name, self.keys[step.name])
+        if "read" not in manifest:
+            return "drawn by an older version, which did not record the results it read"
+        drawn = manifest["read"]
+        changed = [n for n, digest in self.read_results(step).items() if drawn.get(n) != digest]
+        return (f"{', '.join(changed)} recomputed with other results since it was drawn"
+                if changed else None)
 
     def damaged(self, name: str) -> str | None:
         """Why the entry of the step's planned key cannot be trusted; None when absent or intact."""
@@ -572,6 +597,8 @@ class Runner:
         manifest = {"step": step.name, "key": key, "components": components, "seconds": outcome["seconds"],
                     "device": outcome["device"], "machine": outcome["machine"],
                     "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if step.name.endswith(FIGURES):
+            manifest["read"] = self.read_results(step)
         try:
             self.cache.store(step.name, key, ctx.out.parent, outcome["data"], manifest)
         except BaseException:

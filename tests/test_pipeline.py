@@ -371,3 +371,22 @@ def test_entries_copied_between_keys_profiles_and_devices_are_never_used(project
 
 def device_kind_stand_in(device: str) -> str:
     return "Stand-in GPU" if device == "cuda" else "stand-in CPU"
+
+
+def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other_numbers(project, tmp_path):
+    """A measurement recomputed under the same key (here: a damaged manifest) gives other numbers; the
+    figure step drawn from the old ones must not stay cached, while the same numbers keep it."""
+    pkg, work = project
+    (pkg / "timing.py").write_text("import time\n\ndef run(ctx):\n    return {'seconds': time.perf_counter()}\n"
+                                   "\ndef draw(ctx):\n    return {'drawn': ctx.needed['t.numeric'].data['seconds']}\n")
+    import fakeproj.timing as timing
+    steps = [Step("t.numeric", timing.run), Step("t.figures", timing.draw, needs=("t.numeric",))]
+    build = tmp_path / "build"
+    drawn = pipeline.Runner(build).run_all(steps)["t.figures"].data["drawn"]
+    runner = pipeline.Runner(build)
+    assert [runner.plan(s)[2] for s in steps] == [None, None]
+    (build / "cache" / "t.numeric" / runner.keys["t.numeric"] / "manifest.json").write_text("garbage")
+    again = pipeline.Runner(build).run_all(steps)
+    assert again["t.figures"].data["drawn"] == again["t.numeric"].data["seconds"] != drawn
+    runner = pipeline.Runner(build)
+    assert [runner.plan(s)[2] for s in steps] == [None, None]

@@ -53,9 +53,13 @@ def test_the_figures_step_draws_both_figures_from_the_stored_measurements(numeri
     assert list(out.iterdir()) == []  # measuring draws nothing
     ctx = fake_context(tmp_path, needed={"q1.numeric": Result(data, out)})
     drawn = figures.run(ctx)
+    shown = drawn.pop("plotted")
     assert drawn == {"error": "approx_error.pdf", "timing": "attention_timing.pdf"}
     for name in drawn.values():
         assert (ctx.out / name).read_bytes()[:4] == b"%PDF"
+    # what each figure shows, read back from the drawing: the measured times in milliseconds
+    softmax = shown["attention_timing.pdf"]["axes"][0]["lines"][0]
+    assert softmax["y"] == [s * 1e3 for s in data["timing"]["softmax"]["seconds"]]
 
 
 def test_loglog_fit_recovers_the_exponent_from_the_fit_start_on():

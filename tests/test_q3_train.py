@@ -93,8 +93,12 @@ def test_figures_are_drawn_from_the_stored_results_by_their_own_step(tmp_path, f
     ctx, result = run_all(tmp_path / "train", features, epochs=1)
     stored = Result(json.loads(json.dumps(result)), ctx.out)  # as read back from the cache
     drawn = fake_context(tmp_path / "figures", needed={"q3.train": stored})
-    assert figures.run(drawn) == {d: {"loss": f"loss_{d}.pdf", "similarity": f"similarity_{d}.pdf"}
-                                  for d in ("lstm", "attention")}
+    files = figures.run(drawn)
+    shown = files.pop("plotted")
+    assert files == {d: {"loss": f"loss_{d}.pdf", "similarity": f"similarity_{d}.pdf"}
+                     for d in ("lstm", "attention")}
+    losses = stored.data["decoders"]["lstm"]["history"]["train_loss"]
+    assert shown["loss_lstm.pdf"]["axes"][0]["lines"][0]["y"] == losses  # read back from the drawing
     for name in ("loss_lstm.pdf", "similarity_lstm.pdf", "loss_attention.pdf", "similarity_attention.pdf"):
         assert (drawn.out / name).read_bytes().startswith(b"%PDF")
 
