@@ -22,9 +22,10 @@ from compute import parallel
 from compute.plan import Probe, Projection, peak_ram, size, timed
 from compute.q3 import corpus, features, train
 from compute.q3.data import read_metadata, split_rows, wav_path
-from compute.q3.model import SpeechRecognizer, ModelDimensions
-from compute.q3.text import INDEX, PAD, VOCAB, normalise
-from compute.torchtools import count_trainable_parameters, torch_threads
+from compute.q3.decode import STEPS
+from compute.q3.model import ModelDimensions, SpeechRecognizer
+from compute.q3.text import EOS, INDEX, PAD, VOCAB, normalise
+from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = train.SPLITS
 SPOKEN = 8  # clips of the offline corpus spoken for a projection
@@ -186,9 +187,11 @@ def representative(shapes: list[tuple[int, int, int]], thorough: bool) -> list[t
 
 
 def measure(decoder: str, p: dict, n_frames: int, device: str, seed: int, shapes: dict,
-            thorough: bool) -> dict:
+            thorough: bool, scratch: Path) -> dict:
     """Seconds of a training batch and of an evaluation batch (encoder, greedy decoding, loss) of
-    each shape, on random features and transcripts, with q3.train's own functions; the peak memory."""
+    each shape, on random features and transcripts, with q3.train's own functions; of making the
+    model and its optimiser, and of writing a checkpoint; the peak memory. The model never writes
+    `>`, so its decoding runs all its steps, as a model that has not learnt to stop."""
     began = time.perf_counter()
     torch.manual_seed(seed)
     if device == "cuda":
@@ -200,6 +203,9 @@ def measure(decoder: str, p: dict, n_frames: int, device: str, seed: int, shapes
         model = SpeechRecognizer(ModelDimensions(**p["model"], n_frames=n_frames), decoder).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"],
                                       fused=p["fused_adamw"] or None)
+        out["setup"] = time.perf_counter() - began
+        with torch.no_grad():
+            model.decoder.head.bias[INDEX[EOS]] = -1e9
         for kind, (clips, frames, ids) in [("train", s) for s in shapes["train"]] + [("eval", s) for s in shapes["eval"]]:
             split = {"features": torch.randn(clips, p["model"]["n_mels"], frames),
                      "tokens": torch.randint(len(VOCAB), (clips, ids))}
@@ -210,6 +216,9 @@ def measure(decoder: str, p: dict, n_frames: int, device: str, seed: int, shapes
             seconds, repeats = timed(run, thorough, sync)
             out[kind].append(seconds)
             out["repeats"].append(repeats)
+    saving = time.perf_counter()
+    save_atomic(scratch / f"checkpoint_{decoder}.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    out["save"] = time.perf_counter() - saving
     out["ram"] = peak_ram()
     out["gpu"] = torch.cuda.max_memory_allocated() if device == "cuda" else 0
     out["seconds"] = time.perf_counter() - began
@@ -241,13 +250,15 @@ def train_projection(step, probe: Probe) -> Projection:
               for kind, shapes in (("train", epoch["train"]), ("eval", epoch["val"] + epoch["test"]))}
     processes = parallel.process_count(p["workers"], len(p["decoders"]), probe.device)
     began = time.perf_counter()
-    calls = [(d, p, f["frames"], probe.device, step.seed, chosen, probe.thorough) for d in p["decoders"]]
+    calls = [(d, p, f["frames"], probe.device, step.seed, chosen, probe.thorough, probe.scratch) for d in p["decoders"]]
     if processes > 1:
         measured = parallel.in_processes(measure, calls, p["cpu_threads"], [f"{step.name} {d} (plan)" for d in p["decoders"]])
-    else:
+    else:  # in this process, as the build's: what the first optimiser imports is paid before, not timed
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=p["fused_adamw"] or None)
         with torch_threads(p["cpu_threads"] if probe.device == "cpu" else None):
             measured = [measure(*call) for call in calls]
     start = (time.perf_counter() - began - max(m["seconds"] for m in measured)) if processes > 1 else 0.0
+    start += baseline_seconds(p, probe)
     per_decoder = [decoder_seconds(m, chosen, epoch, p["epochs"]) for m in measured]
     seconds = start + (max(per_decoder) if processes > 1 else sum(per_decoder))
     return Projection(seconds, train_basis(p, chosen, measured, epoch, processes), reads=reads, writes=writes,
@@ -255,15 +266,29 @@ def train_projection(step, probe: Probe) -> Projection:
                       mapped=mapped, gpu=max(m["gpu"] for m in measured), disk=disk, scratch=scratch)
 
 
+def baseline_seconds(p: dict, probe: Probe) -> float:
+    """The constant-output baseline q3.train scores before training, timed on the cached
+    features' transcripts; 0 without them (seconds beside a training)."""
+    if "q3.features" not in probe.results:
+        return 0.0
+    split = {name: train.load_split(probe.results["q3.features"].dir, name) for name in SPLITS}
+    began = time.perf_counter()
+    train.constant_baseline([t[1:-1] for t in train.targets(split["train"])], train.targets(split["val"]),
+                            train.targets(split["test"]), p["baseline_candidates"])
+    return time.perf_counter() - began
+
+
 def decoder_seconds(m: dict, chosen: dict, epoch: dict, epochs: int) -> float:
-    """One decoder's training: every epoch's batches and validation, then the test decoding, each
-    batch at the time the measured line through its frames gives, scaled by its clips."""
+    """One decoder's training: making it, every epoch's batches, validation and checkpoint, then
+    the test decoding and the saved model; each batch at the time the measured line through its
+    frames gives, scaled by its clips."""
     def total(kind: str, batches: list[tuple[int, int, int]]) -> float:
         line = fitted([(s[1], t) for s, t in zip(chosen[kind], m[kind])])
         full = chosen[kind][0][0]
         return sum(max(0.0, float(np.polyval(line, frames))) * clips / full for clips, frames, _ in batches)
 
-    return epochs * (total("train", epoch["train"]) + total("eval", epoch["val"])) + total("eval", epoch["test"])
+    return (m["setup"] + epochs * (total("train", epoch["train"]) + total("eval", epoch["val"]) + m["save"])
+            + total("eval", epoch["test"]) + m["save"])
 
 
 def train_basis(p: dict, chosen: dict, measured: list[dict], epoch: dict, processes: int) -> str:
@@ -276,7 +301,8 @@ def train_basis(p: dict, chosen: dict, measured: list[dict], epoch: dict, proces
     layout = (f"the {len(p['decoders'])} decoders at once, one process of {p['cpu_threads']} thread(s) each"
               if processes > 1 else "the decoders one after the other")
     return (f"at least {repeats} timed batches, random tensors, {layout}: training "
-            f"{shapes('train')} ({train_s} a batch), evaluation {shapes('eval')} with greedy decoding ({eval_s}); "
+            f"{shapes('train')} ({train_s} a batch), evaluation {shapes('eval')} with greedy decoding of all "
+            f"{STEPS} steps ({eval_s}); "
             f"times {p['epochs']} epochs of {len(epoch['train'])} training and {len(epoch['val'])} validation "
             f"batches and {len(epoch['test'])} test batches a decoder")
 
