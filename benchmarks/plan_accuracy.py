@@ -65,8 +65,9 @@ def declared(profile: str, epochs: int | None, build_dir: Path, folder: Path, cl
     if profile == "homework":
         feature_step = Step("q3.features", features.run, params={k: p[k] for k in q3.FEATURE_KEYS})
         result = random_features(folder, {"train": clips, "val": 32, "test": 32}, p)
-        train_step = Step("q3.train", train.run, params={"decoders": list(DECODERS), **{k: p[k] for k in q3.TRAIN_KEYS}},
-                          needs=("q3.features",), seed=p["seed"], uses_device=True)
+        params = {"decoders": list(DECODERS), **{k: p[k] for k in q3.TRAIN_KEYS}}
+        train_step = Step("q3.train", train.run, params=params, needs=("q3.features",), seed=p["seed"],
+                          uses_device=True)
     else:
         steps = {s.name: s for s in q3.steps(profile, {"ljspeech": None})}
         feature_step, train_step = steps["q3.features"], steps["q3.train"]
@@ -89,10 +90,12 @@ def main() -> None:
     clips, epochs = args.clips or DEFAULTS[args.profile][0], args.epochs or DEFAULTS[args.profile][1]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory(dir=args.build_dir if args.build_dir.exists() else None) as tmp:
-        feature_step, train_step, result = declared(args.profile, epochs, args.build_dir, Path(tmp) / "features", clips)
+        feature_step, train_step, result = declared(args.profile, epochs, args.build_dir, Path(tmp) / "features",
+                                                    clips)
         counts = {name: len(train.load_split(result.dir, name)["tokens"]) for name in train.SPLITS}
         print(f"plan accuracy: q3.train of the {args.profile} profile, {counts} clips, "
-              f"{train_step.params['epochs']} epoch(s), {device}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+              f"{train_step.params['epochs']} epoch(s), {device}, {os.cpu_count()} cores, "
+              f"load {os.getloadavg()[0]:.1f}")
         probe = Probe(device, {"q3.features": feature_step, "q3.train": train_step}, {"q3.features": result},
                       Path(tmp), thorough=True)
         began = time.perf_counter()

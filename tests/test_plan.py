@@ -46,7 +46,7 @@ def test_plan_projects_each_scaled_step_from_a_measurement_and_keeps_nothing(tmp
         assert "would run (never computed" in steps[name]
         assert "  projection: " in steps[name] and "  from: " in steps[name], steps[name]
     assert "timed now on random images" in steps["q2.train"]
-    assert "timed batches, random tensors" in steps["q3.train"] and "times 2 epochs" in steps["q3.train"]
+    assert "timed batches a shape, random tensors" in steps["q3.train"] and "times 2 epochs" in steps["q3.train"]
     assert "not projected: a step of fixed size" in steps["q1.symbolic"]
     assert result.stdout.splitlines()[-1].startswith("total, projected on cpu")
     assert [p.name for p in tmp_path.iterdir() if p.name not in ("digests.json", ".lock")] in ([], ["cache"])

@@ -23,7 +23,9 @@ A section provides:
   profiles that read it} (e.g. {"ljspeech": ("homework",)}): the option under another profile
   is an error naming these; and `measured`, {result path pattern: what it is} of the values only
   measured (wall-clock times), which no claim can derive again: the mutation check
-  (report/mutate.py) counts them apart and the appendix lists them.
+  (report/mutate.py) counts them apart and the appendix lists them. Beside the section, in
+  compute/<name>/plan.py, `PROJECTIONS` project the cost of the steps the data scales for
+  `build.py --plan` and the preflight of a build (compute/plan.py).
 
 Claim names and step names start with the section's name and a dot.
 """
