@@ -30,7 +30,7 @@ from compute.step import DataError
 from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = train.SPLITS
-SPOKEN = 8  # clips of the offline corpus spoken for a projection
+SPOKEN = 16  # clips of the offline corpus spoken for a projection, at most
 SAMPLE = 32  # clips whose features are computed for a projection
 WRITE_SAMPLE = 128  # clips of features written for a projection
 
@@ -40,7 +40,7 @@ def spoken_sample(probe: Probe) -> dict:
     thread pool, its voices in turn, the middle speed and pitch) into the scratch folder: their
     paths, characters, seconds of audio, and the wall time."""
     step = probe.steps["q3.corpus"]
-    sentences = corpus.make_sentences(SPOKEN, step.seed)
+    sentences = corpus.make_sentences(min(SPOKEN, step.params["n_clips"]), step.seed)
     folder = probe.scratch / "spoken"
     folder.mkdir(exist_ok=True)
     speed, pitch = sum(corpus.SPEEDS) // 2, sum(corpus.PITCHES) // 2
