@@ -84,6 +84,8 @@ examples:
   python build.py                          build everything (quick profile)
   python build.py --section q1             recompute q1 only; q2/q3 from the cache
   python build.py --explain                what would run, and why
+  python build.py --profile homework --plan
+                                           what it would cost here: time, memory, disk per step
   python build.py --check                  verify every claim against its computation
   python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
   python build.py --diff build other       which stated numbers differ between two builds, and why
@@ -467,7 +469,8 @@ def run_once(args: argparse.Namespace) -> int:
     try:
         return build(args)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished steps stay cached; the next build resumes from them", file=sys.stderr)
+        print("\ninterrupted: finished steps stay cached and a training keeps its last checkpoint; the next build "
+              "resumes from them", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the output was piped into a reader that stopped (`| head`): not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from compute.errors import BuildError
+from compute.files import file_digest
 from compute.progress import duration
 from compute.step import DataError, Result, Step
 
@@ -141,7 +142,8 @@ def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     by_name = {s.name: s for s in steps}
     for step in steps:
-        fresh = not any(p.is_dir() and not p.name.startswith(".") for p in (runner.cache.root / step.name).glob("*"))
+        entries = (runner.cache.root / step.name).glob("*")
+        fresh = not any(p.is_dir() and not p.name.startswith(".") for p in entries)
         if runner.force or (fresh and (skipped & set(step.needs) or not runner.digests.known(step.input_files))):
             skipped.add(step.name)
             out[step.name] = "forced (--force)" if runner.force else "never computed in this build folder"
@@ -171,8 +173,30 @@ def project(runner, steps: list[Step], measure: bool = True, thorough: bool = Tr
                 projection = function(step, probe) if function else last_run(runner.cache, step)
             except DataError as error:
                 projection = Projection(None, f"cannot plan: {error}", failed=True)
+            if projection.seconds is not None:
+                rate = probe.shared("digest rate", lambda: digest_rate(probe.scratch))
+                add_digests(runner, step, projection, rate)
             rows.append((step, why[step.name], projection))
     return rows
+
+
+def digest_rate(scratch: Path) -> float:
+    """Seconds the build takes to digest a byte (SHA-256), measured on a file of 64 MB."""
+    sample = scratch / "digest.bin"
+    sample.write_bytes(os.urandom(64 * 2**20))
+    began = time.perf_counter()
+    file_digest(sample)
+    return (time.perf_counter() - began) / sample.stat().st_size
+
+
+def add_digests(runner, step: Step, projection: Projection, rate: float) -> None:
+    """The build digests the files a step writes (its cache entry) and the input files of its key
+    that this build folder has not digested before."""
+    unread = sum(Path(f).stat().st_size for f in step.input_files
+                 if Path(f).is_file() and not runner.digests.known([f]))
+    if projection.disk + unread > 1e8:
+        projection.seconds += (projection.disk + unread) * rate
+        projection.basis += f"; digesting {size(projection.disk + unread)} at {1e-9 / rate:.1f} GB/s measured now"
 
 
 def totals(rows) -> dict:
@@ -231,7 +255,8 @@ def check_disk(rows, build_dir: Path) -> None:
 def where(device: str) -> str:
     from compute.pipeline import machine
 
-    return f"{device}, {machine(device)}" + (f", {os.cpu_count()} cores" if device == "cpu" else "")
+    cores = f", {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}: other work slows it)"
+    return f"{device}, {machine(device)}" + (cores if device == "cpu" else "")
 
 
 def preflight(runner, steps: list[Step], measure: bool, out) -> None:

@@ -46,7 +46,7 @@ def test_plan_projects_each_scaled_step_from_a_measurement_and_keeps_nothing(tmp
         assert "would run (never computed" in steps[name]
         assert "  projection: " in steps[name] and "  from: " in steps[name], steps[name]
     assert "timed now on random images" in steps["q2.train"]
-    assert "timed batches, random tensors" in steps["q3.train"] and "times 2 epochs" in steps["q3.train"]
+    assert "timed batches a shape, random tensors" in steps["q3.train"] and "times 2 epochs" in steps["q3.train"]
     assert "not projected: a step of fixed size" in steps["q1.symbolic"]
     assert result.stdout.splitlines()[-1].startswith("total, projected on cpu")
     assert [p.name for p in tmp_path.iterdir() if p.name not in ("digests.json", ".lock")] in ([], ["cache"])
@@ -91,11 +91,11 @@ def test_a_step_never_computed_here_is_planned_without_reading_its_input_files(t
 
 
 def test_the_training_projection_scales_the_measured_batches_by_epochs_clips_and_splits():
-    measured = {"train": [2.0], "eval": [0.5]}
+    measured = {"train": [2.0], "eval": [0.5], "setup": 0.25, "save": 0.125}
     chosen = {"train": [(64, 2754, 99)], "eval": [(16, 2754, 99)]}
     epoch = {"train": [(64, 2754, 99)] * 153 + [(33, 2754, 99)], "val": [(16, 2754, 99)] * 41,
              "test": [(16, 2754, 99)] * 164}
-    expected = 15 * (153 * 2.0 + 33 / 64 * 2.0 + 41 * 0.5) + 164 * 0.5
+    expected = 0.25 + 15 * (153 * 2.0 + 33 / 64 * 2.0 + 41 * 0.5 + 0.125) + 164 * 0.5 + 0.125
     assert q3_plan.decoder_seconds(measured, chosen, epoch, 15) == pytest.approx(expected)
 
 

@@ -224,7 +224,8 @@ def test_a_run_stopped_within_an_epoch_resumes_there_and_stores_every_value_as_a
     assert len(trained) == 2 * 3 * 2 - 2  # two decoders, two epochs of 3 batches, less the 2 done before
     assert without_times(resumed) == without_times(whole)
     for decoder in ("lstm", "attention"):
-        weights = [torch.load(c.out / f"model_{decoder}.pt", weights_only=True)["state_dict"] for c in (ctx, whole_ctx)]
+        weights = [torch.load(c.out / f"model_{decoder}.pt", weights_only=True)["state_dict"]
+                   for c in (ctx, whole_ctx)]
         assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
 
 

@@ -80,7 +80,8 @@ def train_projection(step, probe: Probe) -> Projection:
     batches = -(-sizes["train"] // p["batch_size"])
     calls = [(net, p, min(batches, EPOCH), probe.device, step.seed, probe.thorough) for net in p["networks"]]
     if processes > 1:
-        measured = parallel.in_processes(measure, calls, train.process_threads(p, processes), [f"{step.name} {n} (plan)" for n in p["networks"]])
+        names = [f"{step.name} {n} (plan)" for n in p["networks"]]
+        measured = parallel.in_processes(measure, calls, train.process_threads(p, processes), names)
     else:
         with torch_threads(p["cpu_threads"]):
             measured = [measure(*call) for call in calls]
@@ -95,8 +96,8 @@ def train_projection(step, probe: Probe) -> Projection:
              f"batches and {evals} evaluation batches a network, "
              + ("the networks at once, one process each" if processes > 1 else "the networks one after the other"))
     return Projection(max(per_net) if processes > 1 else sum(per_net), basis, reads=reads, writes=writes,
-                      ram=sum(ram) if processes > 1 else max(ram), disk=len(p["networks"]) * len(p["learning_rates"])
-                      * 4 * sizes["test"], scratch=sum(m["weights"] for m in measured))
+                      ram=sum(ram) if processes > 1 else max(ram), scratch=sum(m["weights"] for m in measured),
+                      disk=len(p["networks"]) * len(p["learning_rates"]) * 4 * sizes["test"])
 
 
 PROJECTIONS = {"q2.data": data_projection, "q2.train": train_projection}

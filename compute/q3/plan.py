@@ -22,14 +22,17 @@ from compute import parallel
 from compute.plan import Probe, Projection, peak_ram, size, timed
 from compute.q3 import corpus, features, train
 from compute.q3.data import read_metadata, split_rows, wav_path
-from compute.q3.model import SpeechRecognizer, ModelDimensions
-from compute.q3.text import INDEX, PAD, VOCAB, normalise
-from compute.torchtools import count_trainable_parameters, torch_threads
+from compute.q3.decode import STEPS
+from compute.q3.model import ModelDimensions, SpeechRecognizer
+from compute.q3.steps import split_sizes
+from compute.q3.text import EOS, INDEX, PAD, VOCAB, normalise
+from compute.step import DataError
+from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = train.SPLITS
-SPOKEN = 8  # clips of the offline corpus spoken for a projection
+SPOKEN = 16  # clips of the offline corpus spoken for a projection, at most
 SAMPLE = 32  # clips whose features are computed for a projection
-WRITE_SAMPLE = 64  # clips of features written for a projection
+WRITE_SAMPLE = 128  # clips of features written for a projection
 
 
 def spoken_sample(probe: Probe) -> dict:
@@ -37,15 +40,15 @@ def spoken_sample(probe: Probe) -> dict:
     thread pool, its voices in turn, the middle speed and pitch) into the scratch folder: their
     paths, characters, seconds of audio, and the wall time."""
     step = probe.steps["q3.corpus"]
-    sentences = corpus.make_sentences(SPOKEN, step.seed)
+    sentences = corpus.make_sentences(min(SPOKEN, step.params["n_clips"]), step.seed)
     folder = probe.scratch / "spoken"
     folder.mkdir(exist_ok=True)
     speed, pitch = sum(corpus.SPEEDS) // 2, sum(corpus.PITCHES) // 2
     paths = [folder / f"{i}.wav" for i in range(len(sentences))]
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        seconds = list(pool.map(lambda i: corpus.speak(sentences[i][1], corpus.VOICES[i % len(corpus.VOICES)], speed,
-                                                       pitch, paths[i], step.params["sample_rate"], folder),
+        seconds = list(pool.map(lambda i: corpus.speak(sentences[i][1], corpus.VOICES[i % len(corpus.VOICES)],
+                                                       speed, pitch, paths[i], step.params["sample_rate"], folder),
                                 range(len(sentences))))
     return {"paths": paths, "chars": [len(s[1]) for s in sentences], "seconds": seconds,
             "wall": time.perf_counter() - began}
@@ -63,11 +66,11 @@ def clip_table(probe: Probe) -> dict:
         basis = (f"clip lengths from the sentences at {per_char * 1000:.0f} ms a character, as {len(spoken['chars'])} "
                  f"clips spoken now took")
         return {"seconds": seconds, "chars": np.array([len(normalise(t, p["max_text"])) for t in texts]),
-                "splits": dict(zip(SPLITS, split_counts(p["bounds"]))), "sample": spoken["paths"], "basis": basis}
+                "splits": dict(zip(SPLITS, split_sizes(p["bounds"]))), "sample": spoken["paths"], "basis": basis}
     root = Path(p["root"])
     splits = split_rows(read_metadata(root), p["bounds"], str(root / "metadata.csv"))
     rows = [row for name in SPLITS for row in splits[name]]
-    infos = [soundfile.info(str(wav_path(root, row.id))) for row in rows]
+    infos = [header(wav_path(root, row.id)) for row in rows]
     every = max(1, len(rows) // SAMPLE)
     return {"seconds": np.array([i.frames / i.samplerate for i in infos]),
             "chars": np.array([len(normalise(row.normalized, p["max_text"])) for row in rows]),
@@ -76,8 +79,13 @@ def clip_table(probe: Probe) -> dict:
             "basis": f"clip lengths from the headers of the {len(rows):,} wav files"}
 
 
-def split_counts(bounds: list[int]) -> list[int]:
-    return [bounds[0], bounds[1] - bounds[0], bounds[2] - bounds[1]]
+def header(path: Path):
+    """soundfile's description of a wav file, read from its header; DataError when unreadable."""
+    try:
+        return soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+        raise DataError(f"{path}: unreadable as audio ({error}). Re-download or re-extract this file; "
+                        f"--check-data lists every such file.") from None
 
 
 def corpus_projection(step, probe: Probe) -> Projection:
@@ -99,7 +107,7 @@ def feature_bytes(p: dict, clips: int) -> int:
 
 def features_projection(step, probe: Probe) -> Projection:
     p = step.params
-    counts = dict(zip(SPLITS, split_counts(p["bounds"])))
+    counts = dict(zip(SPLITS, split_sizes(p["bounds"])))
     written = {name: feature_bytes(p, n) for name, n in counts.items()}
     writes = (f"train.pt, val.pt, test.pt: {sum(counts.values()):,} clips of {p['n_mels']} x {p['frames']:,} "
               f"float32 log-mel frames")
@@ -111,8 +119,9 @@ def features_projection(step, probe: Probe) -> Projection:
     write = write_rate(p, probe.scratch)
     total_audio = float(clips["seconds"].sum())
     seconds = total_audio * compute + sum(written.values()) * write
-    basis = (f"log-mel features of {sampled} clips ({audio:.0f} s of audio) computed now, times {total_audio / 3600:.2f} h; "
-             f"{size(WRITE_SAMPLE * feature_bytes(p, 1))} written now, times {size(sum(written.values()))}; "
+    basis = (f"log-mel features of {sampled} clips ({audio:.0f} s of audio) computed now, times "
+             f"{total_audio / 3600:.2f} h; "
+             f"{size(WRITE_SAMPLE * feature_bytes(p, 1))} saved now, times {size(sum(written.values()))}; "
              + clips["basis"])
     reads = f"{sum(counts.values()):,} wav files, {total_audio / 3600:.2f} h of audio"
     return Projection(seconds, basis, reads=reads, writes=writes, ram=peak_ram(), mapped=largest,
@@ -123,7 +132,8 @@ def features_rate(p: dict, sample: list[Path]) -> tuple[float, int, float]:
     """Seconds of computing per second of audio, on the step's thread pool (one torch thread a
     clip); the clips and the seconds of audio it was measured on."""
     bank = features.mel_filterbank(p["n_fft"], p["n_mels"], p["mel_sample_rate"])
-    work = partial(features.clip_features, sample_rate=p["sample_rate"], filterbank=bank, n_fft=p["n_fft"], hop=p["hop"])
+    work = partial(features.clip_features, sample_rate=p["sample_rate"], filterbank=bank, n_fft=p["n_fft"],
+                   hop=p["hop"])
     with torch_threads(1), ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         list(pool.map(work, sample[:2]))  # warm-up
         began = time.perf_counter()
@@ -134,14 +144,16 @@ def features_rate(p: dict, sample: list[Path]) -> tuple[float, int, float]:
 
 
 def write_rate(p: dict, scratch: Path) -> float:
-    """Seconds a byte of features takes to write as q3.features writes them: into a memory-mapped
-    file, then saved as a tensor."""
+    """Seconds a byte of features takes to save as q3.features saves a split: from its memory-mapped
+    file into the split's tensor file (filling the mapped file goes on while clips are computed)."""
     shape = (WRITE_SAMPLE, p["n_mels"], p["frames"])
-    began = time.perf_counter()
     backing = np.memmap(scratch / "features.f32", dtype=np.float32, mode="w+", shape=shape)
     backing[:] = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     backing.flush()
-    torch.save({"features": torch.from_numpy(np.asarray(backing))}, scratch / "features.pt")
+    began = time.perf_counter()
+    with open(scratch / "features.pt", "wb") as f:  # to the disk: a split is larger than what memory holds back
+        torch.save({"features": torch.from_numpy(np.asarray(backing))}, f)
+        os.fsync(f.fileno())
     seconds = time.perf_counter() - began
     del backing
     return seconds / (WRITE_SAMPLE * feature_bytes(p, 1))
@@ -186,9 +198,11 @@ def representative(shapes: list[tuple[int, int, int]], thorough: bool) -> list[t
 
 
 def measure(decoder: str, p: dict, n_frames: int, device: str, seed: int, shapes: dict,
-            thorough: bool) -> dict:
+            thorough: bool, scratch: Path) -> dict:
     """Seconds of a training batch and of an evaluation batch (encoder, greedy decoding, loss) of
-    each shape, on random features and transcripts, with q3.train's own functions; the peak memory."""
+    each shape, on random features and transcripts, with q3.train's own functions; of making the
+    model and its optimiser, and of writing a checkpoint; the peak memory. The model never writes
+    `>`, so its decoding runs all its steps, as a model that has not learnt to stop."""
     began = time.perf_counter()
     torch.manual_seed(seed)
     if device == "cuda":
@@ -200,16 +214,24 @@ def measure(decoder: str, p: dict, n_frames: int, device: str, seed: int, shapes
         model = SpeechRecognizer(ModelDimensions(**p["model"], n_frames=n_frames), decoder).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"],
                                       fused=p["fused_adamw"] or None)
-        for kind, (clips, frames, ids) in [("train", s) for s in shapes["train"]] + [("eval", s) for s in shapes["eval"]]:
+        out["setup"] = time.perf_counter() - began
+        with torch.no_grad():
+            model.decoder.head.bias[INDEX[EOS]] = -1e9
+        for kind, (clips, frames, ids) in [(kind, s) for kind in ("train", "eval") for s in shapes[kind]]:
             split = {"features": torch.randn(clips, p["model"]["n_mels"], frames),
                      "tokens": torch.randint(len(VOCAB), (clips, ids))}
             if kind == "train":
-                run = partial(train.train_batch, model, optimizer, split, torch.arange(clips), on, p["label_smoothing"])
+                run = partial(train.train_batch, model, optimizer, split, torch.arange(clips), on,
+                              p["label_smoothing"])
             else:
                 run = partial(train.evaluate, model, split, clips, on, p["label_smoothing"])
             seconds, repeats = timed(run, thorough, sync)
             out[kind].append(seconds)
             out["repeats"].append(repeats)
+    saving = time.perf_counter()
+    save_atomic(scratch / f"checkpoint_{decoder}.pt",
+                {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    out["save"] = time.perf_counter() - saving
     out["ram"] = peak_ram()
     out["gpu"] = torch.cuda.max_memory_allocated() if device == "cuda" else 0
     out["seconds"] = time.perf_counter() - began
@@ -229,7 +251,8 @@ def train_projection(step, probe: Probe) -> Projection:
     dims = ModelDimensions(**p["model"], n_frames=f["frames"])
     weights = sum(count_trainable_parameters(SpeechRecognizer(dims, d)) for d in p["decoders"]) * 4
     shapes = split_shapes(probe) if probe.measure else None
-    counts = {name: len(shapes[name][0]) for name in SPLITS} if shapes else dict(zip(SPLITS, split_counts(f["bounds"])))
+    counts = ({name: len(shapes[name][0]) for name in SPLITS} if shapes
+              else dict(zip(SPLITS, split_sizes(f["bounds"]))))
     reads = "q3.features: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()) + " clips, memory-mapped"
     writes = f"model_{{{','.join(p['decoders'])}}}.pt ({size(weights)}), test transcriptions; checkpoints in work/"
     disk, scratch = weights + counts["test"] * len(p["decoders"]) * 300, 3 * weights
@@ -241,13 +264,17 @@ def train_projection(step, probe: Probe) -> Projection:
               for kind, shapes in (("train", epoch["train"]), ("eval", epoch["val"] + epoch["test"]))}
     processes = parallel.process_count(p["workers"], len(p["decoders"]), probe.device)
     began = time.perf_counter()
-    calls = [(d, p, f["frames"], probe.device, step.seed, chosen, probe.thorough) for d in p["decoders"]]
+    calls = [(d, p, f["frames"], probe.device, step.seed, chosen, probe.thorough, probe.scratch)
+             for d in p["decoders"]]
     if processes > 1:
-        measured = parallel.in_processes(measure, calls, p["cpu_threads"], [f"{step.name} {d} (plan)" for d in p["decoders"]])
-    else:
+        names = [f"{step.name} {d} (plan)" for d in p["decoders"]]
+        measured = parallel.in_processes(measure, calls, p["cpu_threads"], names)
+    else:  # in this process, as the build's: what the first optimiser imports is paid before, not timed
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=p["fused_adamw"] or None)
         with torch_threads(p["cpu_threads"] if probe.device == "cpu" else None):
             measured = [measure(*call) for call in calls]
     start = (time.perf_counter() - began - max(m["seconds"] for m in measured)) if processes > 1 else 0.0
+    start += baseline_seconds(p, probe)
     per_decoder = [decoder_seconds(m, chosen, epoch, p["epochs"]) for m in measured]
     seconds = start + (max(per_decoder) if processes > 1 else sum(per_decoder))
     return Projection(seconds, train_basis(p, chosen, measured, epoch, processes), reads=reads, writes=writes,
@@ -255,15 +282,29 @@ def train_projection(step, probe: Probe) -> Projection:
                       mapped=mapped, gpu=max(m["gpu"] for m in measured), disk=disk, scratch=scratch)
 
 
+def baseline_seconds(p: dict, probe: Probe) -> float:
+    """The constant-output baseline q3.train scores before training, timed on the cached
+    features' transcripts; 0 without them (seconds beside a training)."""
+    if "q3.features" not in probe.results:
+        return 0.0
+    split = {name: train.load_split(probe.results["q3.features"].dir, name) for name in SPLITS}
+    began = time.perf_counter()
+    train.constant_baseline([t[1:-1] for t in train.targets(split["train"])], train.targets(split["val"]),
+                            train.targets(split["test"]), p["baseline_candidates"])
+    return time.perf_counter() - began
+
+
 def decoder_seconds(m: dict, chosen: dict, epoch: dict, epochs: int) -> float:
-    """One decoder's training: every epoch's batches and validation, then the test decoding, each
-    batch at the time the measured line through its frames gives, scaled by its clips."""
+    """One decoder's training: making it, every epoch's batches, validation and checkpoint, then
+    the test decoding and the saved model; each batch at the time the measured line through its
+    frames gives, scaled by its clips."""
     def total(kind: str, batches: list[tuple[int, int, int]]) -> float:
         line = fitted([(s[1], t) for s, t in zip(chosen[kind], m[kind])])
         full = chosen[kind][0][0]
         return sum(max(0.0, float(np.polyval(line, frames))) * clips / full for clips, frames, _ in batches)
 
-    return epochs * (total("train", epoch["train"]) + total("eval", epoch["val"])) + total("eval", epoch["test"])
+    return (m["setup"] + epochs * (total("train", epoch["train"]) + total("eval", epoch["val"]) + m["save"])
+            + total("eval", epoch["test"]) + m["save"])
 
 
 def train_basis(p: dict, chosen: dict, measured: list[dict], epoch: dict, processes: int) -> str:
@@ -275,8 +316,9 @@ def train_basis(p: dict, chosen: dict, measured: list[dict], epoch: dict, proces
     eval_s = ", ".join(f"{d} {m['eval'][len(chosen['eval']) // 2]:.2f} s" for d, m in zip(p["decoders"], measured))
     layout = (f"the {len(p['decoders'])} decoders at once, one process of {p['cpu_threads']} thread(s) each"
               if processes > 1 else "the decoders one after the other")
-    return (f"at least {repeats} timed batches, random tensors, {layout}: training "
-            f"{shapes('train')} ({train_s} a batch), evaluation {shapes('eval')} with greedy decoding ({eval_s}); "
+    return (f"at least {repeats} timed batch{'es' if repeats > 1 else ''} a shape, random tensors, {layout}: training "
+            f"{shapes('train')} ({train_s} a batch), evaluation {shapes('eval')} with greedy decoding of all "
+            f"{STEPS} steps ({eval_s}); "
             f"times {p['epochs']} epochs of {len(epoch['train'])} training and {len(epoch['val'])} validation "
             f"batches and {len(epoch['test'])} test batches a decoder")
 

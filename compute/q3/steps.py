@@ -63,7 +63,8 @@ TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_
               "baseline_candidates")
 TRAIN_LIBRARIES = ("torch", "torchaudio", "rapidfuzz")
 # what a job asks for (--executor local or slurm): the homework profile's features of 13,100
-# clips take 11.5 GB; its training is minutes a decoder on a GPU, some 8 hours on two CPU cores (both decoders)
+# clips take 11.5 GB; its training is minutes a decoder on a GPU, a day or more on two CPU cores (both
+# decoders at once; `build.py --profile homework --plan` measures it on the machine at hand)
 FEATURE_RESOURCES = Resources(cpus=4, memory_gb=16, hours=3)
 TRAIN_RESOURCES = Resources(cpus=4, memory_gb=32, hours=12)
 

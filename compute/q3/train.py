@@ -290,8 +290,8 @@ class Training:
             train_loss = self.train_epoch(data["train"])
             self.scheduler.step()
             tracker.where = f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, validation"
-            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"], torch.device(self.ctx.device),
-                                            p["label_smoothing"], p["padding"],
+            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"],
+                                            torch.device(self.ctx.device), p["label_smoothing"], p["padding"],
                                             partial(tracker.items, "validation batches"))
             scores = similarities(val_targets, outputs)
             for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("learning_rate", lr),

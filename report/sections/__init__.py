@@ -28,6 +28,8 @@ A section provides:
   appendix of proofs (report/proofs.py; a test checks that every claim has one); and
   `compare(results) -> [(what, value, (low, high), inside)]`, this build's results next to their
   published ranges, empty unless the data is the real one: `--check` warns for each outside.
+  Beside the section, in compute/<name>/plan.py, `PROJECTIONS` project the cost of the steps the
+  data scales for `build.py --plan` and the preflight of a build (compute/plan.py).
 
 Claim names and step names start with the section's name and a dot.
 """
