@@ -95,7 +95,12 @@ def check_typesets(meta: dict, path: Path, env) -> None:
     so), so that a name LaTeX cannot print fails now, naming report.toml's line, and not after the
     computation. `env` is the report's Jinja environment."""
     values = fields(meta)
-    text = env.from_string(TRIAL).render(values=[value for _, _, value in values])
+    try:
+        text = env.from_string(TRIAL).render(values=[value for _, _, value in values])
+    except Exception as error:  # noqa: BLE001 - the preamble's own error, at its line
+        from report.render import TemplateProblem, template_message
+
+        raise TemplateProblem(template_message(env, error, "preamble.tex.j2")) from error
     with tempfile.TemporaryDirectory(prefix="title-page-") as folder:
         (Path(folder) / "trial.tex").write_text(text, encoding="utf-8")
         proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",

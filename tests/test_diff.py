@@ -112,10 +112,13 @@ def test_one_training_setting_lists_exactly_its_claims_under_its_step(smoke, cap
                           '"frames": 120, "epochs": 3,')
     groups = change_summary(out.stderr)
     changed = differing(first, second)
-    assert list(groups) == ["q3.train"], out.stderr
+    assert list(groups) == ["q3.train", "q3.figures"], out.stderr
     cause, listed = groups["q3.train"]
     assert cause == CAUSE  # the settings q3.train is declared with state what the profile changes too
-    assert set(listed) == changed
+    assert groups["q3.figures"][0] == "upstream result changed: q3.train"
+    drawn = groups["q3.figures"][1]  # what the redrawn figures show: their claims follow from them
+    assert drawn and all(n.startswith("q3.figure.") for n in drawn)
+    assert set(listed) | set(drawn) == changed
     # the stated setting, the settings table's list of what differs, and each decoder's test loss
     assert changed >= {"q3.setting.epochs", "q3.differences", "q3.test.lstm.loss", "q3.test.attention.loss"}
     assert listed["q3.setting.epochs"] == ("2", "3")
@@ -126,7 +129,7 @@ def test_one_training_setting_lists_exactly_its_claims_under_its_step(smoke, cap
     assert build.main(["--diff", str(first), str(second), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = {r["name"]: r for r in result["claims"] if r["status"] != "equal"}
-    assert set(rows) == changed and {r["step"] for r in rows.values()} == {"q3.train"}
+    assert set(rows) == changed and {r["step"] for r in rows.values()} == {"q3.train", "q3.figures"}
     assert rows["q3.setting.epochs"] == {"name": "q3.setting.epochs", "a": 2, "b": 3, "status": "changed",
                                          "difference": 1, "tolerance": 0, "within": False, "step": "q3.train"}
     steps = {s["name"]: s["cause"] for s in result["steps"]}
@@ -145,11 +148,12 @@ def test_a_data_setting_splits_its_claims_between_the_data_and_the_training(smok
     second, out = rebuilt(smoke, "sizes", "compute/q2/steps.py", '"train": 96, "val": 64,',
                           '"train": 96, "val": 48,')
     groups = change_summary(out.stderr)
-    assert set(groups) == {"q2.data", "q2.train"}, out.stderr
+    assert set(groups) == {"q2.data", "q2.train", "q2.figures"}, out.stderr
     assert groups["q2.data"][0] == "parameter changed: sizes.val (64 -> 48)"
     assert groups["q2.data"][1] == {"q2.images.val": ("64", "48")}
     assert groups["q2.train"][0] == "upstream result changed: q2.data"
-    assert {*groups["q2.data"][1], *groups["q2.train"][1]} == differing(first, second)
+    assert all(n.startswith("q2.figure.") for n in groups["q2.figures"][1])
+    assert {*groups["q2.data"][1], *groups["q2.train"][1], *groups["q2.figures"][1]} == differing(first, second)
     # the validation accuracies are counted over the 48 images now, so each is a multiple of 1/48
     for name, (_, new) in groups["q2.train"][1].items():
         if name.endswith(".val"):
