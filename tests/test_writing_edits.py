@@ -96,9 +96,12 @@ def test_editing_text_templates_report_code_and_plots_recomputes_nothing(built, 
     append(copy / "report.toml", "\n# a new contributor line\n")
     states = plan(copy, built)
     assert rerun(states) == {"q1.figures", "q2.figures", "q3.figures"}
-    assert states["q3.figures"] == "would run: code changed in compute/q3/figures.py"
-    assert states["q2.figures"] == "would run: code changed in compute/q2/figures.py"
-    assert states["q1.figures"] == "would run: code changed in compute/q1/figures.py"
+    assert states["q3.figures"].startswith("would run: code changed in compute/plotted.py")  # the style
+    assert "code changed in compute/q3/figures.py" in states["q3.figures"]
+    assert states["q2.figures"].startswith("would run: code changed in compute/plotted.py")  # the style
+    assert "code changed in compute/q2/figures.py" in states["q2.figures"]
+    assert states["q1.figures"].startswith("would run: code changed in compute/plotted.py")  # the style
+    assert "code changed in compute/q1/figures.py" in states["q1.figures"]
 
 
 def test_no_plotting_module_is_in_a_computing_steps_key(project_copy):
