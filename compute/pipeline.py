@@ -498,9 +498,6 @@ def compute(step: Step, ctx: Context) -> dict:
             "machine": machine(ctx.device)}
 
 
-FIGURES = ".figures"  # the name ending of a figure step (see Runner.redrawn)
-
-
 class Runner:
     """Decides per step whether the cache holds its result, runs it when not, and says why.
     `jobs` (compute/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
@@ -541,11 +538,11 @@ class Runner:
 
     def redrawn(self, step: Step) -> str | None:
         """Why a cached figure step must draw again: an upstream step was recomputed since, under
-        the same key, with other numbers (a measurement: the Q1 timings). A figure step (named
-        `<section>.figures`) draws what its upstream steps stored, so its entry counts only for the
+        the same key, with other numbers (a measurement: the Q1 timings). A step that `presents`
+        (a figure step) draws what its upstream steps stored, so its entry counts only for the
         upstream results it read (their digests, in its manifest); other steps' results depend only
         on what their keys cover."""
-        if not step.name.endswith(FIGURES):
+        if not step.presents:
             return None
         manifest = self.cache.manifest(step.name, self.keys[step.name])
         if "read" not in manifest:
@@ -597,7 +594,7 @@ class Runner:
         manifest = {"step": step.name, "key": key, "components": components, "seconds": outcome["seconds"],
                     "device": outcome["device"], "machine": outcome["machine"],
                     "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        if step.name.endswith(FIGURES):
+        if step.presents:
             manifest["read"] = self.read_results(step)
         try:
             self.cache.store(step.name, key, ctx.out.parent, outcome["data"], manifest)

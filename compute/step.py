@@ -58,6 +58,8 @@ class Step:
     programs: external programs whose output the result depends on; their versions are in the key.
     seed: the random seed, in the key and given as ctx.seed.
     uses_device: the key includes the device class (cpu or cuda) the step computes on.
+    presents: the step only presents its upstream results (a figure step): cheap, so it runs again
+        whenever an upstream result changed, even under the same key (a measurement recomputed).
     locations: names of params that only say where input files lie on this machine; they stay out
         of the key (the digests of the input files stand for them), so machines agree on keys.
     resources: what the step's job asks for when it does not run in the build's own process.
@@ -72,6 +74,7 @@ class Step:
     programs: tuple[str, ...] = ()
     seed: int = 0
     uses_device: bool = False
+    presents: bool = False
     locations: tuple[str, ...] = ()
     resources: Resources = Resources()
 

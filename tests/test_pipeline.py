@@ -380,7 +380,8 @@ def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other
     (pkg / "timing.py").write_text("import time\n\ndef run(ctx):\n    return {'seconds': time.perf_counter()}\n"
                                    "\ndef draw(ctx):\n    return {'drawn': ctx.needed['t.numeric'].data['seconds']}\n")
     import fakeproj.timing as timing
-    steps = [Step("t.numeric", timing.run), Step("t.figures", timing.draw, needs=("t.numeric",))]
+    steps = [Step("t.numeric", timing.run),
+             Step("t.figures", timing.draw, needs=("t.numeric",), presents=True)]
     build = tmp_path / "build"
     drawn = pipeline.Runner(build).run_all(steps)["t.figures"].data["drawn"]
     runner = pipeline.Runner(build)

@@ -58,5 +58,6 @@ def steps(profile: str, options: dict) -> list[Step]:
         Step("q1.numeric", numeric.run, params=p["numeric"], needs=("q1.symbolic",),
              libraries=("torch", "numpy"), seed=p["seed"], uses_device=False,
              resources=Resources(memory_gb=8)),  # softmax attention up to L = 16,384: 1 GiB of scores
-        Step("q1.figures", figures.run, needs=("q1.numeric",), libraries=("numpy", "matplotlib")),
+        Step("q1.figures", figures.run, needs=("q1.numeric",), libraries=("numpy", "matplotlib"),
+             presents=True),
     ]

@@ -50,7 +50,8 @@ def steps(profile: str, options: dict) -> list[Step]:
         Step("q2.train", train.run, params={k: p[k] for k in TRAIN_SETTINGS}, needs=("q2.data",),
              input_files=source.input_files, libraries=("torch", "numpy"),
              seed=p["seed"], uses_device=True, resources=Resources(cpus=2, memory_gb=16, hours=6)),
-        Step("q2.figures", figures.run, needs=("q2.data", "q2.train"), libraries=("numpy", "matplotlib")),
+        Step("q2.figures", figures.run, needs=("q2.data", "q2.train"), libraries=("numpy", "matplotlib"),
+             presents=True),
         Step("q2.cost", cost.run, params={k: p[k] for k in ("cpu_threads", "timing_batches", "timing_repeats")},
              libraries=("torch", "sympy"), seed=p["seed"], uses_device=True, resources=Resources(memory_gb=8)),
     ]

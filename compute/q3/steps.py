@@ -104,7 +104,8 @@ def steps(profile: str, options: dict) -> list[Step]:
               "differences_from_homework": differences_from_homework(profile)}
     out.append(Step("q3.train", train.run, params=params, needs=("q3.features",),
                     libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True, resources=TRAIN_RESOURCES))
-    out.append(Step("q3.figures", figures.run, needs=("q3.train",), libraries=("matplotlib",)))
+    out.append(Step("q3.figures", figures.run, needs=("q3.train",), libraries=("matplotlib",),
+                    presents=True))
     return out
 
 
