@@ -21,15 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from compute.errors import BuildError, describe  # noqa: E402
-from compute.jobs import JobFailed, Jobs  # noqa: E402
-from compute.files import user_path, write_atomic  # noqa: E402
-from compute.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
+from compute.engine.errors import BuildError, describe  # noqa: E402
+from compute.engine.jobs import JobFailed, Jobs  # noqa: E402
+from compute.engine.files import user_path, write_atomic  # noqa: E402
+from compute.engine.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
                               program_version, resolve_device)
-from compute.plan import plan_lines, preflight as preflight_plan, project, where as device_text  # noqa: E402
-from compute.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
-from compute.share import check_folder, pull, summary, transfer  # noqa: E402
-from compute.step import DataError  # noqa: E402
+from compute.engine.plan import plan_lines, preflight as preflight_plan, project, where as device_text  # noqa: E402
+from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
+from compute.engine.share import check_folder, pull, summary, transfer  # noqa: E402
+from compute.engine.step import DataError  # noqa: E402
 from report.claims import ClaimError, ClaimRegistry  # noqa: E402
 from report.diff import compare_folders, report_changes  # noqa: E402
 from report.latex import check_installed, compile_pdf  # noqa: E402

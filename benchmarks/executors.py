@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.share import comparable_results  # noqa: E402
+from compute.engine.share import comparable_results  # noqa: E402
 
 
 def timed_build(build_dir: Path, executor: str, args: argparse.Namespace) -> float:

@@ -30,16 +30,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.pipeline import Runner  # noqa: E402
-from compute.plan import Probe, size  # noqa: E402
-from compute.progress import duration  # noqa: E402
+from compute.engine.pipeline import Runner  # noqa: E402
+from compute.engine.plan import Probe, size  # noqa: E402
+from compute.engine.progress import duration  # noqa: E402
 from compute.q3 import features, train  # noqa: E402
 from compute.q3 import plan as q3_plan  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
 from compute.q3.model import DECODERS  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
-from compute.step import Result, Step  # noqa: E402
-from compute.testing import fake_context  # noqa: E402
+from compute.engine.step import Result, Step  # noqa: E402
+from compute.engine.testing import fake_context  # noqa: E402
 from q3_train import subset  # noqa: E402  (benchmarks/q3_train.py)
 
 DEFAULTS = {"smoke": (None, None), "quick": (300, 2), "homework": (768, 1)}

@@ -34,7 +34,7 @@ from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa
 from compute.q3.steps import PROFILES  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 from compute.q3.train import batch_indices, load_split, train_batch  # noqa: E402
-from compute.testing import fake_context  # noqa: E402
+from compute.engine.testing import fake_context  # noqa: E402
 
 P = PROFILES["quick"]
 SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"

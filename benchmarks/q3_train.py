@@ -31,12 +31,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.pipeline import Runner  # noqa: E402
-from compute.profiles import merged  # noqa: E402
+from compute.engine.pipeline import Runner  # noqa: E402
+from compute.engine.profiles import merged  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
 from compute.q3 import train  # noqa: E402
-from compute.step import Result  # noqa: E402
-from compute.testing import fake_context  # noqa: E402
+from compute.engine.step import Result  # noqa: E402
+from compute.engine.testing import fake_context  # noqa: E402
 
 BEFORE = {"hop": 160, "frames": 800, "padding": train.FIXED, "batch_size": 4, "eval_batch_size": 16,
           "lr": 1e-3, "fused_adamw": False, "epochs": 10, "warmup_epochs": 1, "decay_epochs": 8,

@@ -21,7 +21,7 @@ from string import ascii_uppercase
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.testing import copy_project, lines_of, pdf_text, save, wait_for  # noqa: E402
+from compute.engine.testing import copy_project, lines_of, pdf_text, save, wait_for  # noqa: E402
 
 
 def timed_edits(project: Path, command: list[str], pdf: Path, edits: int) -> list[float]:

@@ -9,7 +9,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from compute.files import write_atomic
+from compute.engine.files import write_atomic
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 
 SOURCES = {
     "statement": "The course's Homework 2 statement (IST, Deep Learning 2023-24).",

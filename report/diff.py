@@ -23,10 +23,10 @@ from pathlib import Path
 
 import sympy
 
-from compute.errors import BuildError
-from compute.files import write_atomic
-from compute.pipeline import Cache, DigestMemo, _read_json, explain_change
-from compute.step import Result
+from compute.engine.errors import BuildError
+from compute.engine.files import write_atomic
+from compute.engine.pipeline import Cache, DigestMemo, _read_json, explain_change
+from compute.engine.step import Result
 from report.sections import discover
 
 FILE = "claims.json"

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from compute.errors import LOW_SPACE, BuildError
+from compute.engine.errors import LOW_SPACE, BuildError
 from report.render import template_origin
 
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error",

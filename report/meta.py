@@ -10,7 +10,7 @@ import tomllib
 import unicodedata
 from pathlib import Path
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 
 TEXT_KEYS = ("title", "subtitle", "course")
 AUTHOR_KEYS = ("name", "student_id", "contribution")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator
 
-from compute.step import Result
+from compute.engine.step import Result
 from report.claims import ClaimError, ClaimRegistry
 from report.proofs import Proofs
 from report.render import Tex, make_environment

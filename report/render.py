@@ -16,7 +16,7 @@ import jinja2
 import jinja2.ext
 import sympy
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 from report.links import LinkedExpr, LinkedInt, linked, origin
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compute.errors import BuildError
-from compute.files import write_atomic
+from compute.engine.errors import BuildError
+from compute.engine.files import write_atomic
 from report.render import escape
 from report.sections import NAME
 
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = '''"""{title}: the settings for every profile and the cached steps."""
 from __future__ import annotations
 
-from compute.profiles import derive
-from compute.step import Step
+from compute.engine.profiles import derive
+from compute.engine.step import Step
 from compute.{name} import work
 
 # The course's settings, written once; the other profiles say only what they change.
@@ -82,7 +82,7 @@ The first \VAR{{claim('{name}.n')|num}} squares add up to \VAR{{claim('{name}.su
 
 TEST = '''"""{title}: the step's computation on small inputs."""
 from compute.{name} import work
-from compute.testing import fake_context
+from compute.engine.testing import fake_context
 
 
 def test_the_squares_are_added_up(tmp_path):

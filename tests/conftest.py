@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from compute.testing import copy_project
+from compute.engine.testing import copy_project
 from compute.torchtools import torch_threads
 
 

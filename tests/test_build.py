@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from compute.share import comparable_results
-from compute.testing import pdf_text
+from compute.engine.share import comparable_results
+from compute.engine.testing import pdf_text
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,

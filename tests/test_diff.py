@@ -15,7 +15,7 @@ import pytest
 import sympy
 
 import build
-from compute.testing import copy_project
+from compute.engine.testing import copy_project
 from report import diff
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,

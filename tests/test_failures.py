@@ -18,7 +18,7 @@ import pytest
 
 from compute import errors
 
-from compute.testing import copy_project
+from compute.engine.testing import copy_project
 
 
 def build(project: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -396,7 +396,7 @@ def test_an_unexpected_error_names_the_project_line_and_the_debug_flag(tmp_path)
 
 
 def test_a_write_that_fails_leaves_neither_the_file_nor_a_temporary_one(tmp_path):
-    from compute.files import write_atomic
+    from compute.engine.files import write_atomic
 
     (tmp_path / "report.pdf").write_bytes(b"%PDF old")
     with pytest.raises(OSError):
@@ -407,7 +407,7 @@ def test_a_write_that_fails_leaves_neither_the_file_nor_a_temporary_one(tmp_path
 
 def test_an_octmnist_split_without_images_is_refused_by_the_loader(tmp_path):
     from compute.q2 import data
-    from compute.step import DataError
+    from compute.engine.step import DataError
 
     arrays = dict(np.load(octmnist_file(tmp_path / "c.npz", train_size=3)))
     np.savez(tmp_path / "d.npz", **{k: (v[:0] if k.startswith("val") else v) for k, v in arrays.items()})

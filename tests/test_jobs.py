@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import compute.pipeline as pipeline
-from compute.jobs import NO_SLURM, JobFailed, Jobs
+import compute.engine.pipeline as pipeline
+from compute.engine.jobs import NO_SLURM, JobFailed, Jobs
 from compute.q3 import steps as q3_steps
-from compute.step import Resources, Step
-from compute.testing import fake_context
+from compute.engine.step import Resources, Step
+from compute.engine.testing import fake_context
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND_IN = ROOT / "tests" / "slurm"
@@ -97,10 +97,10 @@ def test_ctrl_c_cancels_the_running_jobs(project, tmp_path):
     script = textwrap.dedent(f'''
         import signal, sys; sys.path[:0] = [{str(ROOT)!r}, {str(tmp_path)!r}]
         signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
-        import compute.pipeline as pipeline
+        import compute.engine.pipeline as pipeline
         pipeline.PROJECT_PACKAGES = ("jobproj",)
-        from compute.jobs import Jobs
-        from compute.step import Step
+        from compute.engine.jobs import Jobs
+        from compute.engine.step import Step
         import jobproj.work
         build = __import__("pathlib").Path({str(tmp_path / "build")!r})
         step = Step("t.sleep", jobproj.work.sleep, params={{"flag": {str(flag)!r}}})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from compute.pipeline import Runner
-from compute.step import Result
-from compute.testing import pdf_text
+from compute.engine.pipeline import Runner
+from compute.engine.step import Result
+from compute.engine.testing import pdf_text
 from report.cited import PUBLISHED
 from report.claims import Claim
 from report.mutate import check_section, is_measured, render_section, replaced, section_plugin

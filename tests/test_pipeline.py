@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import compute.pipeline as pipeline
-from compute.step import DataError, Step
+import compute.engine.pipeline as pipeline
+from compute.engine.step import DataError, Step
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from compute import plan
-from compute.pipeline import Runner
-from compute.plan import Projection, check_disk, reasons
+from compute.engine.pipeline import Runner
+from compute.engine.plan import Projection, check_disk, reasons
 from compute.q3 import plan as q3_plan
-from compute.step import Step
-from compute.errors import BuildError
+from compute.engine.step import Step
+from compute.engine.errors import BuildError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALED = ("q2.data", "q2.train", "q3.corpus", "q3.features", "q3.train")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from compute import progress
-from compute.errors import BuildError
-from compute.progress import Reporter, Tracker, duration
+from compute.engine.errors import BuildError
+from compute.engine.progress import Reporter, Tracker, duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def test_the_time_left_covers_every_kind_of_work_and_guesses_an_untimed_kind_fro
 
 
 def test_plain_logs_get_the_lines_with_the_time_left(tmp_path):
-    script = ("import time; from compute.progress import Reporter\n"
+    script = ("import time; from compute.engine.progress import Reporter\n"
               "for _ in Reporter().progress('q9.slow', range(4), desc='clips'): time.sleep(0.3)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                             env={"BUILD_PROGRESS_SECONDS": "0.25", "PATH": ""}, timeout=60)

@@ -7,8 +7,8 @@ import torch
 
 from compute.q1 import figures, numeric, symbolic
 from compute.q1.steps import PROFILES
-from compute.step import Result
-from compute.testing import fake_context
+from compute.engine.step import Result
+from compute.engine.testing import fake_context
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import sympy as sp
 from compute.q1 import symbolic
 from compute.q1.steps import PROFILES
 from compute.q1.symbolic import D, L, M
-from compute.testing import fake_context
+from compute.engine.testing import fake_context
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from compute.q2 import data, steps
-from compute.step import DataError
+from compute.engine.step import DataError
 
 
 def arrays(n_test=1000, seed=0):

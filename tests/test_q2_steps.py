@@ -2,8 +2,8 @@
 import pytest
 
 from compute.q2 import cost, data, steps
-from compute.step import DataError
-from compute.testing import fake_context
+from compute.engine.step import DataError
+from compute.engine.testing import fake_context
 
 OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 

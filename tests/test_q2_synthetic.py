@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from compute.q2 import data, synthetic
-from compute.testing import fake_context
+from compute.engine.testing import fake_context
 
 SIZES = {"train": 400, "val": 40, "test": 1000}
 

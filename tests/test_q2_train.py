@@ -8,8 +8,8 @@ import pytest
 
 from compute.q2 import figures, synthetic, train
 from compute.q2.steps import PROFILES, TRAIN_SETTINGS
-from compute.step import Result
-from compute.testing import fake_context
+from compute.engine.step import Result
+from compute.engine.testing import fake_context
 from report.sections import q2 as q2_report
 
 SMOKE = PROFILES["smoke"]

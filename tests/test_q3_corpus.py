@@ -10,7 +10,7 @@ import soundfile
 
 from compute.q3 import corpus, data
 from compute.q3.text import INDEX
-from compute.testing import fake_context
+from compute.engine.testing import fake_context
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 PARAMS = {"n_clips": 6, "sample_rate": 22050}

@@ -16,7 +16,7 @@ import torch
 
 from compute.q3 import data, download
 from compute.q3.data import DataWarning, Row
-from compute.step import DataError
+from compute.engine.step import DataError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
 needs_sample = pytest.mark.skipif(not (SAMPLE / "metadata.csv").is_file(),

@@ -10,8 +10,8 @@ import torch
 
 from compute.q3 import features
 from compute.q3.text import decode, encode
-from compute.step import DataError, Result
-from compute.testing import fake_context
+from compute.engine.step import DataError, Result
+from compute.engine.testing import fake_context
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
 PARAMS = {"source": "ljspeech", "root": None, "bounds": [2, 3, 4], "sample_rate": 22050,

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from compute.pipeline import DigestMemo, Runner, cache_key, key_components
+from compute.engine.pipeline import DigestMemo, Runner, cache_key, key_components
 from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
 from compute.q3.metrics import similarities
 from compute.q3.steps import PROFILES, differences_from_homework, steps
 from compute.q3.text import decode, encode
-from compute.step import DataError, Result
-from compute.testing import fake_context
+from compute.engine.step import DataError, Result
+from compute.engine.testing import fake_context
 
 TEXTS = ["the cat sat", "a dog ran", "the cat ran", "a red box", "the cat sat", "my old map"]
 TINY_MODEL = {"n_mels": 80, "n_state": 32, "n_head": 2, "n_mlp": 64, "n_audio_layer": 2, "n_vocab": 35,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from compute.errors import BuildError
-from compute.profiles import PROFILES, derive, merged
-from compute.testing import pdf_text
+from compute.engine.errors import BuildError
+from compute.engine.profiles import PROFILES, derive, merged
+from compute.engine.testing import pdf_text
 from report.sections import README_END, README_START, Section, SectionError, discover, readme_with_sections
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +72,8 @@ def test_a_section_missing_a_profile_is_refused_naming_the_fix():
 FOURTH = {
     "compute/q4/__init__.py": "",
     "compute/q4/steps.py": '''
-from compute.profiles import derive
-from compute.step import Step
+from compute.engine.profiles import derive
+from compute.engine.step import Step
 
 HOMEWORK = {"n": 100}
 PROFILES = derive(HOMEWORK, quick={}, smoke={"n": 12})

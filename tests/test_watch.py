@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from compute.testing import lines_of, pdf_text, save, wait_for
+from compute.engine.testing import lines_of, pdf_text, save, wait_for
 from report import watch
 
 needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,

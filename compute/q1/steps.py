@@ -1,9 +1,9 @@
 """Q1 efficient self-attention: the SymPy derivations, then the measured error and wall time."""
 from __future__ import annotations
 
-from compute.profiles import derive
+from compute.engine.profiles import derive
 from compute.q1 import figures, numeric, symbolic
-from compute.step import Resources, Step
+from compute.engine.step import Resources, Step
 
 TIMING_DIMENSION = 16  # D of the timing; the symbolic crossover is solved for the same D
 

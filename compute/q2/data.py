@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compute.files import file_digest, user_path, write_atomic
-from compute.step import DataError
+from compute.engine.files import file_digest, user_path, write_atomic
+from compute.engine.step import DataError
 
 CLASSES = ("CNV", "DME", "drusen", "normal")
 SPLITS = ("train", "val", "test")

@@ -1,4 +1,4 @@
-"""Projections of Q2's steps (see compute/plan.py): the data from a sample generated or the file
+"""Projections of Q2's steps (see compute/engine/plan.py): the data from a sample generated or the file
 read once, the training from timed epochs of a few hundred batches of each network on random
 images at the profile's batch size, scaled by the images and epochs."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from compute import parallel
-from compute.plan import Probe, Projection, peak_ram, timed
+from compute.engine.plan import Probe, Projection, peak_ram, timed
 from compute.q2 import data, synthetic, train
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compute.profiles import derive
+from compute.engine.profiles import derive
 from compute.q2 import cost, data, figures, synthetic, train
-from compute.step import DataError, Resources, Step
+from compute.engine.step import DataError, Resources, Step
 
 # the course's settings on the real OCTMNIST; on a CPU with two or more cores the two networks
 # train at once, one process each with `cpu_threads` threads (bit-identical to training them one

@@ -24,7 +24,7 @@ import torchaudio
 
 from compute.q3.data import METADATA, WAVS
 from compute.q3.text import MAX_TEXT
-from compute.step import DataError
+from compute.engine.step import DataError
 
 FOLDER = "LJSpeech-offline"
 # Accents (espeak-ng languages) and voice variants (+f = female, +m = male timbres).

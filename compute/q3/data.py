@@ -16,9 +16,9 @@ import soundfile
 import torch
 import torchaudio
 
-from compute.files import user_path
+from compute.engine.files import user_path
 from compute.q3.text import unknown_characters
-from compute.step import DataError
+from compute.engine.step import DataError
 
 METADATA = "metadata.csv"
 WAVS = "wavs"

@@ -15,8 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from compute.files import file_digest
-from compute.step import DataError
+from compute.engine.files import file_digest
+from compute.engine.step import DataError
 
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
 # The published archive's SHA-256 and size (the same values torchaudio's LJSPEECH dataset checks).

@@ -20,7 +20,7 @@ import torchaudio
 
 from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
 from compute.q3.text import encode, normalise, unknown_characters
-from compute.step import DataError
+from compute.engine.step import DataError
 from compute.torchtools import save_atomic, torch_threads
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}

@@ -1,4 +1,4 @@
-"""Projections of Q3's steps (see compute/plan.py): the corpus from a few clips spoken, the features
+"""Projections of Q3's steps (see compute/engine/plan.py): the corpus from a few clips spoken, the features
 from a sample of clips, the training from a few timed batches of each decoder at the profile's
 batch size and padded length, each scaled by the counts of the data and the settings.
 
@@ -19,14 +19,14 @@ import soundfile
 import torch
 
 from compute import parallel
-from compute.plan import Probe, Projection, peak_ram, size, timed
+from compute.engine.plan import Probe, Projection, peak_ram, size, timed
 from compute.q3 import corpus, features, train
 from compute.q3.data import read_metadata, split_rows, wav_path
 from compute.q3.decode import STEPS
 from compute.q3.model import ModelDimensions, SpeechRecognizer
 from compute.q3.steps import split_sizes
 from compute.q3.text import EOS, INDEX, PAD, VOCAB, normalise
-from compute.step import DataError
+from compute.engine.step import DataError
 from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = train.SPLITS

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from compute.profiles import derive
+from compute.engine.profiles import derive
 from compute.q3 import corpus, data, features, figures, train
 from compute.q3.download import download_ljspeech
 from compute.q3.model import DECODERS, ModelDimensions
 from compute.q3.text import MAX_TEXT
-from compute.step import DataError, Resources, Step
+from compute.engine.step import DataError, Resources, Step
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
 NOT_FOUND = ("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set LJSPEECH_PATH, "

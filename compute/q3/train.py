@@ -32,7 +32,7 @@ from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
 from compute.q3.model import ModelDimensions, SpeechRecognizer
 from compute.q3.text import EOS, INDEX, PAD, SOS, decode, until_eos
-from compute.step import Context
+from compute.engine.step import Context
 from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = ("train", "val", "test")

@@ -7,11 +7,11 @@ placeholder pages and the README's section list (`python -m report.sections --re
 made from the discovered sections.
 
 A section provides:
-- compute: `profiles` (its settings for each profile of compute/profiles.py, declared with
-  `compute.profiles.derive`) and `steps(profile, options) -> [Step]`, the cached steps that
-  compute its results (compute/step.py says what a step declares). `options` holds the dataset
+- compute: `profiles` (its settings for each profile of compute/engine/profiles.py, declared with
+  `compute.engine.profiles.derive`) and `steps(profile, options) -> [Step]`, the cached steps that
+  compute its results (compute/engine/step.py says what a step declares). `options` holds the dataset
   paths and device of the command line; `options["download_missing"]` is set only when the
-  section is being computed. A missing dataset raises `compute.step.DataError`.
+  section is being computed. A missing dataset raises `compute.engine.step.DataError`.
 - report: `claims(results) -> [Claim]`, each stated number with its independent verification
   (report/claims.py), and `context(results) -> dict`, the variables of its template; `results`
   maps each step name to its `Result`.
@@ -29,7 +29,7 @@ A section provides:
   `compare(results) -> [(what, value, (low, high), inside)]`, this build's results next to their
   published ranges, empty unless the data is the real one: `--check` warns for each outside.
   Beside the section, in compute/<name>/plan.py, `PROJECTIONS` project the cost of the steps the
-  data scales for `build.py --plan` and the preflight of a build (compute/plan.py).
+  data scales for `build.py --plan` and the preflight of a build (compute/engine/plan.py).
 
 Claim names and step names start with the section's name and a dot.
 """
@@ -41,8 +41,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from compute.errors import BuildError
-from compute.profiles import PROFILES
+from compute.engine.errors import BuildError
+from compute.engine.profiles import PROFILES
 
 NAME = re.compile(r"[a-z][a-z0-9]*")
 
@@ -68,7 +68,7 @@ class Section:
     name: str  # the module's name; prefixes its steps and claims, e.g. "q2"
     title: str  # the section heading, also on its placeholder page
     summary: str  # one line for --help and the README
-    profiles: dict  # {profile: settings}, every profile of compute/profiles.py
+    profiles: dict  # {profile: settings}, every profile of compute/engine/profiles.py
     steps: Callable  # (profile, options) -> list[Step]
     claims: Callable  # (results) -> list[Claim]
     context: Callable  # (results) -> dict of template variables
@@ -85,7 +85,7 @@ class Section:
             raise SectionError(f"section name {self.name!r}: use lower-case letters and digits, e.g. 'q4'")
         if set(self.profiles) != set(PROFILES):
             raise SectionError(f"section {self.name}: profiles {sorted(self.profiles)} must be exactly "
-                               f"{sorted(PROFILES)}; declare them with compute.profiles.derive")
+                               f"{sorted(PROFILES)}; declare them with compute.engine.profiles.derive")
         if not self.template:
             object.__setattr__(self, "template", f"{self.name}.tex.j2")
 

@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-from compute.files import write_atomic
-from compute.errors import BuildError
+from compute.engine.files import write_atomic
+from compute.engine.errors import BuildError
 from report.scaffold import ROOT, new
 from report.sections import discover, markdown_list, readme_with_sections
 

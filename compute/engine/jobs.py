@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from compute.errors import BuildError
-from compute.pipeline import ROOT, compute
-from compute.step import Context, Result, Step
+from compute.engine.errors import BuildError
+from compute.engine.pipeline import ROOT, compute
+from compute.engine.step import Context, Result, Step
 
 POLL_SECONDS = 0.5
 NO_SLURM = ("--executor slurm: this machine has no Slurm (sbatch is not on PATH). Run the build on the "

@@ -33,19 +33,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compute.errors import BuildError
-from compute.files import file_digest, write_atomic
-from compute.progress import Reporter
-from compute.step import Context, DataError, Result, Step
+from compute.engine.errors import BuildError
+from compute.engine.files import file_digest, write_atomic
+from compute.engine.progress import Reporter
+from compute.engine.step import Context, DataError, Result, Step
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = ("compute", "report")
-# The engine: how steps are declared, keyed, run, stored, shared and reported. Its code is not in
-# any step's key (editing it must never retrain a model); an engine change that does alter results
-# (how a step is seeded, run or stored) bumps ENGINE_VERSION, which every key holds.
-ENGINE = frozenset({"compute.errors", "compute.files", "compute.jobs", "compute.pipeline", "compute.profiles",
-                    "compute.progress", "compute.share", "compute.step", "compute.testing"})
+# The engine (this package): how steps are declared, keyed, run, stored, shared and reported. Its
+# code is in no step's key (editing it must never retrain a model); an engine change that does
+# alter results (how a step is seeded, run or stored) bumps ENGINE_VERSION, which every key holds.
+ENGINE = __name__.rpartition(".")[0]
 ENGINE_VERSION = 1
+
+
+def is_engine(module: str) -> bool:
+    return module == ENGINE or module.startswith(ENGINE + ".")
 
 
 # --- what a key is made of -------------------------------------------------------------------
@@ -67,7 +70,7 @@ def _normalised(text: str) -> str:
 
 
 def _module_file(name: str) -> Path | None:
-    if name.split(".")[0] not in PROJECT_PACKAGES or name in ENGINE:
+    if name.split(".")[0] not in PROJECT_PACKAGES or is_engine(name):
         return None
     try:
         spec = importlib.util.find_spec(name)
@@ -500,7 +503,7 @@ def compute(step: Step, ctx: Context) -> dict:
 
 class Runner:
     """Decides per step whether the cache holds its result, runs it when not, and says why.
-    `jobs` (compute/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
+    `jobs` (compute/engine/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
     one after the other. `frozen` computes nothing: a missing result is a MissingResult."""
 
     def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False, frozen: bool = False,

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Iterable
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 
 PROGRESS_VARIABLE = "BUILD_PROGRESS_SECONDS"
 EVERY = 30.0  # seconds between progress lines

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from compute.errors import BuildError
-from compute.files import file_digest
-from compute.progress import duration
-from compute.step import DataError, Result, Step
+from compute.engine.errors import BuildError
+from compute.engine.files import file_digest
+from compute.engine.progress import duration
+from compute.engine.step import DataError, Result, Step
 
 HOUR = 3600.0
 MIN_SECONDS, MAX_REPEATS = 1.0, 20  # --plan times a call at least twice, then until 1 s or 20 calls
@@ -253,7 +253,7 @@ def check_disk(rows, build_dir: Path) -> None:
 
 
 def where(device: str) -> str:
-    from compute.pipeline import machine
+    from compute.engine.pipeline import machine
 
     cores = f", {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}: other work slows it)"
     return f"{device}, {machine(device)}" + (cores if device == "cpu" else "")

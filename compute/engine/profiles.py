@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 
 PROFILES = {
     "quick": "the offline default: project-generated data, sized for a laptop CPU (minutes)",

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from compute.progress import Reporter
-from compute.step import Context, Result
+from compute.engine.progress import Reporter
+from compute.engine.step import Context, Result
 
 
 def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
@@ -24,7 +24,7 @@ def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
                    needed=needed or {}, name=name, reporter=Reporter())
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pdf_text(pdf: Path, layout: bool = True) -> str:

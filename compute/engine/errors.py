@@ -11,7 +11,7 @@ import shutil
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOW_SPACE = 256 * 2**20  # below this many free bytes, a failed write is taken for a full disk
 DEBUG_HINT = "run again with --debug (or BUILD_DEBUG=1) for the Python traceback"
 

@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from compute.errors import BuildError
-from compute.pipeline import Cache, _read_json, explain_change
+from compute.engine.errors import BuildError
+from compute.engine.pipeline import Cache, _read_json, explain_change
 
 
 def transfer(source: Cache, target: Cache, entries: dict[str, str]) -> dict[str, list[str]]:

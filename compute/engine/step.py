@@ -1,7 +1,7 @@
 """What a computation step declares and what it receives when it runs.
 
 A step is a plain function `run(ctx) -> dict` plus a declaration of everything its
-result depends on; the runner (compute/pipeline.py) turns the declaration into a cache key.
+result depends on; the runner (compute/engine/pipeline.py) turns the declaration into a cache key.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from compute.errors import BuildError
+from compute.engine.errors import BuildError
 
 CHECKPOINT_VARIABLE = "BUILD_CHECKPOINT_MINUTES"
 
@@ -105,7 +105,7 @@ class Context:
     work: Path  # survives an interrupted run (checkpoints); removed once the step succeeds
     needed: dict[str, Result]
     name: str = ""
-    reporter: Any = None  # shows progress (compute/progress.py); set by the runner
+    reporter: Any = None  # shows progress (compute/engine/progress.py); set by the runner
     # how often a long training checkpoints within an epoch; like the progress display it does not
     # change the numbers, so it is not a parameter (not in the key)
     checkpoint_seconds: float = field(default_factory=checkpoint_interval)
@@ -122,5 +122,5 @@ class Context:
         """A context manager following the step's whole work, {kind: (items, guessed cost of one
         relative to the others)}: call its step(kind) as items finish, skip(kind, n) for items
         restored from a checkpoint, and set its `where`; it prints a line with the time left for
-        the whole step at least every 30 s (compute/progress.py)."""
+        the whole step at least every 30 s (compute/engine/progress.py)."""
         return self.reporter.track(self.name, work)
