@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from compute.engine.errors import BuildError, describe  # noqa: E402
-from compute.engine.jobs import JobFailed, Jobs  # noqa: E402
+from compute.engine.jobs import Jobs  # noqa: E402
 from compute.engine.files import user_path, write_atomic  # noqa: E402
-from compute.engine.pipeline import (Cache, MissingResult, Runner, build_lock, device_kind, library_version,  # noqa: E402
-                              program_version, resolve_device)
+from compute.engine.cache import Cache  # noqa: E402
+from compute.engine.devices import device_kind, resolve_device  # noqa: E402
+from compute.engine.keys import library_version, program_version  # noqa: E402
+from compute.engine.pipeline import Runner, build_lock  # noqa: E402
 from compute.engine.plan import plan_lines, preflight as preflight_plan, project, where as device_text  # noqa: E402
 from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
 from compute.engine.share import check_folder, pull, summary, transfer  # noqa: E402
@@ -272,7 +274,8 @@ def build(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, where)
     jobs = None if args.executor == "inline" else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
     with build_lock(args.build_dir):
-        runner = Runner(args.build_dir, device=device, force=args.force, frozen=args.frozen, jobs=jobs)
+        runner = Runner(args.build_dir, device=device, force=args.force, frozen=args.frozen, jobs=jobs,
+                        profile=args.profile)
         if args.explain:
             return explain(runner, args.profile, options)
         if args.plan:
@@ -280,16 +283,10 @@ def build(args: argparse.Namespace) -> int:
         plans = section_plans(args, options, selected)
         if args.pull:
             pull(Cache(args.pull, runner.digests), runner.cache,
-                 {s.name: runner.plan(s)[:2] for steps in plans.values() for s in steps or []})
+                 {s.name: runner.plan(s) for steps in plans.values() for s in steps or []})
         if not args.frozen:  # the disk holds what the steps write; a long build says so first
             preflight_plan(runner, [s for name in selected for s in plans[name]], args.executor != "slurm", sys.stderr)
-        try:
-            results = runner.run_all([s for name in selected for s in plans[name]])
-        except MissingResult as missing:
-            print(f"error: {missing}. Compute it with: python build.py --profile {args.profile} --section "
-                  f"{missing.step.split('.')[0]} --device {device}, or bring it here with --pull DIR",
-                  file=sys.stderr)
-            return 1
+        results = runner.run_all([s for name in selected for s in plans[name]])
         computed = list(selected)
         for name in SECTIONS:
             if name in selected or plans[name] is None:
@@ -417,8 +414,9 @@ def planned_steps(profile: str, options: dict, names) -> tuple[list, int]:
 def explain(runner: Runner, profile: str, options: dict) -> int:
     steps, status = planned_steps(profile, options, SECTIONS)
     for step in steps:
-        key, _, reason = runner.plan(step)
-        print(f"{step.name}: " + ("cached" if reason is None else f"would run: {reason}") + f" [{key}]")
+        planned = runner.plan(step)
+        state = "cached" if planned.reason is None else f"would run: {planned.reason}"
+        print(f"{step.name}: {state} [{planned.key}]")
     return status
 
 
@@ -478,7 +476,7 @@ def run_once(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - every failure ends here, as a message
         if debugging(args):
             raise
-        print(describe(error, args.build_dir, expected=(DataError, ClaimError, JobFailed)), file=sys.stderr)
+        print(describe(error, args.build_dir), file=sys.stderr)
         return 1
 
 

@@ -8,7 +8,6 @@ a value disagrees with its verification.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import signal
 import sys
@@ -18,13 +17,16 @@ from typing import Any
 
 import sympy
 
+from compute.engine.cache import Entry, entry_of
+from compute.engine.errors import BuildError
+
 from report.links import linked
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = {__file__}  # modules that build claims for their callers: a claim's `where` is the caller
 
 
-class ClaimError(Exception):
+class ClaimError(BuildError):
     """A claim is undefined, unused or fails its verification."""
 
 
@@ -99,16 +101,17 @@ def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str,
 def declared(result) -> dict:
     """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of), from the
     manifest the runner wrote beside the result: settings the text states are checked against them."""
-    return _declared(str(Path(result.dir).parent / "manifest.json"))
+    return _declared(entry_of(result))
 
 
 @functools.lru_cache(maxsize=256)
-def _declared(path: str) -> dict:
+def _declared(entry: Entry) -> dict:
     """Read once per entry: an entry's folder is named by its key, so its manifest never changes."""
-    if not Path(path).is_file():
-        raise ClaimError(f"{path}: no manifest beside this result, so its stated settings cannot be "
+    manifest = entry.manifest()
+    if manifest is None:
+        raise ClaimError(f"{entry.path}: no manifest beside this result, so its stated settings cannot be "
                          f"checked; rebuild the step (python build.py --force --section ...)")
-    components = json.loads(Path(path).read_text())["components"]
+    components = manifest["components"]
     return {"params": components["params"], "seed": components["seed"]}
 
 

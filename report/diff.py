@@ -25,7 +25,9 @@ import sympy
 
 from compute.engine.errors import BuildError
 from compute.engine.files import write_atomic
-from compute.engine.pipeline import Cache, DigestMemo, _read_json, explain_change
+from compute.engine.cache import Cache
+from compute.engine.files import DigestMemo, read_json
+from compute.engine.keys import explain_change
 from compute.engine.step import Result
 from report.sections import discover
 
@@ -66,8 +68,7 @@ class Side:
     notes: list[str] = field(default_factory=list)
 
     def manifest(self, step: str) -> dict | None:
-        found = _read_json(self.cache.entry(step, self.steps[step]["key"]) / "manifest.json")
-        return found if isinstance(found, dict) else None
+        return self.cache.entry(step, self.steps[step]["key"]).manifest()
 
     def result(self, step: str) -> Result | None:
         """The step's result, None when its entry is no longer there; a damaged entry is an error."""
@@ -76,7 +77,7 @@ class Side:
             return None
         damage = self.cache.damage(step, key)
         if damage is not None:
-            raise BuildError(f"{self.cache.entry(step, key)}: {DAMAGED.format(damage)}")
+            raise BuildError(f"{self.cache.entry(step, key).path}: {DAMAGED.format(damage)}")
         return self.cache.load(step, key)
 
     def results(self, section: str) -> dict[str, Result]:
@@ -294,16 +295,11 @@ def as_text(diff: dict) -> str:
 
 # --- after each build ---------------------------------------------------------------------------
 
-def result_digest(cache: Cache, step: str, key: str) -> str | None:
-    found = _read_json(cache.entry(step, key) / "manifest.json")
-    return (found.get("digests") or {}).get("result.json") if isinstance(found, dict) else None
-
-
 def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
     """{section: {"profile", "steps", "claims"}} of this build, as claims.json keeps them."""
     out = {}
     for name in sections:
-        steps = {o.name: {"key": o.key, "result": result_digest(runner.cache, o.name, o.key)}
+        steps = {o.name: {"key": o.key, "result": runner.cache.entry(o.name, o.key).result_digest()}
                  for o in runner.outcomes.values() if section_of(o.name) == name}
         claims = {c.name: {"value": plain(c.value), "tol": c.tol} for c in registry.claims.values()
                   if section_of(c.name) == name and not c.name.endswith(WRITTEN)}
@@ -333,7 +329,7 @@ def report_changes(build_dir: Path, profile: str, registry, runner, computed: li
     build in this folder, by the step they follow from; nothing when none did. With `keep`, this
     build's claims replace those sections' in <build>/claims.json, for the next build."""
     path = build_dir / FILE
-    stored = _read_json(path)
+    stored = read_json(path)
     previous = stored["sections"] if valid(stored) else {}
     if path.exists() and not valid(stored):
         print(f"{path}: damaged; the changes since the previous build cannot be shown; it is written anew",
@@ -372,14 +368,11 @@ def choose_entries(cache: Cache) -> dict[str, dict]:
     the manifests' "finished"), each step's newest entry whose upstream keys agree with the entries
     already chosen, so that a step and the steps it read come from one computation."""
     found = []
-    for path in sorted(cache.root.glob("*/*/manifest.json")):
-        step, key = path.parent.parent.name, path.parent.name
-        if key.startswith("."):
-            continue
-        manifest = _read_json(path)
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("components"), dict):
-            raise BuildError(f"{path.parent}: {DAMAGED.format('its manifest.json is unreadable')}")
-        found.append(manifest | {"step": step, "key": key})
+    for entry in cache.entries():
+        manifest = entry.manifest()
+        if manifest is None or not isinstance(manifest.get("components"), dict):
+            raise BuildError(f"{entry.path}: {DAMAGED.format('its manifest.json is unreadable')}")
+        found.append(manifest | {"step": entry.step, "key": entry.key, "result": entry.result_digest()})
     chosen: dict[str, dict] = {}
     pinned: dict[str, str] = {}
     for m in sorted(found, key=lambda m: str(m.get("finished", "")), reverse=True):
@@ -395,8 +388,7 @@ def choose_entries(cache: Cache) -> dict[str, dict]:
 
 def evaluated_side(folder: Path, cache: Cache, chosen: dict[str, dict]) -> Side:
     """A folder without a claims file: each section's claims evaluated on the chosen entries."""
-    steps = {s: {"key": m["key"], "result": (m.get("digests") or {}).get("result.json")}
-             for s, m in chosen.items()}
+    steps = {s: {"key": m["key"], "result": m["result"]} for s, m in chosen.items()}
     side = Side(folder, cache, steps, {}, "no claims file: the claims evaluated on the newest entry of each "
                 "step that fits the entries chosen (newest first); the entries:",
                 [f"{s} {m['key']} (finished {m.get('finished', 'at a time not recorded')})"
@@ -423,15 +415,15 @@ def read_folder(folder: Path, digests: DigestMemo) -> Side:
                          f"written by --push")
     path = folder / FILE
     if path.exists():
-        stored = _read_json(path)
+        stored = read_json(path)
         if not valid(stored):
             raise BuildError(f"{path}: damaged (not the claims file a build writes); delete it, and build "
                              f"again in {folder} to write it anew")
         profiles = sorted({v.get("profile", "?") for v in stored["sections"].values()})
-        return stored_side(folder, Cache(folder / "cache", digests), stored["sections"],
+        return stored_side(folder, Cache.of(folder, digests), stored["sections"],
                            f"the claims of its last build ({stored.get('built', 'time not recorded')}, "
                            f"profile {', '.join(profiles)})")
-    cache = Cache(folder / "cache" if (folder / "cache").is_dir() else folder, digests)
+    cache = Cache.of(folder, digests)
     chosen = choose_entries(cache)
     if not chosen:
         what = ("an empty folder" if not any(folder.iterdir()) else

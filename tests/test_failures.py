@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compute import errors
+from compute.engine import errors
 
 from compute.engine.testing import copy_project
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+import compute.engine.keys as keys
 import compute.engine.pipeline as pipeline
+from compute.engine.devices import machine
 from compute.engine.jobs import NO_SLURM, JobFailed, Jobs
 from compute.q3 import steps as q3_steps
 from compute.engine.step import Resources, Step
@@ -49,7 +51,7 @@ def project(tmp_path, monkeypatch):
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setattr(pipeline, "PROJECT_PACKAGES", ("jobproj",))
+    monkeypatch.setattr(keys, "PROJECT_PACKAGES", ("jobproj",))
     for name in [m for m in sys.modules if m.startswith("jobproj")]:
         del sys.modules[name]
     import jobproj.work
@@ -66,9 +68,9 @@ def test_independent_steps_run_as_local_jobs_and_land_in_the_cache(project, tmp_
     assert results["t.a"].data["pid"] != os.getpid() != results["t.b"].data["pid"]
     assert results["t.a"].file("pid.txt").read_text() == str(results["t.a"].data["pid"])
     manifest = json.loads((results["t.a"].dir.parent / "manifest.json").read_text())
-    assert manifest["device"] == "cpu" and manifest["machine"] == pipeline.machine("cpu")  # for the appendix
+    assert manifest["device"] == "cpu" and manifest["machine"] == machine("cpu")  # for the appendix
     inline = pipeline.Runner(build)
-    assert [inline.plan(s)[2] for s in steps] == [None, None]  # the same keys: cached for an inline build
+    assert [inline.plan(s).reason for s in steps] == [None, None]  # the same keys: cached for an inline build
 
 
 def test_a_failed_job_names_the_step_its_own_error_and_the_log(project, tmp_path):
@@ -97,8 +99,9 @@ def test_ctrl_c_cancels_the_running_jobs(project, tmp_path):
     script = textwrap.dedent(f'''
         import signal, sys; sys.path[:0] = [{str(ROOT)!r}, {str(tmp_path)!r}]
         signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+        import compute.engine.keys as keys
         import compute.engine.pipeline as pipeline
-        pipeline.PROJECT_PACKAGES = ("jobproj",)
+        keys.PROJECT_PACKAGES = ("jobproj",)
         from compute.engine.jobs import Jobs
         from compute.engine.step import Step
         import jobproj.work
@@ -253,24 +256,24 @@ def test_a_job_the_scheduler_ended_is_reported_with_its_reason_log_and_setting(t
 
 def test_local_build_labels_do_not_change_a_key_and_releases_do(project, tmp_path, monkeypatch):
     step = Step("t.a", project.double, params={"x": 1}, libraries=("torch",))
-    keys = {}
+    found = {}
     for version in ("2.11.0+cu130", "2.11.0+cpu", "2.11.0", "2.12.0+cpu"):
-        monkeypatch.setattr(pipeline, "library_version", lambda name, v=version: v)
-        keys[version] = pipeline.Runner(tmp_path / "build").plan(step)[0]
-    assert keys["2.11.0+cu130"] == keys["2.11.0+cpu"] == keys["2.11.0"] != keys["2.12.0+cpu"]
+        monkeypatch.setattr(keys, "library_version", lambda name, v=version: v)
+        found[version] = pipeline.Runner(tmp_path / "build").plan(step).key
+    assert found["2.11.0+cu130"] == found["2.11.0+cpu"] == found["2.11.0"] != found["2.12.0+cpu"]
 
 
 def test_the_device_class_is_in_the_key_of_a_step_that_uses_the_device(project, tmp_path):
     trains = Step("t.train", project.double, params={"x": 1}, uses_device=True)
     counts = Step("t.count", project.double, params={"x": 1})
-    key = {(s.name, d): pipeline.Runner(tmp_path / "build", device=d).plan(s)[0]
+    key = {(s.name, d): pipeline.Runner(tmp_path / "build", device=d).plan(s).key
            for s in (trains, counts) for d in ("cpu", "cuda")}
     assert key[("t.train", "cpu")] != key[("t.train", "cuda")]  # a GPU training gives other numbers
     assert key[("t.count", "cpu")] == key[("t.count", "cuda")]
 
 
 def test_the_same_data_in_another_folder_has_the_same_key(project, tmp_path):
-    keys = []
+    found = []
     for place in ("laptop/data", "cluster/home/me/LJSpeech-1.1"):
         root = tmp_path / place
         (root / "wavs").mkdir(parents=True)
@@ -279,10 +282,10 @@ def test_the_same_data_in_another_folder_has_the_same_key(project, tmp_path):
         files = (root / "metadata.csv", root / "wavs" / "LJ001.wav")
         step = Step("t.features", project.double, params={"x": 1, "root": str(root)}, input_files=files,
                     locations=("root",))
-        keys.append(pipeline.Runner(tmp_path / place / "build").plan(step)[0])
-    assert keys[0] == keys[1]
+        found.append(pipeline.Runner(tmp_path / place / "build").plan(step).key)
+    assert found[0] == found[1]
     (root / "wavs" / "LJ001.wav").write_bytes(b"RIFF, other audio")
-    assert pipeline.Runner(tmp_path / "other").plan(step)[0] != keys[1]
+    assert pipeline.Runner(tmp_path / "other").plan(step).key != found[1]
 
 
 def test_frozen_computes_nothing_and_names_the_step_and_key(project, tmp_path):
@@ -290,7 +293,9 @@ def test_frozen_computes_nothing_and_names_the_step_and_key(project, tmp_path):
     step = Step("t.a", project.double, params={"x": 1})
     with pytest.raises(pipeline.MissingResult) as caught:
         runner.run_all([step])
-    key = runner.plan(step)[0]
+    key = runner.plan(step).key
     assert caught.value.step == "t.a" and caught.value.key == key
-    assert str(caught.value) == f"t.a: no result for key {key} (never computed); --frozen computes nothing"
+    assert str(caught.value) == (f"t.a: no result for key {key} (never computed); --frozen computes nothing. "
+                                 f"Compute it with: python build.py --section t --device cpu, or bring it "
+                                 f"here with --pull DIR")
     assert not (tmp_path / "build" / "cache" / "t.a").exists()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import compute.engine.keys as keys
 import compute.engine.pipeline as pipeline
+from compute.engine.cache import Cache
 from compute.engine.step import DataError, Step
 
 
@@ -40,7 +42,7 @@ def project(tmp_path, monkeypatch):
             return {"value": ctx.params["x"], "device": ctx.device}
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(pipeline, "PROJECT_PACKAGES", ("fakeproj",))
+    monkeypatch.setattr(keys, "PROJECT_PACKAGES", ("fakeproj",))
     for name in [m for m in sys.modules if m.startswith("fakeproj")]:
         del sys.modules[name]
     import fakeproj.work
@@ -51,7 +53,7 @@ def project(tmp_path, monkeypatch):
 
 def test_code_files_follow_project_imports_transitively(project):
     pkg, _ = project
-    names = {p.name for p in pipeline.code_files("fakeproj.work")}
+    names = {p.name for p in keys.code_files("fakeproj.work")}
     assert names == {"work.py", "scaling.py", "__init__.py"}
 
 
@@ -59,9 +61,9 @@ def test_docstrings_and_comments_do_not_change_the_normalised_source(tmp_path):
     a, b = tmp_path / "a.py", tmp_path / "b.py"
     a.write_text('"""Doc."""\nx = 1  # one\n')
     b.write_text('x = 1\n')
-    assert pipeline.normalised_source(a) == pipeline.normalised_source(b)
+    assert keys.normalised_source(a) == keys.normalised_source(b)
     b.write_text('x = 2\n')
-    assert pipeline.normalised_source(a) != pipeline.normalised_source(b)
+    assert keys.normalised_source(a) != keys.normalised_source(b)
 
 
 def test_second_run_is_cached_and_runs_nothing(project, tmp_path):
@@ -79,14 +81,14 @@ def test_editing_an_imported_module_reruns_and_names_the_file(project, tmp_path)
     step = Step("t.double", work.run, params={"x": 3})
     pipeline.Runner(tmp_path / "build").run(step, {})
     (pkg / "scaling.py").write_text("def scale():\n    return 3\n")
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    reason = pipeline.Runner(tmp_path / "build").plan(step).reason
     assert reason.startswith("code changed in") and "scaling.py" in reason
 
 
 def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
     _, work = project
     pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4}))
+    reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4})).reason
     assert reason == "parameter changed: x (3 -> 4)"
 
 
@@ -96,7 +98,8 @@ def test_a_failed_step_leaves_no_cache_entry(project, tmp_path):
     step = Step("t.fail", work.fail)
     with pytest.raises(RuntimeError):
         runner.run(step, {})
-    key, _, reason = runner.plan(step)
+    planned = runner.plan(step)
+    key, reason = planned.key, planned.reason
     assert reason == "never computed"
     assert not (tmp_path / "build" / "cache" / "t.fail" / key).exists()
     assert list((tmp_path / "build" / "cache" / "t.fail").iterdir()) == []
@@ -111,7 +114,7 @@ def test_upstream_key_is_part_of_the_downstream_key(project, tmp_path):
     up2 = Step("t.up", work.run, params={"x": 2})
     runner2 = pipeline.Runner(tmp_path / "build")
     runner2.plan(up2)
-    _, _, reason = runner2.plan(down)
+    reason = runner2.plan(down).reason
     assert reason.startswith("upstream result changed: t.up")
 
 
@@ -122,7 +125,7 @@ def test_input_file_digest_is_part_of_the_key(project, tmp_path):
     step = Step("t.input", work.run, params={"x": 1}, input_files=(data,))
     pipeline.Runner(tmp_path / "build").run(step, {})
     data.write_bytes(b"two, longer")
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    reason = pipeline.Runner(tmp_path / "build").plan(step).reason
     assert reason == "input changed: data.bin"  # named within its folder: the same on every machine
 
 
@@ -215,7 +218,7 @@ def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys,
     (entry,) = (tmp_path / "build" / "cache" / "t.double").glob("*/manifest.json")
     damage(entry.parent)
     assert (entry.parent.parent / "latest.json").exists()
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    reason = pipeline.Runner(tmp_path / "build").plan(step).reason
     assert reason.startswith("damaged, will recompute: " + named)
     assert pipeline.Runner(tmp_path / "build").cached(step) is None
     capsys.readouterr()
@@ -223,7 +226,7 @@ def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys,
     assert f"t.double: running (damaged, will recompute: {named}" in capsys.readouterr().err
     assert result.data == {"value": 6} and result.file("note.txt").read_text() == "hi"
     assert len(work.CALLS) == 2
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    reason = pipeline.Runner(tmp_path / "build").plan(step).reason
     assert reason is None
 
 
@@ -271,17 +274,18 @@ def test_a_program_version_is_part_of_the_key_and_explained(project, tmp_path, m
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "speaker"
-    monkeypatch.setenv("PATH", f"{bin_dir}:{pipeline.os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{keys.os.environ['PATH']}")
     step = Step("t.double", work.run, params={"x": 3}, programs=("speaker",))
     fake.write_text("#!/bin/sh\necho 'Speaker 1.51  Data at: /usr/share/speaker'\n")
     fake.chmod(0o755)
     pipeline.Runner(tmp_path / "build").run(step, {})
-    _, components, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    planned = pipeline.Runner(tmp_path / "build").plan(step)
+    components, reason = planned.components, planned.reason
     assert reason is None and components["programs"] == {"speaker": "Speaker 1.51"}
     fake.write_text("#!/bin/sh\necho 'Speaker 1.52  Data at: /usr/share/speaker'\n")
-    _, _, reason = pipeline.Runner(tmp_path / "build").plan(step)
+    reason = pipeline.Runner(tmp_path / "build").plan(step).reason
     assert reason == "program version changed: speaker (Speaker 1.51 -> Speaker 1.52)"
-    assert pipeline.program_version("no-such-program-here") == "absent"
+    assert keys.program_version("no-such-program-here") == "absent"
 
 
 def test_the_manifest_names_the_machine_that_computed_the_step(project, tmp_path):
@@ -313,7 +317,7 @@ PROFILES = {"smoke": 1, "quick": 2}  # the setting that differs between the stan
 
 def _planned(work, profile: str, device: str) -> tuple[Step, str]:
     step = Step("t.where", work.where, params={"x": PROFILES[profile]}, uses_device=True)
-    return step, pipeline.Runner(Path("/nonexistent"), device=device).plan(step)[0]
+    return step, pipeline.Runner(Path("/nonexistent"), device=device).plan(step).key
 
 
 def _shuffled(shared: Path, entries: dict, how: str) -> None:
@@ -344,7 +348,7 @@ def test_entries_copied_between_keys_profiles_and_devices_are_never_used(project
     _, work = project
     monkeypatch.setattr(pipeline, "device_kind", lambda device: "cuda:Stand-in GPU" if device == "cuda" else "cpu")
     monkeypatch.setattr(pipeline, "machine", lambda device: device_kind_stand_in(device))
-    shared = pipeline.Cache(tmp_path / "shared")
+    shared = Cache(tmp_path / "shared")
     entries = {}
     for profile in PROFILES:
         for device in ("cpu", "cuda"):
@@ -385,9 +389,9 @@ def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other
     build = tmp_path / "build"
     drawn = pipeline.Runner(build).run_all(steps)["t.figures"].data["drawn"]
     runner = pipeline.Runner(build)
-    assert [runner.plan(s)[2] for s in steps] == [None, None]
+    assert [runner.plan(s).reason for s in steps] == [None, None]
     (build / "cache" / "t.numeric" / runner.keys["t.numeric"] / "manifest.json").write_text("garbage")
     again = pipeline.Runner(build).run_all(steps)
     assert again["t.figures"].data["drawn"] == again["t.numeric"].data["seconds"] != drawn
     runner = pipeline.Runner(build)
-    assert [runner.plan(s)[2] for s in steps] == [None, None]
+    assert [runner.plan(s).reason for s in steps] == [None, None]

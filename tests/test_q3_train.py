@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from compute.engine.pipeline import DigestMemo, Runner, cache_key, key_components
+from compute.engine.files import DigestMemo
+from compute.engine.keys import cache_key, key_components
+from compute.engine.pipeline import Runner
 from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
 from compute.q3.metrics import similarities

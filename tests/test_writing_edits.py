@@ -53,7 +53,7 @@ def plotting_modules(copy: Path) -> list[Path]:
 def computing_modules(copy: Path) -> set[Path]:
     """The modules in the cache key of every step that is not a figure step."""
     listing = subprocess.run(
-        [sys.executable, "-c", "from compute.engine.pipeline import code_files\n"
+        [sys.executable, "-c", "from compute.engine.keys import code_files\n"
          "from report.sections import discover\n"
          "for s in discover().values():\n"
          "    for step in s.steps('smoke', {}):\n"
@@ -127,7 +127,7 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(bui
 
 def engine_modules(copy: Path) -> list[Path]:
     """Every module of the engine's package, as the pipeline names it."""
-    package = subprocess.run([sys.executable, "-c", "from compute.engine.pipeline import ENGINE\nprint(ENGINE)"],
+    package = subprocess.run([sys.executable, "-c", "from compute.engine.keys import ENGINE\nprint(ENGINE)"],
                              capture_output=True, text=True, cwd=copy, check=True).stdout.strip()
     return sorted((copy / package.replace(".", "/")).glob("*.py"))
 
@@ -142,7 +142,7 @@ def test_editing_the_engine_recomputes_nothing_and_its_version_reruns_everything
     for module in modules:
         add_function(module)
     assert rerun(plan(project_copy, built)) == set()
-    pipeline = project_copy / "compute" / "engine" / "pipeline.py"
+    pipeline = project_copy / "compute" / "engine" / "keys.py"
     pipeline.write_text(re.sub(r"^ENGINE_VERSION = (\d+)$", lambda m: f"ENGINE_VERSION = {int(m[1]) + 1}",
                                pipeline.read_text(), flags=re.M))
     states = plan(project_copy, built)

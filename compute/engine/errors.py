@@ -11,7 +11,8 @@ import shutil
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from compute.engine.files import ROOT
+
 LOW_SPACE = 256 * 2**20  # below this many free bytes, a failed write is taken for a full disk
 DEBUG_HINT = "run again with --debug (or BUILD_DEBUG=1) for the Python traceback"
 
@@ -77,12 +78,11 @@ def _memory_problem(error: BaseException) -> str | None:
     return None
 
 
-def describe(error: BaseException, build_dir: Path, expected: tuple[type, ...] = ()) -> str:
+def describe(error: BaseException, build_dir: Path) -> str:
     """The lines to print for a failure: its message, the notes added on the way (which step was
-    running), and for an unexpected error where in the project it happened. `expected` are more
-    exception types whose message is complete (like BuildError's)."""
+    running), and for an unexpected error where in the project it happened."""
     notes = "".join(f"\n  {note}" for note in getattr(error, "__notes__", []))
-    if isinstance(error, (BuildError, *expected)):
+    if isinstance(error, BuildError):
         return f"error: {error}{notes}"
     problem = _os_problem(error, build_dir) if isinstance(error, OSError) else None
     if problem is None:

@@ -1,11 +1,15 @@
-"""Writing files whole or not at all, and digests of files: one implementation for the project."""
+"""Writing files whole or not at all, reading JSON that may be damaged, and digests of files (remembered
+between builds): one implementation for the project."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]  # the project's folder
 
 
 def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
@@ -41,3 +45,44 @@ def user_path(text: str | os.PathLike) -> Path:
     """A path as a user writes it: `~` and environment variables expanded, the same for every path
     option and variable (the shell leaves `--push=~/x` and quoted paths unexpanded)."""
     return Path(os.path.expanduser(os.path.expandvars(os.fspath(text))))
+
+
+def read_json(path: Path):
+    """The JSON document in `path`, or None when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+class DigestMemo:
+    """SHA-256 digests of files, remembered by (path, size, mtime) in <build>/digests.json, so a
+    dataset of thousands of files or a large cached result is read once, not at every build."""
+
+    def __init__(self, path: Path):
+        self.path, self.table, self.dirty = path, None, False
+
+    def digest(self, file: Path) -> str:
+        tag = self._tag(file)
+        if tag not in self.table:
+            self.table[tag], self.dirty = file_digest(file), True
+        return self.table[tag]
+
+    def _tag(self, file: Path) -> str:
+        if self.table is None:
+            self.table = read_json(self.path) if self.path.exists() else {}
+            self.table = self.table if isinstance(self.table, dict) else {}
+        stat = file.stat()
+        return f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def known(self, files) -> bool:
+        """Whether the digest of every file is remembered as it is now (no file is read)."""
+        try:
+            return all(self._tag(Path(f)) in self.table for f in files)
+        except OSError:
+            return False
+
+    def save(self) -> None:
+        if self.dirty:
+            write_atomic(self.path, json.dumps(self.table, indent=1, sort_keys=True))
+            self.dirty = False

@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from compute.engine.errors import BuildError
-from compute.engine.pipeline import ROOT, compute
+from compute.engine.files import ROOT
+from compute.engine.pipeline import compute
 from compute.engine.step import Context, Result, Step
 
 POLL_SECONDS = 0.5
@@ -135,7 +136,7 @@ class Jobs:
                         if isinstance(started, Result):
                             results[step.name] = started
                             continue
-                        running[step.name] = (step, started, self.submit(step, started[3]))
+                        running[step.name] = (step, started, self.submit(step, started.ctx))
                     done = [name for name, (_, _, j) in running.items() if j.done()]
                     if not done and running:
                         time.sleep(POLL_SECONDS)
@@ -143,7 +144,7 @@ class Jobs:
                         step, started, submitted = running.pop(name)
                         outcome = self.outcome(step, submitted)
                         if "error" in outcome:
-                            shutil.rmtree(started[3].out.parent, ignore_errors=True)
+                            shutil.rmtree(started.entry, ignore_errors=True)
                             failures.append(outcome["error"])
                             self.say_waiting(running)
                         else:
@@ -198,7 +199,7 @@ class Jobs:
             if not submitted.done():
                 submitted.cancel(check=False)
                 print(f"{name}: cancelled job {submitted.job_id}", file=sys.stderr, flush=True)
-            shutil.rmtree(started[3].out.parent, ignore_errors=True)
+            shutil.rmtree(started.entry, ignore_errors=True)
 
 
 @contextmanager

@@ -15,7 +15,6 @@ disk of its last run in this build folder, when there was one.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import resource
 import shutil
@@ -118,13 +117,12 @@ def projector(step: Step) -> Callable | None:
 def last_run(cache, step: Step) -> Projection:
     """A fixed-size step: the time and size of its newest entry in this build folder."""
     newest = None
-    for path in (cache.root / step.name).glob("*/manifest.json"):
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
+    for entry in cache.entries(step.name):
+        manifest = entry.manifest()
+        if manifest is None:
             continue
         if newest is None or manifest.get("finished", "") > newest[0].get("finished", ""):
-            newest = manifest, path.parent
+            newest = manifest, entry.path
     if newest is None:
         return Projection(None, "not projected: a step of fixed size, not scaled by the data, never run in "
                                 "this build folder")
@@ -150,7 +148,7 @@ def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
             continue
         for name in skipped & set(step.needs):
             runner.plan(by_name[name])
-        out[step.name] = runner.plan(step)[2]
+        out[step.name] = runner.plan(step).reason
     return out
 
 
@@ -253,7 +251,7 @@ def check_disk(rows, build_dir: Path) -> None:
 
 
 def where(device: str) -> str:
-    from compute.engine.pipeline import machine
+    from compute.engine.devices import machine
 
     cores = f", {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}: other work slows it)"
     return f"{device}, {machine(device)}" + (cores if device == "cpu" else "")

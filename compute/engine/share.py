@@ -4,13 +4,14 @@ needs from it. Only complete entries that pass their digest check are copied, in
 atomically; a damaged one is refused with a message and nothing of it is copied."""
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 
 from compute.engine.errors import BuildError
-from compute.engine.pipeline import Cache, _read_json, explain_change
+from compute.engine.cache import Cache, is_build_folder
+from compute.engine.keys import explain_change
+from compute.engine.pipeline import Plan
 
 
 def transfer(source: Cache, target: Cache, entries: dict[str, str]) -> dict[str, list[str]]:
@@ -28,7 +29,7 @@ def transfer(source: Cache, target: Cache, entries: dict[str, str]) -> dict[str,
                 report["copied"].append(step)
             else:
                 report["refused"].append(step)
-                print(f"refused {source.entry(step, key)}: {refused}; not copied", file=sys.stderr)
+                print(f"refused {source.entry(step, key).path}: {refused}; not copied", file=sys.stderr)
     return report
 
 
@@ -39,9 +40,9 @@ def check_folder(folder: Path, option: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise BuildError(f"{option} {folder}: is a file, not a folder. Give the shared folder that --push "
                          f"writes (one subfolder per step)")
-    if (folder / "cache").is_dir() or (folder / "digests.json").is_file():
+    if is_build_folder(folder):
         raise BuildError(f"{option} {folder}: is a build folder, not a shared folder. Its results are in "
-                         f"{folder / 'cache'}: use {option} {folder / 'cache'}, or a folder written by --push")
+                         f"{Cache.of(folder).root}: use {option} {Cache.of(folder).root}, or a folder written by --push")
     if option == "--push":
         if not folder.exists() and not folder.parent.is_dir():
             raise BuildError(f"--push {folder}: its parent folder {folder.parent} does not exist. Check the "
@@ -50,7 +51,7 @@ def check_folder(folder: Path, option: str) -> None:
     if not folder.exists():
         raise BuildError(f"--pull {folder}: no such folder. Check the path: it is the folder given to --push "
                          f"on the machine that computed (copied here, or mounted)")
-    if not any(folder.glob("*/*/manifest.json")):
+    if not Cache(folder).entries():
         raise BuildError(f"--pull {folder}: holds no shared results (no <step>/<key>/manifest.json inside). "
                          f"Give the folder that --push wrote")
 
@@ -58,8 +59,8 @@ def check_folder(folder: Path, option: str) -> None:
 def why_absent(shared: Cache, step: str, components: dict) -> str | None:
     """Why the shared folder has no entry for the step's key: the newest one it has of the step
     was computed from something else (in --explain's words); None when it has none."""
-    manifests = [m for p in sorted((shared.root / step).glob("*/manifest.json"))
-                 if isinstance(m := _read_json(p), dict) and isinstance(m.get("components"), dict)]
+    manifests = [m for entry in shared.entries(step)
+                 if isinstance(m := entry.manifest(), dict) and isinstance(m.get("components"), dict)]
     if not manifests:
         return None
     newest = max(manifests, key=lambda m: str(m.get("finished", "")))
@@ -69,15 +70,15 @@ def why_absent(shared: Cache, step: str, components: dict) -> str | None:
             f"({newest.get('key')}) differs: {'; '.join(reasons[:3])}{more}")
 
 
-def pull(shared: Cache, target: Cache, planned: dict[str, tuple[str, dict]]) -> dict[str, list[str]]:
-    """--pull: copies the entries {step: (key, components)} the build needs, and says before any
+def pull(shared: Cache, target: Cache, planned: dict[str, Plan]) -> dict[str, list[str]]:
+    """--pull: copies the entries {step: plan} the build needs, and says before any
     computation when the folder had nothing usable for it, naming per step what differs."""
-    report = transfer(shared, target, {step: key for step, (key, _) in planned.items()})
+    report = transfer(shared, target, {step: plan.key for step, plan in planned.items()})
     print(summary("pulled from", shared.root, report), file=sys.stderr)
     if planned and not report["copied"] and not report["present"]:
         print(f"warning: {shared.root} holds nothing usable for this build (profile, device and code):",
               file=sys.stderr)
-        reasons = {step: why_absent(shared, step, planned[step][1]) for step in report["absent"]}
+        reasons = {step: why_absent(shared, step, planned[step].components) for step in report["absent"]}
         for step, reason in reasons.items():
             if reason is not None:
                 print(f"  {step}: {reason}", file=sys.stderr)
@@ -94,7 +95,7 @@ def summary(verb: str, folder: Path, report: dict[str, list[str]]) -> str:
 TIMING = re.compile(r"seconds|ms_per|^timing$")
 
 
-def comparable_results(cache_root: Path) -> dict:
+def comparable_results(folder: Path) -> dict:
     """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`), without what a
     figure step read back from its drawing (`plotted`: the timing figure draws measured times) and
     without where an upstream's files lay: what must agree wherever and however a step computed."""
@@ -103,5 +104,5 @@ def comparable_results(cache_root: Path) -> dict:
             return {k: strip(v) for k, v in value.items()
                     if not TIMING.search(k) and k not in ("root", "plotted")}
         return [strip(v) for v in value] if isinstance(value, list) else value
-    return {f"{p.parent.parent.name}/{p.parent.name}": strip(json.loads(p.read_text()))
-            for p in sorted(cache_root.glob("*/*/result.json"))}
+    cache = Cache.of(folder)
+    return {f"{e.step}/{e.key}": strip(cache.load(e.step, e.key).data) for e in cache.entries()}

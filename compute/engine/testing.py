@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from compute.engine.files import ROOT
 from compute.engine.progress import Reporter
 from compute.engine.step import Context, Result
 
@@ -24,7 +25,6 @@ def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
                    needed=needed or {}, name=name, reporter=Reporter())
 
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def pdf_text(pdf: Path, layout: bool = True) -> str:
