@@ -120,7 +120,7 @@ def test_local_jobs_give_the_keys_and_numbers_of_an_inline_build(q1_build, tmp_p
     local = build("--section", "q1", "--executor", "local", "--check", build_dir=tmp_path)
     assert local.returncode == 0, local.stderr
     assert "q1.symbolic: running" in local.stderr and "0 problem(s)" in local.stdout
-    inline, jobs = comparable_results(build_dir / "cache"), comparable_results(tmp_path / "cache")
+    inline, jobs = comparable_results(build_dir), comparable_results(tmp_path)
     assert sorted(jobs) == sorted(inline) and len(jobs) == 3  # symbolic, numeric, figures
     assert jobs == inline
     assert len(list((tmp_path / "jobs" / "q1.numeric").glob("*_log.err"))) == 1
