@@ -4,6 +4,7 @@ Every plain string a template prints is escaped; trusted LaTeX (`Tex`) passes th
 or a SymPy object printed without `|num` or `|tex` is an error, so every number in the PDF is
 formatted on purpose and every formula comes from SymPy's printer.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,18 @@ class Tex(str):
     """A string that is already valid LaTeX and must not be escaped."""
 
 
-_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 _SPECIAL_RE = re.compile(r"[\\&%$#_{}~^]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -149,16 +160,31 @@ def texjoin(items, separator: str = ", ") -> Tex:
 def make_environment(globals_: dict | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        block_start_string=r"\BLOCK{", block_end_string="}",
-        variable_start_string=r"\VAR{", variable_end_string="}",
-        comment_start_string=r"\#{", comment_end_string="}",
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
         line_comment_prefix="%#",
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        finalize=finalize,
         extensions=[_WholeLineComments],
     )
-    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin, breakable=breakable, length=length,
-                       count=length, recorded=recorded)
+    env.filters.update(
+        num=num,
+        tex=tex,
+        escape=escape,
+        texjoin=texjoin,
+        breakable=breakable,
+        length=length,
+        count=length,
+        recorded=recorded,
+    )
     env.globals.update({"measured": measured, "zip": zip} | (globals_ or {}))
     return env
 
@@ -226,8 +252,11 @@ def template_location(env: jinja2.Environment, error: BaseException) -> tuple[st
         if "Unexpected end of template" in error.message:
             line = _unclosed_block(env, source) or line
         return error.name, source_line(source, line)
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if Path(f.filename).resolve().parent == folder and f.filename.endswith(".j2")]
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if Path(f.filename).resolve().parent == folder and f.filename.endswith(".j2")
+    ]
     if not frames:
         return None
     name = Path(frames[-1].filename).name
@@ -237,10 +266,17 @@ def template_location(env: jinja2.Environment, error: BaseException) -> tuple[st
 def template_message(env: jinja2.Environment, error: BaseException, template: str) -> str:
     """One line for a failed rendering: templates/<file>:<line>: what went wrong."""
     name, line = template_location(env, error) or (template, None)
-    text = error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
-    hint = {jinja2.TemplateSyntaxError: "fix the template syntax",
-            jinja2.UndefinedError: "check the name against the section's context() and claims"}
-    fix = next((h for kind, h in hint.items() if isinstance(error, kind)), "fix the expression on that line")
+    text = (
+        error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
+    )
+    hint = {
+        jinja2.TemplateSyntaxError: "fix the template syntax",
+        jinja2.UndefinedError: "check the name against the section's context() and claims",
+    }
+    fix = next(
+        (h for kind, h in hint.items() if isinstance(error, kind)),
+        "fix the expression on that line",
+    )
     return f"templates/{name}" + (f":{line}" if line else "") + f": {text} ({fix})"
 
 

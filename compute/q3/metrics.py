@@ -1,5 +1,6 @@
 """The course's transcript similarities, per utterance on character sequences that include
 `<` and `>` (both cut at their first `>`), averaged over utterances."""
+
 from __future__ import annotations
 
 import math
