@@ -71,7 +71,8 @@ def course_trainer(net: str, x, y, limit: float):
         course_epoch(model, _until(loader, start + limit, done), optimizer)
         if len(done) < len(loader):
             print(
-                f"  (course loop, {net}, {torch.get_num_threads()} threads: stopped after {limit:.0f} s, "
+                f"  (course loop, {net}, {torch.get_num_threads()} threads: "
+                f"stopped after {limit:.0f} s, "
                 f"{len(done)} of {len(loader)} steps)"
             )
         return (time.perf_counter() - start) * len(loader) / len(done)
@@ -80,7 +81,8 @@ def course_trainer(net: str, x, y, limit: float):
 
 
 def _until(batches, deadline: float, done: list):
-    """The batches, until the first one asked for after `deadline`; each one given is appended to `done`."""
+    """The batches, until the first one asked for after `deadline`; each one given is appended
+    to `done`."""
     for batch in batches:
         if done and time.perf_counter() > deadline:
             return
@@ -171,7 +173,8 @@ def report(best: dict, n: int, thread_counts: list[int], processes: int) -> None
         + f"; baseline {baseline:.3f} s"
     )
     print(
-        f"side by side, one process, 1 thread ({runs} runs per step), seconds per epoch of {runs} runs:"
+        f"side by side, one process, 1 thread ({runs} runs per step), "
+        f"seconds per epoch of {runs} runs:"
     )
     for net in NETWORKS:
         s = best["one process", net]
@@ -187,11 +190,13 @@ def report(best: dict, n: int, thread_counts: list[int], processes: int) -> None
     if processes > 1:
         wall = best["processes"]  # the best epoch of both networks together
         print(
-            f"as q2.train runs them, both networks at once in {processes} processes with 1 thread each: "
+            f"as q2.train runs them, both networks at once in {processes} processes "
+            "with 1 thread each: "
             + ", ".join(f"{net} {best['in processes', net]:.3f} s" for net in NETWORKS)
         )
         print(
-            f"  six runs: {wall:.3f} s per epoch ({n * len(NETWORKS) * runs / wall:,.0f} samples/s/run), "
+            f"  six runs: {wall:.3f} s per epoch "
+            f"({n * len(NETWORKS) * runs / wall:,.0f} samples/s/run), "
             f"{one_process / wall:.2f}x one process"
         )
     else:
@@ -212,7 +217,8 @@ def main() -> None:
     thread_counts = list(dict.fromkeys((DEFAULT_THREADS, 1)))
     processes = process_count(PROFILES["quick"], "cpu")
     print(
-        f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, torch {torch.__version__}, "
+        f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, "
+        f"torch {torch.__version__}, "
         f"{DEFAULT_THREADS} threads by default"
     )
     report(measure(n, repeats, limit, thread_counts, processes), n, thread_counts, processes)

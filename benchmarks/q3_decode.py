@@ -11,7 +11,8 @@ used instead, where the early stop adds to it.
 Both run on one torch thread by default (--threads): the cached decoding's small per-step
 operations gain nothing from more, and shared cores make multi-threaded timings erratic.
 
-    python benchmarks/q3_decode.py [--quick] [--trained [--build-dir DIR]] [--clips N] [--repeats N] [--threads N]
+    python benchmarks/q3_decode.py [--quick] [--trained [--build-dir DIR]] [--clips N]
+        [--repeats N] [--threads N]
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def setting(
             )
     if trained_in:
         print(
-            f"{decoder}: no cached trained model with matching features in {cache}; using random weights"
+            f"{decoder}: no cached trained model with matching features in {cache}; "
+            "using random weights"
         )
     torch.manual_seed(0)
     dims = ModelDimensions()
@@ -121,12 +123,14 @@ def main() -> None:
             total_course += course_s
             total_cached += cached_s
             print(
-                f"{decoder}: {what}; encoder {encoder_s:.2f} s (once, both); course {course_s:.2f} s "
-                f"({course.shape[1] - 1} steps), cached {cached_s:.3f} s ({cached.shape[1] - 1} steps), "
+                f"{decoder}: {what}; encoder {encoder_s:.2f} s (once, both); "
+                f"course {course_s:.2f} s ({course.shape[1] - 1} steps), "
+                f"cached {cached_s:.3f} s ({cached.shape[1] - 1} steps), "
                 f"{course_s / cached_s:.1f}x; tokens identical: {'yes' if same else 'NO'}"
             )
     print(
-        f"course decoding: {total_course:.2f} s; cached decoding: {total_cached:.3f} s (both decoders)"
+        f"course decoding: {total_course:.2f} s; "
+        f"cached decoding: {total_cached:.3f} s (both decoders)"
     )
     print(f"tokens identical: {'yes' if identical else 'NO'}")
     print(f"q3 decode speedup: {total_course / total_cached:.1f}x")

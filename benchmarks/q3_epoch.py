@@ -1,11 +1,12 @@
 """Q3 training epoch: log-mel features cached by q3.features against features computed per batch.
 
-Both ways run q3.train's own batch step (train_batch: forward, loss, AdamW step) on the same model, the
-same clips in the same order and the same torch threads, in one process. Cached: the features are
-computed once, saved and memory-mapped back as q3.train loads train.pt. On the fly: every batch
-reads its wav files and computes the log-mel features with q3.features' functions (read, log-mel,
-pad or crop), as the course's code did. A warm-up batch comes first; each way is then timed over
-`--repeats` epochs, in rounds of one epoch of each, and its best (and median) epoch is reported.
+Both ways run q3.train's own batch step (train_batch: forward, loss, AdamW step) on the same
+model, the same clips in the same order and the same torch threads, in one process. Cached: the
+features are computed once, saved and memory-mapped back as q3.train loads train.pt. On the fly:
+every batch reads its wav files and computes the log-mel features with q3.features' functions
+(read, log-mel, pad or crop), as the course's code did. A warm-up batch comes first; each way is
+then timed over `--repeats` epochs, in rounds of one epoch of each, and its best (and median)
+epoch is reported.
 
 Clips: the LJ Speech sample in ../shared/data/ljspeech-sample (or --ljspeech PATH); without it, a
 few clips spoken by espeak-ng (compute.q3.corpus) in a temporary folder. Model, decoder, batch size
@@ -109,8 +110,9 @@ def main() -> None:
         }
         same = torch.equal(ways["cached"]["features"], features)
         print(
-            f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, batch {args.batch_size}, "
-            f"{args.frames} frames, best of {repeats} epochs, {torch.get_num_threads()} torch threads, "
+            f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, "
+            f"batch {args.batch_size}, {args.frames} frames, best of {repeats} epochs, "
+            f"{torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}"
         )
 
@@ -156,7 +158,8 @@ def main() -> None:
     )
     print(f"on-the-fly features identical to the cached ones: {'yes' if same else 'NO'}")
     print(
-        f"q3 cached features epoch speedup: {min(seconds['on the fly']) / min(seconds['cached']):.2f}x"
+        "q3 cached features epoch speedup: "
+        f"{min(seconds['on the fly']) / min(seconds['cached']):.2f}x"
     )
 
 

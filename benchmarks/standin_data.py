@@ -36,7 +36,8 @@ SHORTEST, LONGEST, MEAN = 1.11, 10.10, 6.57
 
 
 def clip_seconds(n: int, hours: float, rng: np.random.Generator) -> np.ndarray:
-    """n lengths in [SHORTEST, LONGEST] (a beta distribution with LJ Speech's mean), scaled to `hours`."""
+    """n lengths in [SHORTEST, LONGEST] (a beta distribution with LJ Speech's mean), scaled to
+    `hours`."""
     mean = (MEAN - SHORTEST) / (LONGEST - SHORTEST)
     seconds = SHORTEST + (LONGEST - SHORTEST) * rng.beta(3 * mean, 3 * (1 - mean), n)
     for _ in range(20):  # scale towards the total while staying inside the bounds

@@ -86,7 +86,8 @@ def main() -> None:
     print(f"each edit: {', '.join(f'{s:.2f}' for s in seconds)} s")
     print(f"a fresh `python build.py` with the warm cache: {fresh:.2f} s")
     print(
-        f"watch edit to PDF ({args.profile} profile, warm cache, median of {len(seconds)}): {median:.2f} s; "
+        f"watch edit to PDF ({args.profile} profile, warm cache, median of {len(seconds)}): "
+        f"{median:.2f} s; "
         f"{fresh / median:.1f}x faster than a fresh build"
     )
 
