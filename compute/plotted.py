@@ -86,6 +86,7 @@ def _axes(ax) -> dict:
 
 
 def record(fig, file: str, sources: list[str]) -> dict:
-    """{"file", "axes": [what each axes shows], "sources": ["<step>:<path>" of the stored values drawn]}.
+    """{"file", "axes": [what each axes shows],
+    "sources": ["<step>:<path>" of the stored values drawn]}.
     Call after saving, so that tick labels are laid out."""
     return {"file": file, "axes": [_axes(ax) for ax in fig.axes], "sources": list(sources)}

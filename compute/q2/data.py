@@ -195,7 +195,8 @@ def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def reference_mismatches(arrays: dict[str, np.ndarray]) -> list[str]:
-    """Where a real file differs from the published OCTMNIST split sizes and training class counts."""
+    """Where a real file differs from the published OCTMNIST split sizes and training class
+    counts."""
     found = describe(arrays)
     problems = [
         f"{s} has {found[s]['images']} images, OCTMNIST has {n}"
@@ -204,13 +205,15 @@ def reference_mismatches(arrays: dict[str, np.ndarray]) -> list[str]:
     ]
     if found["train"]["class_counts"] != list(TRAIN_COUNTS):
         problems.append(
-            f"train class counts {found['train']['class_counts']}, OCTMNIST has {list(TRAIN_COUNTS)}"
+            f"train class counts {found['train']['class_counts']}, "
+            f"OCTMNIST has {list(TRAIN_COUNTS)}"
         )
     return problems
 
 
 def run(ctx) -> dict:
-    """The q2.data step for the real file: checks it and summarises it (its digest is in the key)."""
+    """The q2.data step for the real file: checks it and summarises it (its digest is in the
+    key)."""
     path = Path(ctx.params["path"])
     arrays = load_arrays(path)
     return {

@@ -18,8 +18,8 @@ plt = pyplot()
 def samples(
     images: np.ndarray, labels: np.ndarray, classes: list[str], out: Path, per_class: int = 6
 ) -> dict:
-    """The first `per_class` images of each class, one row per class; what it shows is the row labels
-    and the indices of the training images in each row (the pixels are the data file's)."""
+    """The first `per_class` images of each class, one row per class; what it shows is the row
+    labels and the indices of the training images in each row (the pixels are the data file's)."""
     fig, axes = plt.subplots(
         len(classes), per_class, figsize=(0.75 * per_class + 0.8, 0.75 * len(classes))
     )
@@ -85,7 +85,8 @@ def confusion(
 def training_figures(
     runs: list[dict], best_lr: dict[str, float], classes: list[str], out: Path
 ) -> list[dict]:
-    """What the training figures show (compute/plotted.py): each network's curves and confusion matrix."""
+    """What the training figures show (compute/plotted.py): each network's curves and confusion
+    matrix."""
     shown = []
     for net, lr in best_lr.items():
         shown.append(
@@ -108,8 +109,8 @@ def training_figures(
 
 
 def run(ctx) -> dict:
-    """The q2.figures step: {"samples": file, "train_loss": {net: file}, "val_acc": ..., "confusion": ...,
-    "plotted": {file: what it shows}}."""
+    """The q2.figures step: {"samples": file, "train_loss": {net: file}, "val_acc": ...,
+    "confusion": ..., "plotted": {file: what it shows}}."""
     data, train = ctx.needed["q2.data"], ctx.needed["q2.train"].data
     arrays = load_arrays(data.dir / data.data["file"])
     classes = data.data["classes"]

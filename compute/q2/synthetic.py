@@ -5,7 +5,8 @@ layers, bright photoreceptor line and RPE, a fading choroid) under speckle. The 
 as in real scans: CNV lifts the RPE over a grey mass, DME thickens the retina around dark fluid
 pockets, drusen are small bumps along the RPE, a normal retina has a foveal pit and none of
 these. Lesion severity runs down to invisible and anatomy, noise and contrast vary, so the
-classification is learnable but not separable. Deterministic from the seed; arrays as in `octmnist.npz`.
+classification is learnable but not separable. Deterministic from the seed; arrays as in
+`octmnist.npz`.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def generate(sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
 
 
 def run(ctx) -> dict:
-    """The q2.data step of the offline profiles: generates the data set, writes it as octmnist.npz."""
+    """The q2.data step of the offline profiles: generates the data set, writes it as
+    octmnist.npz."""
     arrays = generate(ctx.params["sizes"], ctx.seed)
     path = save_arrays(arrays, Path(ctx.out) / FILE_NAME)
     return {

@@ -109,7 +109,8 @@ def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
 
 
 def train_alone(net: str, p: dict, ctx) -> dict:
-    """train_network in a process of its own, which loads the data itself and shows its own progress."""
+    """train_network in a process of its own, which loads the data itself and shows its own
+    progress."""
     _, splits, subset = load_splits(ctx)
     with ctx.track(work(p, splits, 1)) as tracker:
         return train_network(net, splits, subset, p, ctx, tracker)

@@ -1,4 +1,5 @@
-"""The offline speech corpus: generated English sentences spoken by espeak-ng, in LJ Speech's layout.
+"""The offline speech corpus: generated English sentences spoken by espeak-ng, in LJ Speech's
+layout.
 
 It stands in for LJ Speech where the real dataset is absent. Sentences come from a small grammar
 (statements, questions, lists, numbers spelled out, hyphenated words) that writes only characters
@@ -653,7 +654,8 @@ def check_espeak(voices=VOICES) -> str:
 def speak(
     text: str, voice: str, speed: int, pitch: int, wav: Path, sample_rate: int, scratch: Path
 ) -> float:
-    """Writes `text` spoken by espeak-ng to `wav` (16-bit mono at sample_rate); its duration in s."""
+    """Writes `text` spoken by espeak-ng to `wav` (16-bit mono at sample_rate); returns its
+    duration in seconds."""
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         raw = Path(tmp) / "speech.wav"
         subprocess.run(

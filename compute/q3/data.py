@@ -74,8 +74,9 @@ def read_metadata(root: Path) -> list[Row]:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             raise DataError(
-                f"{path} row {number}: byte {raw[err.start]:#04x} at file offset {start + err.start} "
-                f"is not UTF-8. Re-save the file as UTF-8 (LJ Speech 1.1 is UTF-8) or re-download it."
+                f"{path} row {number}: byte {raw[err.start]:#04x} "
+                f"at file offset {start + err.start} is not UTF-8. "
+                "Re-save the file as UTF-8 (LJ Speech 1.1 is UTF-8) or re-download it."
             ) from None
         fields = line.rstrip("\r").split("|")
         if len(fields) != 3:
@@ -278,7 +279,8 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
     if rows < bounds[2]:  # not the whole dataset: describe what is there, then refuse
         too_short = (
             f"{Path(root) / METADATA}: {rows} rows but the split bounds {list(bounds)} need "
-            f"{bounds[2]}. Use the complete LJ Speech 1.1 (13,100 rows) or bounds that fit this folder."
+            f"{bounds[2]}. "
+            "Use the complete LJ Speech 1.1 (13,100 rows) or bounds that fit this folder."
         )
         bounds = [rows, rows, rows]
     s = summarize(root, bounds, sample_rate)

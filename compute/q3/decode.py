@@ -58,7 +58,8 @@ def greedy_decode(
 def transcribe(
     model: nn.Module, features: Tensor, batch_size: int, device: str | torch.device
 ) -> list[str]:
-    """features: (n, n_mels, frames) -> n character sequences from `<` (cut them with text.until_eos)"""
+    """features: (n, n_mels, frames) -> n character sequences from `<` (cut them with
+    text.until_eos)"""
     model.eval()
     outputs = []
     for start in range(0, len(features), batch_size):

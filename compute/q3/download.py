@@ -136,7 +136,8 @@ def _extract(archive: Path, dest_dir: Path, target: Path, show_progress: bool) -
         shutil.rmtree(scratch)
     scratch.mkdir()
     try:
-        # Streaming mode ("r|*") reads the compressed file once; seekable mode re-reads it per member.
+        # Streaming mode ("r|*") reads the compressed file once; seekable mode re-reads it per
+        # member.
         with (
             tarfile.open(archive, mode="r|*") as tar,
             _bar(None, 0, f"extracting {archive.name}", show_progress, unit="file") as bar,

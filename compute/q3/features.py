@@ -28,7 +28,8 @@ SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
 
 
 def mel_filterbank(n_fft: int, n_mels: int, mel_sample_rate: int) -> torch.Tensor:
-    """(n_fft // 2 + 1, n_mels) Slaney-scale, Slaney-normalised triangles from 0 to mel_sample_rate / 2."""
+    """(n_fft // 2 + 1, n_mels) Slaney-scale, Slaney-normalised triangles from 0 to
+    mel_sample_rate / 2."""
     return torchaudio.functional.melscale_fbanks(
         n_freqs=n_fft // 2 + 1,
         f_min=0.0,
@@ -151,7 +152,8 @@ def write_split(
 
 
 def run(ctx) -> dict:
-    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens, frames_used."""
+    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens,
+    frames_used."""
     p = ctx.params
     root = dataset_folder(ctx)
     splits = split_rows(read_metadata(root), p["bounds"], str(root / "metadata.csv"))

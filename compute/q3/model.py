@@ -187,7 +187,8 @@ class RecurrentDecoder(nn.Module):
 
 
 class AttentionDecoder(nn.Module):
-    """Embedding + learned positions, causal self-attention (no MLP), a cross-attention block, LN, linear."""
+    """Embedding + learned positions, causal self-attention (no MLP), a cross-attention block,
+    LN, linear."""
 
     def __init__(self, dims: ModelDimensions):
         super().__init__()
