@@ -12,14 +12,23 @@ from compute.engine.errors import BuildError
 
 SOURCES = {
     "statement": "The course's Homework 2 statement (IST, Deep Learning 2023-24).",
-    "starter": "The course's Homework 2 starter code, which produced the published numbers; where it and the "
-    "statement differ, the report follows the code.",
-    "q1-answer": "One published answer to question 1.2: its formula for the dimension M of the feature map.",
+    "starter": (
+        "The course's Homework 2 starter code, which produced the published numbers; "
+        "where it and the statement differ, the report follows the code."
+    ),
+    "q1-answer": (
+        "One published answer to question 1.2: its formula for the dimension M of the feature map."
+    ),
     "q2-answer": "One published answer to question 2.3: its count of trainable parameters.",
-    "q2-runs": "Independent published runs of question 2 on the real OCTMNIST (test accuracy of the "
-    "final-epoch weights on the course's test images; validation on the whole validation split).",
-    "q3-runs": "Independent published runs of question 3 on the real LJ Speech 1.1, which agree with each "
-    "other (the test split of the course).",
+    "q2-runs": (
+        "Independent published runs of question 2 on the real OCTMNIST (test accuracy of the "
+        "final-epoch weights on the course's test images; validation on the whole validation "
+        "split)."
+    ),
+    "q3-runs": (
+        "Independent published runs of question 3 on the real LJ Speech 1.1, which agree with "
+        "each other (the test split of the course)."
+    ),
 }
 
 

@@ -49,7 +49,8 @@ def axes(
 
 
 def matrix(data: list[list[int]], ticks: list[str]) -> dict:
-    """A matrix drawn as an image, each cell's count written in it, both axes labelled by `ticks`."""
+    """A matrix drawn as an image, each cell's count written in it, both axes labelled by
+    `ticks`."""
     return {
         "data": data,
         "texts": [str(v) for row in data for v in row],
@@ -101,7 +102,8 @@ def figure_claims(
 ) -> list[Claim]:
     """The three claims of the module docstring for one drawn figure: `record` is what the figure
     step stored, `expected` the axes it should show (built with `axes`, `line` and `matrix`);
-    `derived` when every expected value is derived again rather than read from the stored results."""
+    `derived` when every expected value is derived again rather than read from the stored
+    results."""
     name, shown = prefix(section, record["file"]), record["axes"]
     return [
         Claim(f"{name}.labels", _labels(shown), _labels(expected)),

@@ -62,12 +62,16 @@ def check_installed() -> None:
 
 def failure_without_location(proc: subprocess.CompletedProcess, log: Path) -> str:
     """A few lines for a LaTeX run that failed without a file:line error (a full disk, a missing
-    program): the disk's free space when it is low, the log when there is one, the last lines said."""
+    program): the disk's free space when it is low, the log when there is one, the last lines
+    said."""
     said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     text = f"LaTeX failed (latexmk exit {proc.returncode}) without naming a file and line"
     free = shutil.disk_usage(log.parent).free
     if free < LOW_SPACE:
-        text += f"; the disk holding {log.parent} is full ({free // 2**20} MiB free): free some space and build again"
+        text += (
+            f"; the disk holding {log.parent} is full ({free // 2**20} MiB free): "
+            "free some space and build again"
+        )
     text += (
         f"\n  full log: {log}"
         if log.exists()

@@ -3,8 +3,8 @@
 The templates' `claim(...)`, `cited(...)` and `measured(...)` hand out such numbers; arithmetic
 with plain numbers keeps the origin (`100 * claim('q2.best_margin.cnn_maxpool')` still comes from
 that claim), and `|num` and `|tex` print them inside a link to their entry in the appendix
-(report/render.py). `ref` is (kind, name): ("claim", "q2.epochs"), ("cited", "q2.published.best_rate")
-or ("measured", "").
+(report/render.py). `ref` is (kind, name): ("claim", "q2.epochs"),
+("cited", "q2.published.best_rate") or ("measured", "").
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ def check_typesets(meta: dict, path: Path, env) -> None:
     if char:
         raise BuildError(
             f"{where}: the character {char[1]} ({char[2]}) cannot be printed by the report's "
-            f"LaTeX (pdfLaTeX with T1 fonts: Latin letters and their accents). Write {value or 'the value'!r} in "
+            "LaTeX (pdfLaTeX with T1 fonts: Latin letters and their accents). "
+            f"Write {value or 'the value'!r} in "
             f"Latin letters (a transliteration), or without that character"
         )
     error = next((said[2:] for said in log.splitlines() if said.startswith("! ")), "LaTeX failed")

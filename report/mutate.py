@@ -71,7 +71,8 @@ class Outcome:
             return f"{caught} of {checked} caught ({share:.1f} %), {measured} measured"
 
         return (
-            f"{self.section}: {len(self.caught)} of {len(self.caught) + len(self.slipped)} corrupted values "
+            f"{self.section}: {len(self.caught)} of {len(self.caught) + len(self.slipped)} "
+            "corrupted values "
             f"caught by a claim ({100 * self.fraction:.1f} %); text: {part(False)}; "
             f"figures: {part(True)}, {len(self.drawn_only)} of them only by a figure's comparison "
             f"with its stored data; "
@@ -106,7 +107,8 @@ def render_section(name: str, results: dict) -> tuple[str | None, list[str]]:
 
 
 def leaves(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
-    """(path, value) of every value a corruption applies to: numbers, booleans and SymPy formulas."""
+    """(path, value) of every value a corruption applies to: numbers, booleans and SymPy
+    formulas."""
     if isinstance(data, dict):
         for key, value in data.items():
             yield from leaves(value, path + (key,))

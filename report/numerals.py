@@ -72,7 +72,8 @@ MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\[.*?\\\]|\\\(.*?\\\)", 
 MATH_STRUCTURE = re.compile(r"[_^]\s*\d|\\[td]?frac\d\d")
 MATH_GROUPED = ("_", "^", r"\frac", r"\tfrac", r"\dfrac", r"\binom", r"\sqrt")
 NUMERAL = re.compile(r"\d+(?:(?:\{,\}|[.,])\d+)*")
-# a number standing alone as a value in mathematics: the whole formula, or all of one side of a relation
+# a number standing alone as a value in mathematics: the whole formula, or all of one side of a
+# relation
 ALONE = re.compile(
     r"^\s*(?:\\ensuremath\{-\}|-)?\s*(\d+(?:(?:\{,\}|\.)\d+)*)\s*$"
     r"|(?:=|<|>|\\le|\\ge|\\leq|\\geq|\\approx)\s*(?:\\ensuremath\{-\}|-)?\s*"
@@ -140,7 +141,8 @@ def _mask_math_structure(formula: str) -> str:
 
 
 def _math_values(formula: str) -> list[tuple[int, int]]:
-    """(start, end) of the numbers standing alone as values in a formula; its other digits are masked."""
+    """(start, end) of the numbers standing alone as values in a formula; its other digits are
+    masked."""
     return [m.span(1) if m.group(1) else m.span(2) for m in ALONE.finditer(formula)]
 
 
@@ -174,7 +176,8 @@ def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
                 f":{origin}" if origin else f" (generated {generated}:{line})"
             )
             out.append(
-                f"{where}: the numeral {numeral} comes from no claim, published value or measurement "
+                f"{where}: the numeral {numeral} comes from no claim, published value or "
+                "measurement "
                 f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or "
                 f"measured(...)"
             )

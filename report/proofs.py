@@ -79,7 +79,8 @@ class Proofs:
         return self.place(step, file)
 
     def figure_checks(self) -> Tex:
-        """For a caption: links to the appendix entries of the figures included since the last one."""
+        """For a caption: links to the appendix entries of the figures included since the last
+        one."""
         shown, self.pending = self.pending, []
         links = ", ".join(rf"\figureref{{{e['anchor']}}}{{F{e['number']}}}" for e in shown)
         return Tex(f"Drawn data checked: {links}." if shown else "")

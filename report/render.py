@@ -51,7 +51,8 @@ MARKERS = {"claim": r"\claimref", "cited": r"\citedref"}
 
 
 def anchor(name: str) -> str:
-    """A claim's or published value's name as a hyperref destination (letters, digits, dots, dashes)."""
+    """A claim's or published value's name as a hyperref destination (letters, digits, dots,
+    dashes)."""
     return re.sub(r"[^A-Za-z0-9.]", "-", name)
 
 
@@ -137,14 +138,16 @@ _COMMENT_LINE = re.compile(r"(?m)^[ \t]*%#.*\n")
 
 
 class _WholeLineComments(jinja2.ext.Extension):
-    """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX paragraph)."""
+    """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX
+    paragraph)."""
 
     def preprocess(self, source, name, filename=None):
         return _COMMENT_LINE.sub("", source)
 
 
 def breakable(text: str) -> Tex:
-    """Escaped text that LaTeX may break after any character (long transcriptions without spaces)."""
+    """Escaped text that LaTeX may break after any character (long transcriptions without
+    spaces)."""
     return Tex(r"\allowbreak{}".join(escape(ch) for ch in str(text)))
 
 
@@ -192,8 +195,8 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
 def template_line_for(template: str, generated_line: str) -> int | None:
     """The template line that most likely produced a line of generated LaTeX.
 
-    Each template line becomes a pattern (its literal text, with `\\VAR{...}` and `\\BLOCK{...}` as wildcards); the
-    match with the most literal characters wins.
+    Each template line becomes a pattern (its literal text, with `\\VAR{...}` and `\\BLOCK{...}`
+    as wildcards); the match with the most literal characters wins.
     """
     best, best_len = None, 0
     for number, line in enumerate((TEMPLATES / template).read_text().splitlines(), 1):
@@ -208,7 +211,8 @@ def template_line_for(template: str, generated_line: str) -> int | None:
 
 
 def template_origin(template: str, generated_line: str) -> tuple[str, int | None]:
-    """The template (or one it includes) and the line that most likely wrote a line of generated LaTeX."""
+    """The template (or one it includes) and the line that most likely wrote a line of generated
+    LaTeX."""
     included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
     for name in [template, *included]:
         line = template_line_for(name, generated_line)
@@ -223,7 +227,8 @@ _OPENERS = {"if", "for", "macro", "call", "filter", "with", "block", "raw", "aut
 
 
 def source_line(source: str, line: int) -> int:
-    """The line of `source` that is line `line` of what Jinja2 compiled (whole-line comments removed)."""
+    """The line of `source` that is line `line` of what Jinja2 compiled (whole-line comments
+    removed)."""
     removed = {source.count("\n", 0, m.start()) + 1 for m in _COMMENT_LINE.finditer(source)}
     kept = [n for n in range(1, source.count("\n") + 2) if n not in removed]
     return kept[line - 1] if 0 < line <= len(kept) else line

@@ -60,7 +60,8 @@ def settled(
 
 
 def restart() -> None:
-    """Replaces this process by a fresh one with the same command line: new Python code is loaded."""
+    """Replaces this process by a fresh one with the same command line: new Python code is
+    loaded."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.argv])
@@ -79,8 +80,8 @@ def watch(
         status = build_once()
         outcome = "built" if status == 0 else "failed (fix it and save again)"
         print(
-            f"watch: {outcome} in {time.monotonic() - start:.1f} s; watching templates/, report.toml, "
-            f"compute/, report/ (Ctrl-C stops)",
+            f"watch: {outcome} in {time.monotonic() - start:.1f} s; "
+            "watching templates/, report.toml, compute/, report/ (Ctrl-C stops)",
             file=sys.stderr,
             flush=True,
         )

@@ -22,8 +22,9 @@ if sys.argv[1:2] == ["new"]:
         sys.exit(f"error: {error}")
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
     print(
-        f"next: edit compute/{sys.argv[2]}/work.py (the computation), report/sections/{sys.argv[2]}.py "
-        f"(the claims), templates/{sys.argv[2]}.tex.j2 (the text); then python -m report.sections --readme"
+        f"next: edit compute/{sys.argv[2]}/work.py (the computation), "
+        f"report/sections/{sys.argv[2]}.py (the claims), "
+        f"templates/{sys.argv[2]}.tex.j2 (the text); then python -m report.sections --readme"
     )
 elif sys.argv[1:] == ["--readme"]:
     write_atomic(README, readme_with_sections(README.read_text(), discover()))
