@@ -52,7 +52,8 @@ def test_a_valid_document_compiles_to_pdf(tmp_path):
 
 def test_shell_escape_is_refused(tmp_path):
     (tmp_path / "esc.tex").write_text(
-        "\\documentclass{article}\\begin{document}\\immediate\\write18{touch pwned}Hi\\end{document}\n"
+        "\\documentclass{article}\\begin{document}"
+        "\\immediate\\write18{touch pwned}Hi\\end{document}\n"
     )
     latex.compile_pdf(tmp_path, "esc.tex", {})
     assert not (tmp_path / "pwned").exists()
@@ -99,7 +100,10 @@ def test_an_interrupted_latex_run_does_not_make_the_next_one_fail(tmp_path):
     """Ctrl-C while LaTeX runs: latexmk keeps the state of the broken run, and without care replays
     its error ("Interruption") until the document changes; the next run must build the PDF."""
     (tmp_path / "doc.tex").write_text(SLOW)
-    code = f"from report import latex; latex.compile_pdf(__import__('pathlib').Path({str(tmp_path)!r}), 'doc.tex', {{}})"
+    code = (
+        "from report import latex; "
+        f"latex.compile_pdf(__import__('pathlib').Path({str(tmp_path)!r}), 'doc.tex', {{}})"
+    )
     run = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,

@@ -14,7 +14,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-RELOCK = "run `make lock` (uv lock, then uv export to requirements.lock and requirements-dev.lock) and commit the three files"
+RELOCK = (
+    "run `make lock` (uv lock, then uv export to requirements.lock and requirements-dev.lock) "
+    "and commit the three files"
+)
 
 
 def _specs(requirements) -> dict[str, str]:
@@ -56,7 +59,8 @@ def lock_mismatches(pyproject: Path, uv_lock: Path) -> list[str]:
 
 
 def requirements_pins(path: Path) -> dict[str, tuple[str, str, int]]:
-    """name -> (version, marker, number of hashes) for each entry of an exported requirements file."""
+    """name -> (version, marker, number of hashes) for each entry of an exported requirements
+    file."""
     text = re.sub(r"\\\n\s*", " ", path.read_text())
     pins = {}
     for line in text.splitlines():
@@ -117,7 +121,8 @@ def test_installed_packages_are_exactly_the_lock():
 
 
 def test_the_torch_set_loads_together():
-    """torchaudio's native library must match torch's ABI (torchaudio 2.11.1 needs torch >= 2.13)."""
+    """torchaudio's native library must match torch's ABI (torchaudio 2.11.1 needs
+    torch >= 2.13)."""
     torch = pytest.importorskip("torch")
     import torchaudio.functional as F
 

@@ -63,10 +63,13 @@ def test_hand_typed_numerals_are_found_and_structure_is_not():
     assert stray_numerals(typed) == [(1, "529"), (2, "2"), (2, "3"), (3, "0.7")]
     structure = "\n".join(
         [
-            r"on the \claimref{q2.course-test-images}{529} images, \citedref{q3.published.clips}{2{,}620} clips",
-            r"\subsection*{Question 2.1: the max-pooling (2.1) network} on LJ Speech 1.1, \texttt{float64}",
+            r"on the \claimref{q2.course-test-images}{529} images, "
+            r"\citedref{q3.published.clips}{2{,}620} clips",
+            r"\subsection*{Question 2.1: the max-pooling (2.1) network} "
+            r"on LJ Speech 1.1, \texttt{float64}",
             r"\includegraphics[width=0.48\linewidth]{figures/q2-figures-samples.pdf}\hspace*{1em}",
-            r"$\sum_{n=0}^{K-1} t^n/n! = 1 + t + \tfrac12 t^{2}$, $\binom{D+2}{2}$, \measuredref{0.3}\,s on AVX2",
+            r"$\sum_{n=0}^{K-1} t^n/n! = 1 + t + \tfrac12 t^{2}$, $\binom{D+2}{2}$, "
+            r"\measuredref{0.3}\,s on AVX2",
             r"\recorded{Python 3.11.7} % a comment with 42",
         ]
     )

@@ -1,4 +1,5 @@
-"""The project's OCTMNIST stand-in: format, determinism, class priors, worth learning but not separable."""
+"""The project's OCTMNIST stand-in: format, determinism, class priors, worth learning but not
+separable."""
 
 import numpy as np
 import pytest

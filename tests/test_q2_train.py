@@ -1,5 +1,5 @@
-"""q2.train on the smoke profile: the result's contents, determinism, resuming after an interruption,
-and the same numbers when the two networks train at once in two processes."""
+"""q2.train on the smoke profile: the result's contents, determinism, resuming after an
+interruption, and the same numbers when the two networks train at once in two processes."""
 
 import copy
 import json

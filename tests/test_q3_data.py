@@ -1,4 +1,5 @@
-"""The LJ Speech folder reader and the archive download, on the real sample and on folders written here."""
+"""The LJ Speech folder reader and the archive download, on the real sample and on folders
+written here."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> np.ndarray:
 def write_folder(
     root: Path, rows: list[str], wavs: dict[str, np.ndarray] | None = None, rate: int = 22050
 ) -> Path:
-    """An LJ Speech-like folder: metadata.csv from `rows` and a 0.5 s tone for each id unless given."""
+    """An LJ Speech-like folder: metadata.csv from `rows` and a 0.5 s tone for each id unless
+    given."""
     (root / "wavs").mkdir(parents=True, exist_ok=True)
     (root / "metadata.csv").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     if wavs is None:

@@ -117,7 +117,10 @@ def write_clips(root: Path, clips: list[tuple[str, str, float, int]]) -> Path:
     return root
 
 
-LONG = "the committee met forty-two times; it said nothing, and nobody asked it why it met at all in the end."
+LONG = (
+    "the committee met forty-two times; it said nothing, and nobody asked it why it met at all "
+    "in the end."
+)
 CLIPS = [
     ("A1", "hello there.", 0.5, 22050),
     ("A2", LONG, 1.2, 22050),
@@ -134,7 +137,8 @@ def test_step_writes_each_split_with_padded_features_tokens_and_lengths(tmp_path
     train = torch.load(out / "train.pt")
     assert train["ids"] == ["A1", "A2"]
     assert train["features"].shape == (2, 80, 100) and train["features"].dtype == torch.float32
-    # 0.5 s is 11,025 samples: 11025 // 160 + 1 = 69 frames, then zeros; 1.2 s (166 frames) is cropped
+    # 0.5 s is 11,025 samples: 11025 // 160 + 1 = 69 frames, then zeros; 1.2 s (166 frames) is
+    # cropped
     assert train["frames_used"].tolist() == [69, 100]
     assert torch.all(train["features"][0, :, 69:] == 0) and torch.all(
         train["features"][0, :, 68] != 0
