@@ -56,9 +56,9 @@ def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def course_trainer(net: str, x, y, limit: float):
     """A function that trains one run of `net` with the course's loop for an epoch and returns
-    its seconds. An epoch still running after `limit` seconds (two threads on cores that other
-    processes also use can be a hundred times slower than one) is stopped there, and its time
-    extrapolated from the steps done."""
+    its seconds. An epoch still running after `limit` seconds (threads that compete with other
+    processes for shared cores can slow the loop by orders of magnitude) is stopped there, and its
+    time extrapolated from the steps done."""
     torch.manual_seed(0)
     model = NETWORKS[net]()
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATES[1])
