@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compute import progress
+from compute.engine import progress
 from compute.engine.errors import BuildError
 from compute.engine.progress import Reporter, Tracker, duration
 
