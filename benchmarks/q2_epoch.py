@@ -11,6 +11,7 @@ per second per run, so the speedup is (course seconds per epoch, summed over the
 
     .venv/bin/python benchmarks/q2_epoch.py [--quick] [--images N] [--repeats K]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,26 +56,33 @@ def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def course_trainer(net: str, x, y, limit: float):
     """A function that trains one run of `net` with the course's loop for an epoch and returns
-    its seconds. An epoch still running after `limit` seconds (two threads on cores that other
-    processes also use can be a hundred times slower than one) is stopped there, and its time
-    extrapolated from the steps done."""
+    its seconds. An epoch still running after `limit` seconds (threads that compete with other
+    processes for shared cores can slow the loop by orders of magnitude) is stopped there, and its
+    time extrapolated from the steps done."""
     torch.manual_seed(0)
     model = NETWORKS[net]()
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATES[1])
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=BATCH, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=BATCH, shuffle=True
+    )
 
     def epoch() -> float:
         done, start = [], time.perf_counter()
         course_epoch(model, _until(loader, start + limit, done), optimizer)
         if len(done) < len(loader):
-            print(f"  (course loop, {net}, {torch.get_num_threads()} threads: stopped after {limit:.0f} s, "
-                  f"{len(done)} of {len(loader)} steps)")
+            print(
+                f"  (course loop, {net}, {torch.get_num_threads()} threads: "
+                f"stopped after {limit:.0f} s, "
+                f"{len(done)} of {len(loader)} steps)"
+            )
         return (time.perf_counter() - start) * len(loader) / len(done)
+
     return epoch
 
 
 def _until(batches, deadline: float, done: list):
-    """The batches, until the first one asked for after `deadline`; each one given is appended to `done`."""
+    """The batches, until the first one asked for after `deadline`; each one given is appended
+    to `done`."""
     for batch in batches:
         if done and time.perf_counter() > deadline:
             return
@@ -93,6 +101,7 @@ def side_by_side_trainer(net: str, x, y):
         start = time.perf_counter()
         train_epoch(fused, x, y, BATCH, shuffle, dropout)
         return time.perf_counter() - start
+
     return epoch
 
 
@@ -119,8 +128,12 @@ def measure(n: int, repeats: int, limit: float, thread_counts: list[int], proces
     fused = {net: side_by_side_trainer(net, x, y) for net in NETWORKS}
     seconds = defaultdict(list)
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker,
-                             initargs=(spawn.Barrier(processes), n)) as pool:
+    with ProcessPoolExecutor(
+        processes,
+        mp_context=spawn,
+        initializer=_start_worker,
+        initargs=(spawn.Barrier(processes), n),
+    ) as pool:
         for _ in range(repeats):
             for (threads, net), epoch in course.items():
                 torch.set_num_threads(threads)
@@ -145,26 +158,47 @@ def report(best: dict, n: int, thread_counts: list[int], processes: int) -> None
     print("course loop, one run at a time, seconds per epoch of one run:")
     for net in NETWORKS:
         times = [best["course", t, net] for t in thread_counts]
-        print(f"  {net}: " + ", ".join(f"{s:.3f} s at {_threads(t)} ({n / s:,.0f} samples/s/run)"
-                                       for t, s in zip(thread_counts, times)))
+        print(
+            f"  {net}: "
+            + ", ".join(
+                f"{s:.3f} s at {_threads(t)} ({n / s:,.0f} samples/s/run)"
+                for t, s in zip(thread_counts, times)
+            )
+        )
     totals = {t: runs * sum(best["course", t, net] for net in NETWORKS) for t in thread_counts}
     baseline = min(totals.values())
-    print("  six runs: " + ", ".join(f"{s:.3f} s at {_threads(t)}" for t, s in totals.items())
-          + f"; baseline {baseline:.3f} s")
-    print(f"side by side, one process, 1 thread ({runs} runs per step), seconds per epoch of {runs} runs:")
+    print(
+        "  six runs: "
+        + ", ".join(f"{s:.3f} s at {_threads(t)}" for t, s in totals.items())
+        + f"; baseline {baseline:.3f} s"
+    )
+    print(
+        f"side by side, one process, 1 thread ({runs} runs per step), "
+        f"seconds per epoch of {runs} runs:"
+    )
     for net in NETWORKS:
         s = best["one process", net]
-        print(f"  {net}: {s:.3f} s ({n * runs / s:,.0f} samples/s/run), "
-              f"{runs * best['course', 1, net] / s:.2f}x the course loop at 1 thread")
+        print(
+            f"  {net}: {s:.3f} s ({n * runs / s:,.0f} samples/s/run), "
+            f"{runs * best['course', 1, net] / s:.2f}x the course loop at 1 thread"
+        )
     one_process = sum(best["one process", net] for net in NETWORKS)
-    print(f"  six runs, one network after the other: {one_process:.3f} s, "
-          f"{baseline / one_process:.2f}x the baseline")
+    print(
+        f"  six runs, one network after the other: {one_process:.3f} s, "
+        f"{baseline / one_process:.2f}x the baseline"
+    )
     if processes > 1:
         wall = best["processes"]  # the best epoch of both networks together
-        print(f"as q2.train runs them, both networks at once in {processes} processes with 1 thread each: "
-              + ", ".join(f"{net} {best['in processes', net]:.3f} s" for net in NETWORKS))
-        print(f"  six runs: {wall:.3f} s per epoch ({n * len(NETWORKS) * runs / wall:,.0f} samples/s/run), "
-              f"{one_process / wall:.2f}x one process")
+        print(
+            f"as q2.train runs them, both networks at once in {processes} processes "
+            "with 1 thread each: "
+            + ", ".join(f"{net} {best['in processes', net]:.3f} s" for net in NETWORKS)
+        )
+        print(
+            f"  six runs: {wall:.3f} s per epoch "
+            f"({n * len(NETWORKS) * runs / wall:,.0f} samples/s/run), "
+            f"{one_process / wall:.2f}x one process"
+        )
     else:
         wall = one_process
         print("as q2.train runs them on this machine: one network after the other, in one process")
@@ -182,8 +216,11 @@ def main() -> None:
     limit = 2.0 if args.quick else 10.0  # seconds per epoch of the course's loop
     thread_counts = list(dict.fromkeys((DEFAULT_THREADS, 1)))
     processes = process_count(PROFILES["quick"], "cpu")
-    print(f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, torch {torch.__version__}, "
-          f"{DEFAULT_THREADS} threads by default")
+    print(
+        f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, "
+        f"torch {torch.__version__}, "
+        f"{DEFAULT_THREADS} threads by default"
+    )
     report(measure(n, repeats, limit, thread_counts, processes), n, thread_counts, processes)
 
 

@@ -1,11 +1,12 @@
 """Q3 training epoch: log-mel features cached by q3.features against features computed per batch.
 
-Both ways run q3.train's own batch step (train_batch: forward, loss, AdamW step) on the same model, the
-same clips in the same order and the same torch threads, in one process. Cached: the features are
-computed once, saved and memory-mapped back as q3.train loads train.pt. On the fly: every batch
-reads its wav files and computes the log-mel features with q3.features' functions (read, log-mel,
-pad or crop), as the course's code did. A warm-up batch comes first; each way is then timed over
-`--repeats` epochs, in rounds of one epoch of each, and its best (and median) epoch is reported.
+Both ways run q3.train's own batch step (train_batch: forward, loss, AdamW step) on the same
+model, the same clips in the same order and the same torch threads, in one process. Cached: the
+features are computed once, saved and memory-mapped back as q3.train loads train.pt. On the fly:
+every batch reads its wav files and computes the log-mel features with q3.features' functions
+(read, log-mel, pad or crop), as the course's code did. A warm-up batch comes first; each way is
+then timed over `--repeats` epochs, in rounds of one epoch of each, and its best (and median)
+epoch is reported.
 
 Clips: the LJ Speech sample in ../shared/data/ljspeech-sample (or --ljspeech PATH); without it, a
 few clips spoken by espeak-ng (compute.q3.corpus) in a temporary folder. Model, decoder, batch size
@@ -13,6 +14,7 @@ and frames default to the quick profile's.
 
     .venv/bin/python benchmarks/q3_epoch.py [--quick] [--ljspeech PATH] [--clips N] [--frames N] ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from compute.engine.testing import fake_context  # noqa: E402
 from compute.q3 import corpus  # noqa: E402
 from compute.q3.data import read_metadata, wav_path  # noqa: E402
 from compute.q3.features import clip_features, mel_filterbank, pad_or_crop  # noqa: E402
@@ -34,7 +37,6 @@ from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa
 from compute.q3.steps import PROFILES  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 from compute.q3.train import batch_indices, load_split, train_batch  # noqa: E402
-from compute.engine.testing import fake_context  # noqa: E402
 
 P = PROFILES["quick"]
 SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"
@@ -49,10 +51,15 @@ class OnTheFly:
 
     def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
         began = time.perf_counter()
-        mels = [clip_features(self.paths[i], P["sample_rate"], self.filterbank, P["n_fft"], P["hop"])[0]
-                for i in idx.tolist()]
+        mels = [
+            clip_features(self.paths[i], P["sample_rate"], self.filterbank, P["n_fft"], P["hop"])[0]
+            for i in idx.tolist()
+        ]
         batch = torch.stack([pad_or_crop(mel, self.frames) for mel in mels])
-        self.seconds, self.clips = self.seconds + time.perf_counter() - began, self.clips + len(mels)
+        self.seconds, self.clips = (
+            self.seconds + time.perf_counter() - began,
+            self.clips + len(mels),
+        )
         return batch
 
 
@@ -67,12 +74,24 @@ def clip_folder(args, scratch: Path) -> tuple[Path, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32 clips, 3 repeats (under a minute)")
-    parser.add_argument("--ljspeech", type=Path, help="an LJ Speech-layout folder (default: the shared sample)")
-    parser.add_argument("--clips", type=int, help="clips per epoch (default 32 quick, 186 otherwise)")
-    parser.add_argument("--frames", type=int, default=P["frames"], help="input frames (default: quick profile)")
-    parser.add_argument("--batch-size", type=int, default=P["batch_size"], help="default: quick profile")
-    parser.add_argument("--decoder", choices=DECODERS, default=DECODERS[0], help="default: the first one q3 trains")
-    parser.add_argument("--repeats", type=int, help="timed epochs of each way (default 3 quick, 5 otherwise)")
+    parser.add_argument(
+        "--ljspeech", type=Path, help="an LJ Speech-layout folder (default: the shared sample)"
+    )
+    parser.add_argument(
+        "--clips", type=int, help="clips per epoch (default 32 quick, 186 otherwise)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=P["frames"], help="input frames (default: quick profile)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=P["batch_size"], help="default: quick profile"
+    )
+    parser.add_argument(
+        "--decoder", choices=DECODERS, default=DECODERS[0], help="default: the first one q3 trains"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="timed epochs of each way (default 3 quick, 5 otherwise)"
+    )
     args = parser.parse_args()
     args.clips = args.clips or (32 if args.quick else 186)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -85,18 +104,30 @@ def main() -> None:
         fly = OnTheFly(paths, args.frames)
         features = fly[torch.arange(len(rows))]
         torch.save({"features": features, "tokens": tokens}, Path(tmp) / "train.pt")
-        ways = {"cached": load_split(Path(tmp), "train"), "on the fly": {"features": fly, "tokens": tokens}}
+        ways = {
+            "cached": load_split(Path(tmp), "train"),
+            "on the fly": {"features": fly, "tokens": tokens},
+        }
         same = torch.equal(ways["cached"]["features"], features)
-        print(f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, batch {args.batch_size}, "
-              f"{args.frames} frames, best of {repeats} epochs, {torch.get_num_threads()} torch threads, "
-              f"torch {torch.__version__}")
+        print(
+            f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, "
+            f"batch {args.batch_size}, {args.frames} frames, best of {repeats} epochs, "
+            f"{torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}"
+        )
 
         torch.manual_seed(P["seed"])
         dims = ModelDimensions(**P["model"], n_frames=args.frames)
         model = SpeechRecognizer(dims, args.decoder)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=P["lr"], weight_decay=P["weight_decay"],
-                                      fused=P["fused_adamw"] or None)
-        batches = batch_indices(len(rows), args.batch_size, torch.Generator().manual_seed(P["seed"]))
+        optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=P["lr"],
+            weight_decay=P["weight_decay"],
+            fused=P["fused_adamw"] or None,
+        )
+        batches = batch_indices(
+            len(rows), args.batch_size, torch.Generator().manual_seed(P["seed"])
+        )
 
         def epoch(split: dict, chosen: list[torch.Tensor]) -> float:
             began = time.perf_counter()
@@ -108,19 +139,28 @@ def main() -> None:
             epoch(split, batches[:1])  # warm-up batch
         fly.seconds = fly.clips = 0
         seconds: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(repeats):  # a round times each way once, so both see the same changes of load
+        for _ in range(
+            repeats
+        ):  # a round times each way once, so both see the same changes of load
             for name, split in ways.items():
                 seconds[name].append(epoch(split, batches))
 
     n = len(rows)
     for name, times in seconds.items():
         best, median = min(times), statistics.median(times)
-        print(f"{name}: {best / n:.4f} s per clip (best epoch {best:.3f} s), "
-              f"median {median / n:.4f} s per clip ({median:.3f} s)")
-    print(f"feature extraction (read + log-mel + pad) during the on-the-fly epochs: "
-          f"{1000 * fly.seconds / fly.clips:.2f} ms per clip")
+        print(
+            f"{name}: {best / n:.4f} s per clip (best epoch {best:.3f} s), "
+            f"median {median / n:.4f} s per clip ({median:.3f} s)"
+        )
+    print(
+        f"feature extraction (read + log-mel + pad) during the on-the-fly epochs: "
+        f"{1000 * fly.seconds / fly.clips:.2f} ms per clip"
+    )
     print(f"on-the-fly features identical to the cached ones: {'yes' if same else 'NO'}")
-    print(f"q3 cached features epoch speedup: {min(seconds['on the fly']) / min(seconds['cached']):.2f}x")
+    print(
+        "q3 cached features epoch speedup: "
+        f"{min(seconds['on the fly']) / min(seconds['cached']):.2f}x"
+    )
 
 
 if __name__ == "__main__":

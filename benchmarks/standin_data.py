@@ -12,6 +12,7 @@ Only the sizes and formats are real: the numbers a build computes from these mea
 
     .venv/bin/python benchmarks/standin_data.py [--target DIR] [--clips N] [--hours H]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,8 @@ SHORTEST, LONGEST, MEAN = 1.11, 10.10, 6.57
 
 
 def clip_seconds(n: int, hours: float, rng: np.random.Generator) -> np.ndarray:
-    """n lengths in [SHORTEST, LONGEST] (a beta distribution with LJ Speech's mean), scaled to `hours`."""
+    """n lengths in [SHORTEST, LONGEST] (a beta distribution with LJ Speech's mean), scaled to
+    `hours`."""
     mean = (MEAN - SHORTEST) / (LONGEST - SHORTEST)
     seconds = SHORTEST + (LONGEST - SHORTEST) * rng.beta(3 * mean, 3 * (1 - mean), n)
     for _ in range(20):  # scale towards the total while staying inside the bounds
@@ -53,7 +55,9 @@ def write_ljspeech(target: Path, sample: Path, n: int, hours: float) -> float:
     for i, samples in enumerate(lengths):
         clip_id = f"LJ{1 + i // 300:03d}-{1 + i % 300:04d}"
         source = audio[i % len(audio)]
-        soundfile.write(str(wavs / f"{clip_id}.wav"), np.resize(source, samples), RATE, subtype="PCM_16")
+        soundfile.write(
+            str(wavs / f"{clip_id}.wav"), np.resize(source, samples), RATE, subtype="PCM_16"
+        )
         row = rows[i % len(rows)]
         lines.append(f"{clip_id}|{row.transcript}|{row.normalized}\n")
     (target / "metadata.csv").write_text("".join(lines), encoding="utf-8")
@@ -63,21 +67,31 @@ def write_ljspeech(target: Path, sample: Path, n: int, hours: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", type=Path, default=Path("/work/data-standin"))
-    parser.add_argument("--sample", type=Path, default=ROOT.parent / "shared" / "data" / "ljspeech-sample",
-                        help="an LJ Speech folder whose clips and rows are repeated")
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "ljspeech-sample",
+        help="an LJ Speech folder whose clips and rows are repeated",
+    )
     parser.add_argument("--clips", type=int, default=CLIPS)
-    parser.add_argument("--hours", type=float, help=f"total audio (default {HOURS:.2f} h scaled to --clips)")
+    parser.add_argument(
+        "--hours", type=float, help=f"total audio (default {HOURS:.2f} h scaled to --clips)"
+    )
     args = parser.parse_args()
     hours = args.hours or HOURS * args.clips / CLIPS
     needed = hours * 3600 * RATE * 2 + 120e6
     free = shutil.disk_usage(args.target.parent if not args.target.exists() else args.target).free
     if free < 1.2 * needed:
-        sys.exit(f"{args.target}: {free / 1e9:.1f} GB free, the stand-ins need {needed / 1e9:.1f} GB; "
-                 f"use fewer --clips")
+        sys.exit(
+            f"{args.target}: {free / 1e9:.1f} GB free, the stand-ins need {needed / 1e9:.1f} GB; "
+            f"use fewer --clips"
+        )
     total = write_ljspeech(args.target / "LJSpeech-1.1", args.sample, args.clips, hours)
     print(f"{args.target / 'LJSpeech-1.1'}: {args.clips:,} clips, {total:.2f} h")
     arrays = generate(dict(REAL_SIZES), seed=0)
-    print(save_arrays(arrays, args.target / "octmnist.npz"), {k: v.shape for k, v in arrays.items()})
+    print(
+        save_arrays(arrays, args.target / "octmnist.npz"), {k: v.shape for k, v in arrays.items()}
+    )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,29 @@ what the figure shows from its matplotlib artists: the figure steps store it bes
 that the report can check every plotted point, label and legend against the settings and the
 stored results (report/figures.py).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-STYLE = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 7.5, "xtick.labelsize": 8,
-         "ytick.labelsize": 8, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False,
-         "lines.markersize": 3, "lines.linewidth": 1.2, "grid.alpha": 0.3, "grid.linewidth": 0.5,
-         "legend.frameon": False, "savefig.bbox": "tight"}
+STYLE = {
+    "font.size": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "pdf.fonttype": 42,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.markersize": 3,
+    "lines.linewidth": 1.2,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "legend.frameon": False,
+    "savefig.bbox": "tight",
+}
 
 
 def pyplot():
@@ -43,18 +56,37 @@ def _values(data) -> list:
 
 def _axes(ax) -> dict:
     legend = ax.get_legend()
-    lines = [{"label": "" if line.get_label().startswith("_") else line.get_label(),
-              "x": _values(line.get_xdata()), "y": _values(line.get_ydata())}
-             for line in ax.get_lines() if len(line.get_xdata())]  # an empty line is only a legend entry
-    images = [{"data": _values(image.get_array()), "texts": [t.get_text() for t in ax.texts],
-               "xticklabels": [t.get_text() for t in ax.get_xticklabels()],
-               "yticklabels": [t.get_text() for t in ax.get_yticklabels()]} for image in ax.get_images()]
-    return {"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "xscale": ax.get_xscale(),
-            "yscale": ax.get_yscale(), "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
-            "lines": lines, "images": images}
+    lines = [
+        {
+            "label": "" if line.get_label().startswith("_") else line.get_label(),
+            "x": _values(line.get_xdata()),
+            "y": _values(line.get_ydata()),
+        }
+        for line in ax.get_lines()
+        if len(line.get_xdata())
+    ]  # an empty line is only a legend entry
+    images = [
+        {
+            "data": _values(image.get_array()),
+            "texts": [t.get_text() for t in ax.texts],
+            "xticklabels": [t.get_text() for t in ax.get_xticklabels()],
+            "yticklabels": [t.get_text() for t in ax.get_yticklabels()],
+        }
+        for image in ax.get_images()
+    ]
+    return {
+        "xlabel": ax.get_xlabel(),
+        "ylabel": ax.get_ylabel(),
+        "xscale": ax.get_xscale(),
+        "yscale": ax.get_yscale(),
+        "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+        "lines": lines,
+        "images": images,
+    }
 
 
 def record(fig, file: str, sources: list[str]) -> dict:
-    """{"file", "axes": [what each axes shows], "sources": ["<step>:<path>" of the stored values drawn]}.
+    """{"file", "axes": [what each axes shows],
+    "sources": ["<step>:<path>" of the stored values drawn]}.
     Call after saving, so that tick labels are laid out."""
     return {"file": file, "axes": [_axes(ax) for ax in fig.axes], "sources": list(sources)}

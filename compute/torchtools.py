@@ -1,5 +1,6 @@
 """Small torch helpers shared by the sections: the thread count for a block, parameter counts, and
 an atomic torch.save."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -1,4 +1,5 @@
 """Runs latexmk on the rendered document and, when LaTeX fails, points at the template line."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,15 @@ from pathlib import Path
 from compute.engine.errors import LOW_SPACE, BuildError
 from report.render import template_origin
 
-LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
-           "-file-line-error", "-no-shell-escape"]
+LATEXMK = [
+    "latexmk",
+    "-norc",
+    "-pdf",
+    "-interaction=nonstopmode",
+    "-halt-on-error",
+    "-file-line-error",
+    "-no-shell-escape",
+]
 _ERROR = re.compile(r"^(?:\./)?(?P<file>[^\s:]+\.tex):(?P<line>\d+): (?P<message>.*)$")
 
 
@@ -46,19 +54,29 @@ def check_installed() -> None:
     """latexmk and pdflatex are on the PATH; else LatexError saying how to install them."""
     for program in ("latexmk", "pdflatex"):
         if shutil.which(program) is None:
-            raise LatexError(f"{program} is not installed: run `make report` as root (it installs TeX Live "
-                             f"and latexmk), or scripts/setup_system.sh")
+            raise LatexError(
+                f"{program} is not installed: run `make report` as root (it installs TeX Live "
+                f"and latexmk), or scripts/setup_system.sh"
+            )
 
 
 def failure_without_location(proc: subprocess.CompletedProcess, log: Path) -> str:
     """A few lines for a LaTeX run that failed without a file:line error (a full disk, a missing
-    program): the disk's free space when it is low, the log when there is one, the last lines said."""
+    program): the disk's free space when it is low, the log when there is one, the last lines
+    said."""
     said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     text = f"LaTeX failed (latexmk exit {proc.returncode}) without naming a file and line"
     free = shutil.disk_usage(log.parent).free
     if free < LOW_SPACE:
-        text += f"; the disk holding {log.parent} is full ({free // 2**20} MiB free): free some space and build again"
-    text += f"\n  full log: {log}" if log.exists() else f"\n  no LaTeX log was written ({log} is absent)"
+        text += (
+            f"; the disk holding {log.parent} is full ({free // 2**20} MiB free): "
+            "free some space and build again"
+        )
+    text += (
+        f"\n  full log: {log}"
+        if log.exists()
+        else f"\n  no LaTeX log was written ({log} is absent)"
+    )
     return text + "".join(f"\n  latexmk: {line[:200]}" for line in said[-3:])
 
 
@@ -82,7 +100,10 @@ def compile_pdf(tex_dir: Path, main: str, sources: dict[str, str]) -> Path:
     template = sources.get(Path(generated).name)
     if template:
         lines = (tex_dir / generated).read_text().splitlines()
-        template, origin = (template_origin(template, lines[line - 1]) if 0 < line <= len(lines)
-                            else (template, None))
+        template, origin = (
+            template_origin(template, lines[line - 1])
+            if 0 < line <= len(lines)
+            else (template, None)
+        )
         text += f"\n  from template templates/{template}" + (f":{origin}" if origin else "")
     raise LatexError(text + f"\n  full log: {log}")

@@ -3,17 +3,32 @@
 The templates' `claim(...)`, `cited(...)` and `measured(...)` hand out such numbers; arithmetic
 with plain numbers keeps the origin (`100 * claim('q2.best_margin.cnn_maxpool')` still comes from
 that claim), and `|num` and `|tex` print them inside a link to their entry in the appendix
-(report/render.py). `ref` is (kind, name): ("claim", "q2.epochs"), ("cited", "q2.published.best_rate")
-or ("measured", "").
+(report/render.py). `ref` is (kind, name): ("claim", "q2.epochs"),
+("cited", "q2.published.best_rate") or ("measured", "").
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import sympy
 
-ARITHMETIC = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
-              "__rtruediv__", "__floordiv__", "__mod__", "__pow__", "__neg__", "__pos__", "__abs__")
+ARITHMETIC = (
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__floordiv__",
+    "__mod__",
+    "__pow__",
+    "__neg__",
+    "__pos__",
+    "__abs__",
+)
 
 
 def _keeping(base: type, name: str):
@@ -24,6 +39,7 @@ def _keeping(base: type, name: str):
         if result is NotImplemented or any(getattr(o, "ref", self.ref) != self.ref for o in other):
             return result
         return linked(result, self.ref)
+
     return method
 
 
@@ -32,8 +48,12 @@ def _linked_number(base: type) -> type:
         made = base.__new__(cls, value)
         made.ref = ref
         return made
-    return type(f"Linked{base.__name__.title()}", (base,),
-                {"__new__": new, **{name: _keeping(base, name) for name in ARITHMETIC}})
+
+    return type(
+        f"Linked{base.__name__.title()}",
+        (base,),
+        {"__new__": new, **{name: _keeping(base, name) for name in ARITHMETIC}},
+    )
 
 
 LinkedInt, LinkedFloat = _linked_number(int), _linked_number(float)

@@ -1,9 +1,9 @@
 """report.toml: the title page (title, subtitle, course, and the authors with their contributions),
 read and checked before any computation so a typo costs seconds, not a build."""
+
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 import tomllib
@@ -14,8 +14,10 @@ from compute.engine.errors import BuildError
 
 TEXT_KEYS = ("title", "subtitle", "course")
 AUTHOR_KEYS = ("name", "student_id", "contribution")
-NEEDS = ("it needs title, subtitle and course, and one [[authors]] table per author with name, "
-         "student_id and contribution, all text in double quotes")
+NEEDS = (
+    "it needs title, subtitle and course, and one [[authors]] table per author with name, "
+    "student_id and contribution, all text in double quotes"
+)
 
 
 def _line_of(text: str, key: str, author: int | None) -> int | None:
@@ -43,7 +45,9 @@ def _check_text(table: dict, key: str, text: str, path: Path, author: int | None
     line = _line_of(text, key, author)
     location = f"{path}:{line}" if line else str(path)
     problem = "is missing" if value is None else f"must be non-empty text in quotes, not {value!r}"
-    raise BuildError(f"{location}: {where}{key} {problem}. Fix {path.name} (the title page): {NEEDS}")
+    raise BuildError(
+        f"{location}: {where}{key} {problem}. Fix {path.name} (the title page): {NEEDS}"
+    )
 
 
 def load_meta(path: Path) -> dict:
@@ -53,20 +57,28 @@ def load_meta(path: Path) -> dict:
         # combining mark become one character, as LaTeX's fonts hold them
         text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise BuildError(f"{path}: no such file; it holds the title page (title, authors). "
-                         f"Restore it with `git checkout -- {path.name}`") from None
+        raise BuildError(
+            f"{path}: no such file; it holds the title page (title, authors). "
+            f"Restore it with `git checkout -- {path.name}`"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise BuildError(f"{path}: cannot be read ({error}); it must be UTF-8 TOML") from None
     try:
         meta = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         line = re.search(r"line (\d+)", str(error))
-        raise BuildError(f"{path}" + (f":{line[1]}" if line else "") + f": not valid TOML ({error}). "
-                         f"Text values need double quotes, e.g. name = \"Ada Lovelace\"") from None
+        raise BuildError(
+            f"{path}" + (f":{line[1]}" if line else "") + f": not valid TOML ({error}). "
+            f'Text values need double quotes, e.g. name = "Ada Lovelace"'
+        ) from None
     for key in TEXT_KEYS:
         _check_text(meta, key, text, path, None)
     authors = meta.get("authors")
-    if not isinstance(authors, list) or not authors or not all(isinstance(a, dict) for a in authors):
+    if (
+        not isinstance(authors, list)
+        or not authors
+        or not all(isinstance(a, dict) for a in authors)
+    ):
         raise BuildError(f"{path}: no [[authors]] table. Fix {path.name} (the title page): {NEEDS}")
     for number, author in enumerate(authors):
         for key in AUTHOR_KEYS:
@@ -86,8 +98,9 @@ UNICODE = re.compile(r"Unicode character (.) \((U\+[0-9A-F]+)\)")
 
 def fields(meta: dict) -> list[tuple[str, int | None, str]]:
     """(key, author number or None, text) of every value the title page prints."""
-    return ([(key, None, meta[key]) for key in TEXT_KEYS]
-            + [(key, n, a[key]) for n, a in enumerate(meta["authors"]) for key in AUTHOR_KEYS])
+    return [(key, None, meta[key]) for key in TEXT_KEYS] + [
+        (key, n, a[key]) for n, a in enumerate(meta["authors"]) for key in AUTHOR_KEYS
+    ]
 
 
 def check_typesets(meta: dict, path: Path, env) -> None:
@@ -103,8 +116,19 @@ def check_typesets(meta: dict, path: Path, env) -> None:
         raise TemplateProblem(template_message(env, error, "preamble.tex.j2")) from error
     with tempfile.TemporaryDirectory(prefix="title-page-") as folder:
         (Path(folder) / "trial.tex").write_text(text, encoding="utf-8")
-        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
-                               "trial.tex"], cwd=folder, capture_output=True, text=True, errors="replace")
+        proc = subprocess.run(
+            [
+                "pdflatex",
+                "-interaction=nonstopmode",
+                "-halt-on-error",
+                "-no-shell-escape",
+                "trial.tex",
+            ],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            errors="replace",
+        )
         if proc.returncode == 0:
             return
         log = (Path(folder) / "trial.log").read_text(errors="replace")
@@ -116,8 +140,13 @@ def check_typesets(meta: dict, path: Path, env) -> None:
     where = f"{path}:{_line_of(toml, key, author)}" if key else str(path)
     char = UNICODE.search(log)
     if char:
-        raise BuildError(f"{where}: the character {char[1]} ({char[2]}) cannot be printed by the report's "
-                         f"LaTeX (pdfLaTeX with T1 fonts: Latin letters and their accents). Write {value or 'the value'!r} in "
-                         f"Latin letters (a transliteration), or without that character")
+        raise BuildError(
+            f"{where}: the character {char[1]} ({char[2]}) cannot be printed by the report's "
+            "LaTeX (pdfLaTeX with T1 fonts: Latin letters and their accents). "
+            f"Write {value or 'the value'!r} in "
+            f"Latin letters (a transliteration), or without that character"
+        )
     error = next((said[2:] for said in log.splitlines() if said.startswith("! ")), "LaTeX failed")
-    raise BuildError(f"{where}: LaTeX cannot print {value or 'this value'!r} ({error}). Fix {path.name}")
+    raise BuildError(
+        f"{where}: LaTeX cannot print {value or 'this value'!r} ({error}). Fix {path.name}"
+    )

@@ -12,6 +12,7 @@ time) are counted apart too. Values at the same place of a repeated structure th
 are first corrupted together, so that large results (stored predictions, per-epoch matrices) that
 never reach the text cost one rendering, not one each.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,8 +57,10 @@ class Outcome:
 
     def counts(self, figure: bool) -> tuple[int, int, int]:
         """(caught, checked, measured) among the figure values, or among the text values."""
+
         def mine(names):
             return [n for n in names if (n in self.figure) == figure]
+
         caught = len(mine(self.caught))
         return caught, caught + len(mine(self.slipped)), len(mine(self.measured))
 
@@ -66,11 +69,15 @@ class Outcome:
             caught, checked, measured = self.counts(figure)
             share = 100 * caught / checked if checked else 100.0
             return f"{caught} of {checked} caught ({share:.1f} %), {measured} measured"
-        return (f"{self.section}: {len(self.caught)} of {len(self.caught) + len(self.slipped)} corrupted values "
-                f"caught by a claim ({100 * self.fraction:.1f} %); text: {part(False)}; "
-                f"figures: {part(True)}, {len(self.drawn_only)} of them only by a figure's comparison "
-                f"with its stored data; "
-                f"{len(self.errors)} corruption(s) stopped the section with an error")
+
+        return (
+            f"{self.section}: {len(self.caught)} of {len(self.caught) + len(self.slipped)} "
+            "corrupted values "
+            f"caught by a claim ({100 * self.fraction:.1f} %); text: {part(False)}; "
+            f"figures: {part(True)}, {len(self.drawn_only)} of them only by a figure's comparison "
+            f"with its stored data; "
+            f"{len(self.errors)} corruption(s) stopped the section with an error"
+        )
 
 
 @lru_cache(maxsize=None)
@@ -100,7 +107,8 @@ def render_section(name: str, results: dict) -> tuple[str | None, list[str]]:
 
 
 def leaves(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
-    """(path, value) of every value a corruption applies to: numbers, booleans and SymPy formulas."""
+    """(path, value) of every value a corruption applies to: numbers, booleans and SymPy
+    formulas."""
     if isinstance(data, dict):
         for key, value in data.items():
             yield from leaves(value, path + (key,))
@@ -120,8 +128,10 @@ def corruptions(value: Any) -> list[Any]:
     if isinstance(value, float):
         return [value * (1 + s) if value else s for s in FLOAT_STEPS]
     if isinstance(value, list):
-        return [value[:len(value) // 2] + value[len(value) // 2 + 1:]]
-    changed = re.sub(r"Integer\((-?\d+)\)", lambda m: f"Integer({int(m.group(1)) + 1})", value, count=1)
+        return [value[: len(value) // 2] + value[len(value) // 2 + 1 :]]
+    changed = re.sub(
+        r"Integer\((-?\d+)\)", lambda m: f"Integer({int(m.group(1)) + 1})", value, count=1
+    )
     return [changed] if changed != value else []
 
 
@@ -163,8 +173,11 @@ def drawn_sources(section: str, results: dict) -> tuple[str, ...]:
     for step, result in results.items():
         if step.split(".", 1)[0] == section and isinstance(result.data.get("plotted"), dict):
             found.append(f"{step}:plotted")
-            found += [source for record in result.data["plotted"].values()
-                      for source in record.get("sources", ())]
+            found += [
+                source
+                for record in result.data["plotted"].values()
+                for source in record.get("sources", ())
+            ]
     return tuple(found)
 
 
@@ -173,8 +186,9 @@ def is_drawn(name: str, sources: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*") for p in sources)
 
 
-def _candidates(step: str, data: dict, original: str, section: str, results: dict,
-                sources: tuple[str, ...]) -> Iterator[tuple]:
+def _candidates(
+    step: str, data: dict, original: str, section: str, results: dict, sources: tuple[str, ...]
+) -> Iterator[tuple]:
     """(path, value, name) of the values and lists worth trying. Those that reach no figure are
     grouped by their place in repeated structures (every run's validation matrices, every entry of a
     curve) and first corrupted all at once, by the smallest and by the largest corruption; when
@@ -186,14 +200,18 @@ def _candidates(step: str, data: dict, original: str, section: str, results: dic
         if is_drawn(name, sources):
             yield path, value, name
             continue
-        shape = tuple("*" if isinstance(p, int) else p for p in path) + (REMOVED,) * name.endswith(REMOVED)
+        shape = tuple("*" if isinstance(p, int) else p for p in path) + (REMOVED,) * name.endswith(
+            REMOVED
+        )
         by_shape.setdefault(shape, []).append((path, value, name))
     for items in by_shape.values():
         if len(items) > GROUP:
             smallest = {p: c[0] for p, v, _ in items if (c := corruptions(v))}
             largest = {p: c[-1] for p, v, _ in items if (c := corruptions(v))}
-            if all(render_section(section, replaced(results, step, whole))[0] == original
-                   for whole in (smallest, largest)):
+            if all(
+                render_section(section, replaced(results, step, whole))[0] == original
+                for whole in (smallest, largest)
+            ):
                 continue
         yield from items
 
@@ -207,7 +225,9 @@ def check_section(section: str, results: dict) -> Outcome:
         raise ClaimError(f"{section}: the claims fail before any corruption: {problems}")
     outcome, sources = Outcome(section), drawn_sources(section, results)
     for step in sorted(s for s in results if s.split(".", 1)[0] == section):
-        for path, value, name in _candidates(step, results[step].data, original, section, results, sources):
+        for path, value, name in _candidates(
+            step, results[step].data, original, section, results, sources
+        ):
             verdict = _verdict(section, results, step, path, value, original)
             if verdict is None:
                 continue
@@ -245,4 +265,6 @@ def _verdict(section: str, results: dict, step: str, path: tuple, value, origina
 
 def measured_values(sections: list[str]) -> list[tuple[str, str]]:
     """(pattern, what it is) of every declared measured value, for the report's appendix."""
-    return [(pattern, text) for s in sections for pattern, text in section_plugin(s).measured.items()]
+    return [
+        (pattern, text) for s in sections for pattern, text in section_plugin(s).measured.items()
+    ]

@@ -10,6 +10,7 @@ identifiers in \\texttt, question numbers ("Question 2.1", "(2.1)"), the dataset
 formula ($1 + t$). What remains is a hand-typed numeral: one in the prose, or one that stands alone
 as a value in mathematics ($K = 3$, $2$).
 """
+
 from __future__ import annotations
 
 import re
@@ -19,27 +20,65 @@ from report.render import template_origin
 
 # commands whose arguments are never a stated number: how many {...} arguments each takes
 MASKED_ARGUMENTS = {
-    "claimref": 2, "citedref": 2, "measuredref": 1, "recorded": 1, "texttt": 1, "label": 1, "ref": 1,
-    "pageref": 1, "hyperlink": 1, "hypertarget": 1, "input": 1, "includegraphics": 1, "usepackage": 1,
-    "documentclass": 1, "setlength": 2, "rule": 2, "vspace": 1, "hspace": 1, "fcolorbox": 2, "parbox": 1,
-    "captionsetup": 1, "begin": 2, "title": 1, "textcolor": 1, "color": 1, "definecolor": 3, "hypersetup": 1,
-    "newcommand": 2, "renewcommand": 2, "DeclareRobustCommand": 2, "claimpages": 1, "raisebox": 1,
-    "multicolumn": 2, "figureref": 1, "entry": 2, "author": 1, "date": 1,
+    "claimref": 2,
+    "citedref": 2,
+    "measuredref": 1,
+    "recorded": 1,
+    "texttt": 1,
+    "label": 1,
+    "ref": 1,
+    "pageref": 1,
+    "hyperlink": 1,
+    "hypertarget": 1,
+    "input": 1,
+    "includegraphics": 1,
+    "usepackage": 1,
+    "documentclass": 1,
+    "setlength": 2,
+    "rule": 2,
+    "vspace": 1,
+    "hspace": 1,
+    "fcolorbox": 2,
+    "parbox": 1,
+    "captionsetup": 1,
+    "begin": 2,
+    "title": 1,
+    "textcolor": 1,
+    "color": 1,
+    "definecolor": 3,
+    "hypersetup": 1,
+    "newcommand": 2,
+    "renewcommand": 2,
+    "DeclareRobustCommand": 2,
+    "claimpages": 1,
+    "raisebox": 1,
+    "multicolumn": 2,
+    "figureref": 1,
+    "entry": 2,
+    "author": 1,
+    "date": 1,
 }
-LENGTH = re.compile(r"-?\d*\.?\d+\s*(?:pt|em|ex|cm|mm|in|bp|sp|mu)\b|\d*\.?\d+\s*\\(?:line|text|column)width")
+LENGTH = re.compile(
+    r"-?\d*\.?\d+\s*(?:pt|em|ex|cm|mm|in|bp|sp|mu)\b|\d*\.?\d+\s*\\(?:line|text|column)width"
+)
 # question numbers, the dataset's version, commands and colours with digits (\tfrac12, red!70),
 # identifiers (float64, AVX2, OFF001-0011) and macro parameters (#1)
-STRUCTURE = re.compile(r"[Qq]uestion [1-3](?:\.[1-4])?|\([1-3]\.[1-4]\)|\bQ[1-3](?:\.[1-4])?\b|LJ Speech 1\.1"
-                       r"|\\[A-Za-z]+\d+|!\d+|\b[A-Za-z][\w-]*\d[\w-]*|#+\d")
+STRUCTURE = re.compile(
+    r"[Qq]uestion [1-3](?:\.[1-4])?|\([1-3]\.[1-4]\)|\bQ[1-3](?:\.[1-4])?\b|LJ Speech 1\.1"
+    r"|\\[A-Za-z]+\d+|!\d+|\b[A-Za-z][\w-]*\d[\w-]*|#+\d"
+)
 MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
 # in mathematics: indices and exponents, the arguments of fractions, roots and binomials
 MATH_STRUCTURE = re.compile(r"[_^]\s*\d|\\[td]?frac\d\d")
 MATH_GROUPED = ("_", "^", r"\frac", r"\tfrac", r"\dfrac", r"\binom", r"\sqrt")
 NUMERAL = re.compile(r"\d+(?:(?:\{,\}|[.,])\d+)*")
-# a number standing alone as a value in mathematics: the whole formula, or all of one side of a relation
-ALONE = re.compile(r"^\s*(?:\\ensuremath\{-\}|-)?\s*(\d+(?:(?:\{,\}|\.)\d+)*)\s*$"
-                   r"|(?:=|<|>|\\le|\\ge|\\leq|\\geq|\\approx)\s*(?:\\ensuremath\{-\}|-)?\s*"
-                   r"(\d+(?:(?:\{,\}|\.)\d+)*)\s*(?=$|[,;)\]]|\\[,;!]|\\q?quad|\\text|\\mathrm)")
+# a number standing alone as a value in mathematics: the whole formula, or all of one side of a
+# relation
+ALONE = re.compile(
+    r"^\s*(?:\\ensuremath\{-\}|-)?\s*(\d+(?:(?:\{,\}|\.)\d+)*)\s*$"
+    r"|(?:=|<|>|\\le|\\ge|\\leq|\\geq|\\approx)\s*(?:\\ensuremath\{-\}|-)?\s*"
+    r"(\d+(?:(?:\{,\}|\.)\d+)*)\s*(?=$|[,;)\]]|\\[,;!]|\\q?quad|\\text|\\mathrm)"
+)
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -102,7 +141,8 @@ def _mask_math_structure(formula: str) -> str:
 
 
 def _math_values(formula: str) -> list[tuple[int, int]]:
-    """(start, end) of the numbers standing alone as values in a formula; its other digits are masked."""
+    """(start, end) of the numbers standing alone as values in a formula; its other digits are
+    masked."""
     return [m.span(1) if m.group(1) else m.span(2) for m in ALONE.finditer(formula)]
 
 
@@ -132,8 +172,13 @@ def problems(tex_dir: Path, sources: dict[str, str]) -> list[str]:
         lines = text.splitlines()
         for line, numeral in stray_numerals(text):
             name, origin = template_origin(template, lines[line - 1])
-            where = f"templates/{name}" + (f":{origin}" if origin else f" (generated {generated}:{line})")
-            out.append(f"{where}: the numeral {numeral} comes from no claim, published value or measurement "
-                       f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or "
-                       f"measured(...)")
+            where = f"templates/{name}" + (
+                f":{origin}" if origin else f" (generated {generated}:{line})"
+            )
+            out.append(
+                f"{where}: the numeral {numeral} comes from no claim, published value or "
+                "measurement "
+                f"(in: {lines[line - 1].strip()[:90]}); state it with claim(...), cited(...) or "
+                f"measured(...)"
+            )
     return out

@@ -7,6 +7,7 @@ how it is re-derived (the section's `proofs` table), its tolerance, the step and
 reads, and the file:line that makes the check; each figure's step, key and data checks; each
 published value with its source (report/cited.py).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -19,10 +20,19 @@ from report.claims import ClaimRegistry
 from report.links import linked
 from report.render import Tex, anchor, escape, linked_text, num
 
-WRITTEN = ("", "the formula as typed in the template, read back by SymPy's LaTeX parser, equals the claim")
+WRITTEN = (
+    "",
+    "the formula as typed in the template, read back by SymPy's LaTeX parser, equals the claim",
+)
 FIGURES = {  # the checks every figure has (report/figures.py); a section describes its own `.drawn`
-    "*.figure.*.labels": ("", "axis labels, scales, legend and tick labels named from the declared settings"),
-    "*.figure.*.points": ("", "the points of each line and cells of each matrix the declared settings imply"),
+    "*.figure.*.labels": (
+        "",
+        "axis labels, scales, legend and tick labels named from the declared settings",
+    ),
+    "*.figure.*.points": (
+        "",
+        "the points of each line and cells of each matrix the declared settings imply",
+    ),
     "*.figure.*.drawn": ("", "every plotted value against the stored value it comes from"),
     "*.figure.*.derived": ("", "every plotted value against its re-derivation"),
 }
@@ -39,10 +49,15 @@ class Proofs:
         self.cited: dict[str, None] = {}
 
     def globals(self) -> dict:
-        return {"claim": self.registry.stated, "cited": self.cite, "fig": self.fig,
-                "figure_checks": self.figure_checks,
-                "written": lambda source, name: linked_text(self.registry.written(source, name),
-                                                            linked(0, ("claim", f"{name}.written")))}
+        return {
+            "claim": self.registry.stated,
+            "cited": self.cite,
+            "fig": self.fig,
+            "figure_checks": self.figure_checks,
+            "written": lambda source, name: linked_text(
+                self.registry.written(source, name), linked(0, ("claim", f"{name}.written"))
+            ),
+        }
 
     def cite(self, name: str) -> Any:
         """A published value, each number of it linked to its entry and source."""
@@ -53,14 +68,19 @@ class Proofs:
     def fig(self, step: str, file: str) -> Tex:
         """Includes a figure: its data checks count as used, the next caption links to them."""
         self.registry.figure(step.split(".", 1)[0], file)
-        entry = {"step": step, "file": file, "number": len(self.figures) + 1,
-                 "anchor": anchor(f"{step}.{file}")}
+        entry = {
+            "step": step,
+            "file": file,
+            "number": len(self.figures) + 1,
+            "anchor": anchor(f"{step}.{file}"),
+        }
         self.figures.append(entry)
         self.pending.append(entry)
         return self.place(step, file)
 
     def figure_checks(self) -> Tex:
-        """For a caption: links to the appendix entries of the figures included since the last one."""
+        """For a caption: links to the appendix entries of the figures included since the last
+        one."""
         shown, self.pending = self.pending, []
         links = ", ".join(rf"\figureref{{{e['anchor']}}}{{F{e['number']}}}" for e in shown)
         return Tex(f"Drawn data checked: {links}." if shown else "")
@@ -108,24 +128,39 @@ def claim_entries(registry: ClaimRegistry, sections: dict, keys: dict[str, str])
     """Per section (in order), its used claims in the order the text first uses them."""
     out = []
     for name, section in sections.items():
-        groups: dict[str, list] = {}  # claims checked the same way together, in the order of first use
+        groups: dict[
+            str, list
+        ] = {}  # claims checked the same way together, in the order of first use
         for claimed in (n for n in registry.used if n.split(".", 1)[0] == name):
             claim = registry.claims[claimed]
             step, how = _how(claimed, section.proofs)
             step = step or _how(claimed.removesuffix(".written"), section.proofs)[0]
             groups.setdefault(how, []).append(
-                {"anchor": anchor(claimed), "name": claimed, "value": describe(claim.value), "how": how,
-                 "tol": _tolerance(claim), "step": step, "key": keys.get(step, "")[:KEY_SHOWN],
-                 "where": claim.where.removeprefix("report/sections/")})
-        rows = [row | {"how": row["how"] if i == 0 else "as above"} for group in groups.values()
-                for i, row in enumerate(group)]
+                {
+                    "anchor": anchor(claimed),
+                    "name": claimed,
+                    "value": describe(claim.value),
+                    "how": how,
+                    "tol": _tolerance(claim),
+                    "step": step,
+                    "key": keys.get(step, "")[:KEY_SHOWN],
+                    "where": claim.where.removeprefix("report/sections/"),
+                }
+            )
+        rows = [
+            row | {"how": row["how"] if i == 0 else "as above"}
+            for group in groups.values()
+            for i, row in enumerate(group)
+        ]
         if rows:
             out.append({"section": name, "title": section.title, "claims": rows})
     return out
 
 
 def _tolerance(claim) -> str:
-    parts = ([f"{claim.tol:g}"] if claim.tol else []) + ([f"{claim.rtol:g} relative"] if claim.rtol else [])
+    parts = ([f"{claim.tol:g}"] if claim.tol else []) + (
+        [f"{claim.rtol:g} relative"] if claim.rtol else []
+    )
     return " + ".join(parts) or "exact"
 
 
@@ -133,23 +168,46 @@ def figure_entries(proofs: Proofs, registry: ClaimRegistry, keys: dict[str, str]
     out = []
     for entry in proofs.figures:
         stem = entry["file"].rsplit(".", 1)[0]
-        checks = [n for n in registry.used if n.startswith(f"{entry['step'].split('.')[0]}.figure.{stem}.")]
-        out.append(entry | {"key": keys.get(entry["step"], "")[:KEY_SHOWN],
-                            "checks": [{"anchor": anchor(n), "name": n.rsplit(".", 1)[1]} for n in checks]})
+        checks = [
+            n
+            for n in registry.used
+            if n.startswith(f"{entry['step'].split('.')[0]}.figure.{stem}.")
+        ]
+        out.append(
+            entry
+            | {
+                "key": keys.get(entry["step"], "")[:KEY_SHOWN],
+                "checks": [{"anchor": anchor(n), "name": n.rsplit(".", 1)[1]} for n in checks],
+            }
+        )
     return out
 
 
 def cited_entries(proofs: Proofs) -> dict:
     """Every published value (used by the text or by a claim), and the sources."""
-    values = [{"anchor": anchor(name), "name": name, "what": entry.what,
-               "value": Tex(f"${entry.value}$") if entry.formula else describe(entry.value),
-               "note": entry.note, "source": entry.source, "used": name in proofs.cited}
-              for name, entry in PUBLISHED.items()]
-    return {"values": values, "sources": [{"key": key, "text": text} for key, text in SOURCES.items()]}
+    values = [
+        {
+            "anchor": anchor(name),
+            "name": name,
+            "what": entry.what,
+            "value": Tex(f"${entry.value}$") if entry.formula else describe(entry.value),
+            "note": entry.note,
+            "source": entry.source,
+            "used": name in proofs.cited,
+        }
+        for name, entry in PUBLISHED.items()
+    ]
+    return {
+        "values": values,
+        "sources": [{"key": key, "text": text} for key, text in SOURCES.items()],
+    }
 
 
 def appendix(proofs: Proofs, registry: ClaimRegistry, sections: dict, outcomes: dict) -> dict:
     """What main.tex.j2's appendix of proofs prints; `outcomes` are the runner's, by step name."""
     keys = {name: outcome.key for name, outcome in outcomes.items()}
-    return {"sections": claim_entries(registry, sections, keys),
-            "figures": figure_entries(proofs, registry, keys), **cited_entries(proofs)}
+    return {
+        "sections": claim_entries(registry, sections, keys),
+        "figures": figure_entries(proofs, registry, keys),
+        **cited_entries(proofs),
+    }

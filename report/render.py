@@ -4,6 +4,7 @@ Every plain string a template prints is escaped; trusted LaTeX (`Tex`) passes th
 or a SymPy object printed without `|num` or `|tex` is an error, so every number in the PDF is
 formatted on purpose and every formula comes from SymPy's printer.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,18 @@ class Tex(str):
     """A string that is already valid LaTeX and must not be escaped."""
 
 
-_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 _SPECIAL_RE = re.compile(r"[\\&%$#_{}~^]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -40,7 +51,8 @@ MARKERS = {"claim": r"\claimref", "cited": r"\citedref"}
 
 
 def anchor(name: str) -> str:
-    """A claim's or published value's name as a hyperref destination (letters, digits, dots, dashes)."""
+    """A claim's or published value's name as a hyperref destination (letters, digits, dots,
+    dashes)."""
     return re.sub(r"[^A-Za-z0-9.]", "-", name)
 
 
@@ -126,14 +138,16 @@ _COMMENT_LINE = re.compile(r"(?m)^[ \t]*%#.*\n")
 
 
 class _WholeLineComments(jinja2.ext.Extension):
-    """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX paragraph)."""
+    """Drops lines that hold only a `%#` comment, so they leave no empty line (a LaTeX
+    paragraph)."""
 
     def preprocess(self, source, name, filename=None):
         return _COMMENT_LINE.sub("", source)
 
 
 def breakable(text: str) -> Tex:
-    """Escaped text that LaTeX may break after any character (long transcriptions without spaces)."""
+    """Escaped text that LaTeX may break after any character (long transcriptions without
+    spaces)."""
     return Tex(r"\allowbreak{}".join(escape(ch) for ch in str(text)))
 
 
@@ -149,16 +163,31 @@ def texjoin(items, separator: str = ", ") -> Tex:
 def make_environment(globals_: dict | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        block_start_string=r"\BLOCK{", block_end_string="}",
-        variable_start_string=r"\VAR{", variable_end_string="}",
-        comment_start_string=r"\#{", comment_end_string="}",
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
         line_comment_prefix="%#",
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        finalize=finalize,
         extensions=[_WholeLineComments],
     )
-    env.filters.update(num=num, tex=tex, escape=escape, texjoin=texjoin, breakable=breakable, length=length,
-                       count=length, recorded=recorded)
+    env.filters.update(
+        num=num,
+        tex=tex,
+        escape=escape,
+        texjoin=texjoin,
+        breakable=breakable,
+        length=length,
+        count=length,
+        recorded=recorded,
+    )
     env.globals.update({"measured": measured, "zip": zip} | (globals_ or {}))
     return env
 
@@ -166,8 +195,8 @@ def make_environment(globals_: dict | None = None) -> jinja2.Environment:
 def template_line_for(template: str, generated_line: str) -> int | None:
     """The template line that most likely produced a line of generated LaTeX.
 
-    Each template line becomes a pattern (its literal text, with `\\VAR{...}` and `\\BLOCK{...}` as wildcards); the
-    match with the most literal characters wins.
+    Each template line becomes a pattern (its literal text, with `\\VAR{...}` and `\\BLOCK{...}`
+    as wildcards); the match with the most literal characters wins.
     """
     best, best_len = None, 0
     for number, line in enumerate((TEMPLATES / template).read_text().splitlines(), 1):
@@ -182,7 +211,8 @@ def template_line_for(template: str, generated_line: str) -> int | None:
 
 
 def template_origin(template: str, generated_line: str) -> tuple[str, int | None]:
-    """The template (or one it includes) and the line that most likely wrote a line of generated LaTeX."""
+    """The template (or one it includes) and the line that most likely wrote a line of generated
+    LaTeX."""
     included = re.findall(r'\\BLOCK\{\s*include\s+"([^"]+)"', (TEMPLATES / template).read_text())
     for name in [template, *included]:
         line = template_line_for(name, generated_line)
@@ -197,7 +227,8 @@ _OPENERS = {"if", "for", "macro", "call", "filter", "with", "block", "raw", "aut
 
 
 def source_line(source: str, line: int) -> int:
-    """The line of `source` that is line `line` of what Jinja2 compiled (whole-line comments removed)."""
+    """The line of `source` that is line `line` of what Jinja2 compiled (whole-line comments
+    removed)."""
     removed = {source.count("\n", 0, m.start()) + 1 for m in _COMMENT_LINE.finditer(source)}
     kept = [n for n in range(1, source.count("\n") + 2) if n not in removed]
     return kept[line - 1] if 0 < line <= len(kept) else line
@@ -226,8 +257,11 @@ def template_location(env: jinja2.Environment, error: BaseException) -> tuple[st
         if "Unexpected end of template" in error.message:
             line = _unclosed_block(env, source) or line
         return error.name, source_line(source, line)
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if Path(f.filename).resolve().parent == folder and f.filename.endswith(".j2")]
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if Path(f.filename).resolve().parent == folder and f.filename.endswith(".j2")
+    ]
     if not frames:
         return None
     name = Path(frames[-1].filename).name
@@ -237,10 +271,17 @@ def template_location(env: jinja2.Environment, error: BaseException) -> tuple[st
 def template_message(env: jinja2.Environment, error: BaseException, template: str) -> str:
     """One line for a failed rendering: templates/<file>:<line>: what went wrong."""
     name, line = template_location(env, error) or (template, None)
-    text = error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
-    hint = {jinja2.TemplateSyntaxError: "fix the template syntax",
-            jinja2.UndefinedError: "check the name against the section's context() and claims"}
-    fix = next((h for kind, h in hint.items() if isinstance(error, kind)), "fix the expression on that line")
+    text = (
+        error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
+    )
+    hint = {
+        jinja2.TemplateSyntaxError: "fix the template syntax",
+        jinja2.UndefinedError: "check the name against the section's context() and claims",
+    }
+    fix = next(
+        (h for kind, h in hint.items() if isinstance(error, kind)),
+        "fix the expression on that line",
+    )
     return f"templates/{name}" + (f":{line}" if line else "") + f": {text} ({fix})"
 
 

@@ -7,6 +7,7 @@ templates and LaTeX run again. A saved Python file restarts the process, so that
 the code that runs; the cache then recomputes exactly the steps whose code changed. A failed build
 prints its message (file and line) and the watch goes on.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-SOURCES = {"templates": ("*.j2",), "compute": ("*.py",), "report": ("*.py",), ".": ("build.py", "report.toml")}
+SOURCES = {
+    "templates": ("*.j2",),
+    "compute": ("*.py",),
+    "report": ("*.py",),
+    ".": ("build.py", "report.toml"),
+}
 
 
 def snapshot(root: Path) -> dict[Path, int]:
@@ -24,7 +30,7 @@ def snapshot(root: Path) -> dict[Path, int]:
     for folder, patterns in SOURCES.items():
         base = root / folder
         for pattern in patterns:
-            for path in (base.glob(pattern) if folder == "." else base.rglob(pattern)):
+            for path in base.glob(pattern) if folder == "." else base.rglob(pattern):
                 try:
                     found[path] = path.stat().st_mtime_ns
                 except FileNotFoundError:  # removed while listing
@@ -36,7 +42,9 @@ def changed(before: dict[Path, int], after: dict[Path, int]) -> list[Path]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
-def settled(root: Path, seen: dict[Path, int], interval: float) -> tuple[dict[Path, int], list[Path]]:
+def settled(
+    root: Path, seen: dict[Path, int], interval: float
+) -> tuple[dict[Path, int], list[Path]]:
     """Waits for a change, then until the files stop changing (an editor may write in steps)."""
     while True:
         time.sleep(interval)
@@ -52,24 +60,35 @@ def settled(root: Path, seen: dict[Path, int], interval: float) -> tuple[dict[Pa
 
 
 def restart() -> None:
-    """Replaces this process by a fresh one with the same command line: new Python code is loaded."""
+    """Replaces this process by a fresh one with the same command line: new Python code is
+    loaded."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
-def watch(build_once: Callable[[], int], root: Path, interval: float = 0.2,
-          on_code_change: Callable[[], None] = restart) -> None:
+def watch(
+    build_once: Callable[[], int],
+    root: Path,
+    interval: float = 0.2,
+    on_code_change: Callable[[], None] = restart,
+) -> None:
     """Builds, then rebuilds after every saved change of a source; runs until interrupted."""
     seen = snapshot(root)
     while True:
         start = time.monotonic()
         status = build_once()
         outcome = "built" if status == 0 else "failed (fix it and save again)"
-        print(f"watch: {outcome} in {time.monotonic() - start:.1f} s; watching templates/, report.toml, "
-              f"compute/, report/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+        print(
+            f"watch: {outcome} in {time.monotonic() - start:.1f} s; "
+            "watching templates/, report.toml, compute/, report/ (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
         seen, paths = settled(root, seen, interval)
-        names = ", ".join(str(p.relative_to(root)) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+        names = ", ".join(str(p.relative_to(root)) for p in paths[:5]) + (
+            " ..." if len(paths) > 5 else ""
+        )
         print(f"watch: {names} changed", file=sys.stderr, flush=True)
         if any(p.suffix == ".py" for p in paths):
             on_code_change()

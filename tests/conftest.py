@@ -1,4 +1,5 @@
 """Shared test settings and fixtures."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """latexmk runs without shell escape, and its first error is traced back to the template line."""
+
 import os
 import shutil
 import signal
@@ -13,8 +14,10 @@ from report import latex, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("latexmk") is None,
-                                reason="latexmk is not installed (make test installs it as root)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("latexmk") is None,
+    reason="latexmk is not installed (make test installs it as root)",
+)
 
 TEMPLATE = r"""\documentclass{article}
 \begin{document}
@@ -49,7 +52,9 @@ def test_a_valid_document_compiles_to_pdf(tmp_path):
 
 def test_shell_escape_is_refused(tmp_path):
     (tmp_path / "esc.tex").write_text(
-        "\\documentclass{article}\\begin{document}\\immediate\\write18{touch pwned}Hi\\end{document}\n")
+        "\\documentclass{article}\\begin{document}"
+        "\\immediate\\write18{touch pwned}Hi\\end{document}\n"
+    )
     latex.compile_pdf(tmp_path, "esc.tex", {})
     assert not (tmp_path / "pwned").exists()
 
@@ -60,19 +65,26 @@ def test_a_failure_without_a_file_and_line_is_a_few_lines_saying_so(tmp_path, mo
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pdflatex").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "latexmk").write_text("#!/bin/sh\ni=1; while [ $i -le 400 ]; do echo \"chatter line $i\"; i=$((i+1)); done\n"
-                                     "echo 'Latexmk: could not run pdflatex' >&2\nexit 12\n")
+    (bin_dir / "latexmk").write_text(
+        '#!/bin/sh\ni=1; while [ $i -le 400 ]; do echo "chatter line $i"; i=$((i+1)); done\n'
+        "echo 'Latexmk: could not run pdflatex' >&2\nexit 12\n"
+    )
     for program in bin_dir.iterdir():
         program.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\begin{document}Hi\\end{document}\n")
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\begin{document}Hi\\end{document}\n"
+    )
     with pytest.raises(latex.LatexError) as error:
         latex.compile_pdf(tmp_path, "doc.tex", {})
     lines = str(error.value).splitlines()
     assert lines[0] == "LaTeX failed (latexmk exit 12) without naming a file and line"
     assert lines[1] == f"  no LaTeX log was written ({tmp_path / 'doc.log'} is absent)"
-    assert lines[2:] == ["  latexmk: chatter line 399", "  latexmk: chatter line 400",
-                         "  latexmk: Latexmk: could not run pdflatex"]
+    assert lines[2:] == [
+        "  latexmk: chatter line 399",
+        "  latexmk: chatter line 400",
+        "  latexmk: Latexmk: could not run pdflatex",
+    ]
 
 
 SLOW = r"""\documentclass{article}
@@ -88,9 +100,17 @@ def test_an_interrupted_latex_run_does_not_make_the_next_one_fail(tmp_path):
     """Ctrl-C while LaTeX runs: latexmk keeps the state of the broken run, and without care replays
     its error ("Interruption") until the document changes; the next run must build the PDF."""
     (tmp_path / "doc.tex").write_text(SLOW)
-    code = f"from report import latex; latex.compile_pdf(__import__('pathlib').Path({str(tmp_path)!r}), 'doc.tex', {{}})"
-    run = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code = (
+        "from report import latex; "
+        f"latex.compile_pdf(__import__('pathlib').Path({str(tmp_path)!r}), 'doc.tex', {{}})"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "doc.log").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,5 +1,6 @@
 """The Python environment comes from an exact lock: the lock matches pyproject.toml, every
 requirement carries hashes, and what is installed is what the lock says."""
+
 import importlib.metadata
 import re
 import shutil
@@ -13,7 +14,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-RELOCK = "run `make lock` (uv lock, then uv export to requirements.lock and requirements-dev.lock) and commit the three files"
+RELOCK = (
+    "run `make lock` (uv lock, then uv export to requirements.lock and requirements-dev.lock) "
+    "and commit the three files"
+)
 
 
 def _specs(requirements) -> dict[str, str]:
@@ -45,15 +49,18 @@ def lock_mismatches(pyproject: Path, uv_lock: Path) -> list[str]:
         want, have = wanted.get(group, {}), locked.get(group, {})
         for pkg in sorted(set(want) | set(have)):
             if want.get(pkg) != have.get(pkg):
-                problems.append(f"{group}: {pkg} is '{want.get(pkg, 'absent')}' in pyproject.toml "
-                                f"but '{have.get(pkg, 'absent')}' in uv.lock")
+                problems.append(
+                    f"{group}: {pkg} is '{want.get(pkg, 'absent')}' in pyproject.toml "
+                    f"but '{have.get(pkg, 'absent')}' in uv.lock"
+                )
     if lock.get("requires-python") != project["project"].get("requires-python"):
         problems.append("requires-python differs between pyproject.toml and uv.lock")
     return problems
 
 
 def requirements_pins(path: Path) -> dict[str, tuple[str, str, int]]:
-    """name -> (version, marker, number of hashes) for each entry of an exported requirements file."""
+    """name -> (version, marker, number of hashes) for each entry of an exported requirements
+    file."""
     text = re.sub(r"\\\n\s*", " ", path.read_text())
     pins = {}
     for line in text.splitlines():
@@ -94,7 +101,9 @@ def test_exported_requirements_equal_uv_lock_and_carry_hashes(name):
     assert pins, f"{name} lists no packages"
     for pkg, entries in pins.items():
         for version, marker, hashes in entries:
-            assert version in versions.get(pkg, set()), f"{name}: {pkg}=={version} is not in uv.lock; {RELOCK}"
+            assert version in versions.get(pkg, set()), (
+                f"{name}: {pkg}=={version} is not in uv.lock; {RELOCK}"
+            )
             assert hashes >= 1, f"{name}: {pkg} has no hash"
 
 
@@ -105,12 +114,15 @@ def test_installed_packages_are_exactly_the_lock():
                 if marker and not Marker(marker).evaluate():
                     continue
                 installed = importlib.metadata.version(pkg)
-                assert installed == version, (f"{pkg} {installed} is installed but {name} says {version}; "
-                                              f"run `rm -rf .venv && make test` to rebuild the environment")
+                assert installed == version, (
+                    f"{pkg} {installed} is installed but {name} says {version}; "
+                    f"run `rm -rf .venv && make test` to rebuild the environment"
+                )
 
 
 def test_the_torch_set_loads_together():
-    """torchaudio's native library must match torch's ABI (torchaudio 2.11.1 needs torch >= 2.13)."""
+    """torchaudio's native library must match torch's ABI (torchaudio 2.11.1 needs
+    torch >= 2.13)."""
     torch = pytest.importorskip("torch")
     import torchaudio.functional as F
 

@@ -5,10 +5,10 @@ import pytest
 import sympy as sp
 import torch
 
-from compute.q1 import figures, numeric, symbolic
-from compute.q1.steps import PROFILES
 from compute.engine.step import Result
 from compute.engine.testing import fake_context
+from compute.q1 import figures, numeric, symbolic
+from compute.q1.steps import PROFILES
 
 
 @pytest.fixture(scope="module")
@@ -19,23 +19,31 @@ def symbolic_result(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def numeric_run(tmp_path_factory, symbolic_result):
-    ctx = fake_context(tmp_path_factory.mktemp("q1n"), params=PROFILES["smoke"]["numeric"],
-                       seed=PROFILES["smoke"]["seed"], needed={"q1.symbolic": symbolic_result})
+    ctx = fake_context(
+        tmp_path_factory.mktemp("q1n"),
+        params=PROFILES["smoke"]["numeric"],
+        seed=PROFILES["smoke"]["seed"],
+        needed={"q1.symbolic": symbolic_result},
+    )
     return json.loads(json.dumps(numeric.run(ctx))), ctx.out
 
 
 def test_feature_map_matches_the_symbolic_construction():
     x = [0.3, -1.2, 0.7]
     symbols = sp.symbols("x1:4")
-    expected = [float(c.subs(dict(zip(symbols, x)))) for c in symbolic.feature_map(list(symbols), 4)]
+    expected = [
+        float(c.subs(dict(zip(symbols, x)))) for c in symbolic.feature_map(list(symbols), 4)
+    ]
     phi = numeric.FeatureMap(3, 4, torch.float64)
     assert phi.dimension == 20
     assert phi(torch.tensor([x], dtype=torch.float64))[0].tolist() == pytest.approx(expected)
 
 
 def test_linear_attention_equals_row_normalised_truncated_kernel():
-    q, k, v = (torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
-               for i in range(3))
+    q, k, v = (
+        torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
+        for i in range(3)
+    )
     kernel = numeric.truncated_exp(q @ k.T, 3)
     direct = (kernel @ v) / kernel.sum(1, keepdim=True)
     phi = numeric.FeatureMap(3, 3, torch.float64)
@@ -44,7 +52,8 @@ def test_linear_attention_equals_row_normalised_truncated_kernel():
 
 def test_measured_crossover_interpolates_in_log_log():
     assert numeric.measured_crossover([100, 200], [1.0, 4.0], [2.0, 2.0]) == pytest.approx(
-        math.sqrt(100 * 200))
+        math.sqrt(100 * 200)
+    )
     assert numeric.measured_crossover([100, 200], [3.0, 4.0], [2.0, 2.0]) is None
 
 
@@ -76,10 +85,13 @@ def test_timing_reports_fitted_slopes_and_the_symbolic_crossover(numeric_run):
     timing = numeric_run[0]["timing"]
     for name in ("softmax", "linear"):
         curve = timing[name]
-        kept = [(n, s) for n, s in zip(curve["lengths"], curve["seconds"]) if n >= timing["fit_from"]]
+        kept = [
+            (n, s) for n, s in zip(curve["lengths"], curve["seconds"]) if n >= timing["fit_from"]
+        ]
         assert len(kept) >= 2 and all(s > 0 for _, s in kept)
-        assert curve["slope"] == pytest.approx(numeric.loglog_fit(curve["lengths"], curve["seconds"],
-                                                                  timing["fit_from"])[0])
+        assert curve["slope"] == pytest.approx(
+            numeric.loglog_fit(curve["lengths"], curve["seconds"], timing["fit_from"])[0]
+        )
     assert timing["feature_dimension"] == 153
     assert timing["predicted_crossover_length"] == pytest.approx(155.307, abs=1e-3)
 
@@ -100,7 +112,10 @@ def test_even_terms_give_negative_kernel_entries_and_odd_terms_none(numeric_run)
 def test_numeric_step_refuses_a_crossover_solved_for_another_dimension(tmp_path, symbolic_result):
     data = json.loads(json.dumps(symbolic_result.data))
     data["complexity"]["crossover"]["dimension"] = 8
-    ctx = fake_context(tmp_path, params=PROFILES["smoke"]["numeric"],
-                       needed={"q1.symbolic": Result(data, tmp_path)})
+    ctx = fake_context(
+        tmp_path,
+        params=PROFILES["smoke"]["numeric"],
+        needed={"q1.symbolic": Result(data, tmp_path)},
+    )
     with pytest.raises(ValueError, match="D = 8"):
         numeric.run(ctx)

@@ -3,10 +3,10 @@ import json
 import pytest
 import sympy as sp
 
+from compute.engine.testing import fake_context
 from compute.q1 import symbolic
 from compute.q1.steps import PROFILES
 from compute.q1.symbolic import D, L, M
-from compute.engine.testing import fake_context
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,12 @@ def test_tensor_power_map_is_exact_but_larger(result):
     tensor = result["feature_map"]["tensor_power"]
     assert tensor["all_exact"] and tensor["larger_when_D_ge_2_and_K_ge_3"]
     assert expr(tensor["dimension"]) == 1 + D + D**2
-    assert symbolic.feature_map_dimension(3, 3) == 10 < 13 == len(
-        symbolic.tensor_power_map(list(sp.symbols("x1:4")), 3))
+    assert (
+        symbolic.feature_map_dimension(3, 3)
+        == 10
+        < 13
+        == len(symbolic.tensor_power_map(list(sp.symbols("x1:4")), 3))
+    )
 
 
 def test_softmax_attention_costs_4_L2_D_to_leading_order(result):

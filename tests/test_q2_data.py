@@ -1,9 +1,10 @@
 """Reading, checking and downloading octmnist.npz; the course's test subset."""
+
 import numpy as np
 import pytest
 
-from compute.q2 import data, steps
 from compute.engine.step import DataError
+from compute.q2 import data, steps
 
 
 def arrays(n_test=1000, seed=0):
@@ -26,14 +27,23 @@ def test_a_good_file_loads_with_all_six_arrays(tmp_path):
     assert data.describe(loaded)["test"] == {"images": 1000, "class_counts": [250, 250, 250, 250]}
 
 
-@pytest.mark.parametrize("break_it, problem", [
-    (lambda a: a.pop("val_labels"), "missing array(s) val_labels"),
-    (lambda a: a.update(train_images=a["train_images"].astype(np.float32)), "train_images has dtype float32"),
-    (lambda a: a.update(test_images=a["test_images"][:, :27]), "test_images has shape (1000, 27, 28)"),
-    (lambda a: a.update(val_labels=a["val_labels"][:, 0]), "val_labels has shape (12,)"),
-    (lambda a: a.update(train_labels=a["train_labels"][:-1]), "train: 40 images but 39 labels"),
-    (lambda a: a["test_labels"].__setitem__(3, 7), "test_labels holds 7"),
-])
+@pytest.mark.parametrize(
+    "break_it, problem",
+    [
+        (lambda a: a.pop("val_labels"), "missing array(s) val_labels"),
+        (
+            lambda a: a.update(train_images=a["train_images"].astype(np.float32)),
+            "train_images has dtype float32",
+        ),
+        (
+            lambda a: a.update(test_images=a["test_images"][:, :27]),
+            "test_images has shape (1000, 27, 28)",
+        ),
+        (lambda a: a.update(val_labels=a["val_labels"][:, 0]), "val_labels has shape (12,)"),
+        (lambda a: a.update(train_labels=a["train_labels"][:-1]), "train: 40 images but 39 labels"),
+        (lambda a: a["test_labels"].__setitem__(3, 7), "test_labels holds 7"),
+    ],
+)
 def test_a_broken_file_is_a_data_error_naming_file_problem_and_fix(tmp_path, break_it, problem):
     a = arrays()
     break_it(a)
@@ -72,6 +82,7 @@ def test_a_download_with_the_wrong_checksum_leaves_nothing_behind(tmp_path, monk
         part = folder / "octmnist.npz.part"
         part.write_bytes(b"corrupted")
         return part
+
     monkeypatch.setattr(data, "_fetch_with_medmnist", lambda folder: None)
     monkeypatch.setattr(data, "_fetch_from_zenodo", fake_fetch)
     target = tmp_path / "data" / "octmnist.npz"
@@ -83,9 +94,11 @@ def test_a_download_with_the_wrong_checksum_leaves_nothing_behind(tmp_path, monk
 def test_a_download_with_the_right_checksum_is_moved_into_place(tmp_path, monkeypatch):
     payload = b"stand-in for octmnist.npz"
     monkeypatch.setattr(data, "MD5", __import__("hashlib").md5(payload).hexdigest())
+
     def fake_fetch(folder):
         (folder / "x.part").write_bytes(payload)
         return folder / "x.part"
+
     monkeypatch.setattr(data, "_fetch_with_medmnist", lambda folder: None)
     monkeypatch.setattr(data, "_fetch_from_zenodo", fake_fetch)
     target = tmp_path / "octmnist.npz"

@@ -1,4 +1,5 @@
 """The side-by-side runs of compute/q2/fused.py do what separate plain-PyTorch SGD runs do."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,9 +1,15 @@
 """Q2 networks and their costs (2.3): shapes, parameter counts, multiply-adds."""
+
 import sympy as sp
 import torch
 
-from compute.q2.cost import (LAYER_PARAMETERS, count_trainable_parameters, multiply_adds, parameter_rows,
-                             symbol_values)
+from compute.q2.cost import (
+    LAYER_PARAMETERS,
+    count_trainable_parameters,
+    multiply_adds,
+    parameter_rows,
+    symbol_values,
+)
 from compute.q2.models import cnn_maxpool, cnn_strided
 
 
@@ -26,7 +32,12 @@ def test_both_networks_have_224892_trainable_parameters_and_225618_with_ten_clas
 def test_symbolic_parameter_formula_agrees_with_torch_layer_by_layer():
     rows = parameter_rows(cnn_maxpool())
     assert [(r["layer"], r["count"]) for r in rows] == [
-        ("conv1", 80), ("conv2", 1_168), ("fc1", 184_640), ("fc2", 38_520), ("fc3", 484)]
+        ("conv1", 80),
+        ("conv2", 1_168),
+        ("fc1", 184_640),
+        ("fc2", 38_520),
+        ("fc3", 484),
+    ]
     assert all(r["count"] == r["torch"] for r in rows)
     # the stored srepr string is the formula itself
     assert sp.sympify(rows[2]["formula"]) == LAYER_PARAMETERS["fc1"]

@@ -1,9 +1,11 @@
-"""The project's OCTMNIST stand-in: format, determinism, class priors, worth learning but not separable."""
+"""The project's OCTMNIST stand-in: format, determinism, class priors, worth learning but not
+separable."""
+
 import numpy as np
 import pytest
 
-from compute.q2 import data, synthetic
 from compute.engine.testing import fake_context
+from compute.q2 import data, synthetic
 
 SIZES = {"train": 400, "val": 40, "test": 1000}
 
@@ -15,7 +17,10 @@ def generated():
 
 def test_generated_arrays_have_the_layout_of_octmnist_npz(generated):
     assert data.array_problems(generated) == []
-    assert generated["train_images"].shape == (400, 28, 28) and generated["train_labels"].shape == (400, 1)
+    assert generated["train_images"].shape == (400, 28, 28) and generated["train_labels"].shape == (
+        400,
+        1,
+    )
     assert all(a.dtype == np.uint8 for a in generated.values())
 
 
@@ -29,7 +34,12 @@ def test_same_seed_same_images_and_another_seed_other_images(generated):
 
 
 def test_train_split_follows_octmnist_prior_and_test_split_is_balanced(generated):
-    assert data.class_counts(generated["train_labels"]) == [137, 42, 32, 189]  # 400 x the prior, rounded
+    assert data.class_counts(generated["train_labels"]) == [
+        137,
+        42,
+        32,
+        189,
+    ]  # 400 x the prior, rounded
     assert data.class_counts(generated["test_labels"]) == [250, 250, 250, 250]
     assert len(data.course_test_subset(generated["test_labels"])) == 529
 
@@ -56,5 +66,8 @@ def test_data_step_writes_a_loadable_file_and_nothing_else(tmp_path):
     result = synthetic.run(ctx)
     loaded = data.load_arrays(ctx.out / result["file"])
     assert result["source"] == "synthetic" and result["md5"] == data.md5(ctx.out / "octmnist.npz")
-    assert result["splits"]["val"] == {"images": 8, "class_counts": data.class_counts(loaded["val_labels"])}
+    assert result["splits"]["val"] == {
+        "images": 8,
+        "class_counts": data.class_counts(loaded["val_labels"]),
+    }
     assert sorted(p.name for p in ctx.out.iterdir()) == ["octmnist.npz"]

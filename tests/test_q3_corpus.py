@@ -1,4 +1,5 @@
 """The offline corpus: its sentences, its LJ Speech layout, and that a seed fixes every byte."""
+
 from __future__ import annotations
 
 import re
@@ -8,11 +9,13 @@ from collections import Counter
 import pytest
 import soundfile
 
+from compute.engine.testing import fake_context
 from compute.q3 import corpus, data
 from compute.q3.text import INDEX
-from compute.engine.testing import fake_context
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
+)
 PARAMS = {"n_clips": 6, "sample_rate": 22050}
 
 

@@ -1,4 +1,6 @@
-"""The LJ Speech folder reader and the archive download, on the real sample and on folders written here."""
+"""The LJ Speech folder reader and the archive download, on the real sample and on folders
+written here."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,13 +16,14 @@ import pytest
 import soundfile
 import torch
 
+from compute.engine.step import DataError
 from compute.q3 import data, download
 from compute.q3.data import DataWarning, Row
-from compute.engine.step import DataError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
-needs_sample = pytest.mark.skipif(not (SAMPLE / "metadata.csv").is_file(),
-                                  reason=f"the real LJ Speech sample is not at {SAMPLE}")
+needs_sample = pytest.mark.skipif(
+    not (SAMPLE / "metadata.csv").is_file(), reason=f"the real LJ Speech sample is not at {SAMPLE}"
+)
 
 
 def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> np.ndarray:
@@ -28,9 +31,11 @@ def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def write_folder(root: Path, rows: list[str], wavs: dict[str, np.ndarray] | None = None,
-                 rate: int = 22050) -> Path:
-    """An LJ Speech-like folder: metadata.csv from `rows` and a 0.5 s tone for each id unless given."""
+def write_folder(
+    root: Path, rows: list[str], wavs: dict[str, np.ndarray] | None = None, rate: int = 22050
+) -> Path:
+    """An LJ Speech-like folder: metadata.csv from `rows` and a 0.5 s tone for each id unless
+    given."""
     (root / "wavs").mkdir(parents=True, exist_ok=True)
     (root / "metadata.csv").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     if wavs is None:
@@ -101,7 +106,10 @@ def test_duplicate_clip_id_is_an_error_naming_both_rows(tmp_path):
 def test_windows_line_endings_are_read_like_unix_ones(tmp_path):
     root = write_folder(tmp_path, ["A1|one.|one."])
     (root / "metadata.csv").write_bytes(b"A1|One.|one.\r\nA2|Two.|two.\r\n")
-    assert [(r.id, r.normalized) for r in data.read_metadata(root)] == [("A1", "one."), ("A2", "two.")]
+    assert [(r.id, r.normalized) for r in data.read_metadata(root)] == [
+        ("A1", "one."),
+        ("A2", "two."),
+    ]
 
 
 def test_missing_metadata_is_an_error_saying_how_to_get_the_data(tmp_path):
@@ -182,7 +190,9 @@ def test_absent_wavs_are_counted_and_named_but_allowed_outside_the_homework_prof
     assert summary["missing_by_split"] == {"train": 1, "val": 1, "test": 1}
     assert summary["readable"] == 7 and summary["hours"] == pytest.approx(7 * 0.5 / 3600)
     lines = data.check_data(root, [6, 8, 10], 22050, require_complete=False)
-    assert any(line.startswith("warning: 3 wav files missing (train 1, val 1, test 1)") for line in lines)
+    assert any(
+        line.startswith("warning: 3 wav files missing (train 1, val 1, test 1)") for line in lines
+    )
 
 
 def test_homework_profile_refuses_a_split_with_absent_wavs(tmp_path):
@@ -199,9 +209,14 @@ def _truncate(path: Path, keep: int) -> None:
 def test_a_truncated_wav_is_refused_by_the_reader_naming_both_lengths(tmp_path):
     root = write_folder(tmp_path, rows_of(1), wavs={"C000": tone(2.0)})
     _truncate(root / "wavs" / "C000.wav", 20_000)
-    assert soundfile.info(str(root / "wavs" / "C000.wav")).frames < 22050  # libsndfile reads it silently
-    with pytest.raises(DataError, match=r"C000\.wav: truncated: its header declares 2\.00 s of audio but "
-                                        r"the file holds 0\.45 s .* Re-download or re-extract this file"):
+    assert (
+        soundfile.info(str(root / "wavs" / "C000.wav")).frames < 22050
+    )  # libsndfile reads it silently
+    with pytest.raises(
+        DataError,
+        match=r"C000\.wav: truncated: its header declares 2\.00 s of audio but "
+        r"the file holds 0\.45 s .* Re-download or re-extract this file",
+    ):
         data.read_wav(root / "wavs" / "C000.wav", 22050)
 
 
@@ -209,7 +224,10 @@ def test_check_data_names_a_truncated_wav_and_the_homework_profile_refuses_it(tm
     root = write_folder(tmp_path, rows_of(10))
     _truncate(root / "wavs" / "C004.wav", 10_000)
     lines = data.check_data(root, [6, 8, 10], 22050, require_complete=False)
-    assert "warning: 1 wav files truncated (their header declares more audio than they hold): C004.wav" in lines
+    assert (
+        "warning: 1 wav files truncated (their header declares more audio than they hold): C004.wav"
+        in lines
+    )
     assert "10 clips, 9 readable" in lines[0]
     with pytest.raises(DataError, match="1 wav files truncated .*C004.wav.*homework profile"):
         data.check_data(root, [6, 8, 10], 22050, require_complete=True)
@@ -241,7 +259,10 @@ def test_find_prefers_the_given_path_then_the_environment(tmp_path):
     assert data.find_ljspeech(given, environ={"LJSPEECH_PATH": str(env)}) == given
     assert data.find_ljspeech(None, environ={"LJSPEECH_PATH": str(tmp_path / "env")}) == env
     assert data.find_ljspeech(None, environ={}) is None
-    assert data.find_ljspeech(None, environ={}, defaults=[tmp_path / "nowhere", tmp_path / "env"]) == env
+    assert (
+        data.find_ljspeech(None, environ={}, defaults=[tmp_path / "nowhere", tmp_path / "env"])
+        == env
+    )
 
 
 def test_find_refuses_a_named_folder_without_metadata(tmp_path):
@@ -264,28 +285,36 @@ def small_archive(tmp_path: Path) -> tuple[Path, str, int]:
 def test_download_verifies_and_extracts_a_file_url(tmp_path):
     archive, sha, size = small_archive(tmp_path)
     dest = tmp_path / "data"
-    folder = download.download_ljspeech(dest, url=archive.as_uri(), sha256=sha, size=size, show_progress=False)
+    folder = download.download_ljspeech(
+        dest, url=archive.as_uri(), sha256=sha, size=size, show_progress=False
+    )
     assert folder == dest / "LJSpeech-1.1"
     assert [r.id for r in data.read_metadata(folder)] == ["C000", "C001"]
     assert data.read_wav(folder / "wavs" / "C001.wav", 22050).shape == (11025,)
     assert sorted(p.name for p in dest.iterdir()) == ["LJSpeech-1.1"]  # archive and scratch removed
     # a second call finds the folder and does not fetch again (the address no longer exists)
-    assert download.download_ljspeech(dest, url="file:///nonexistent/x.tar.bz2", show_progress=False) == folder
+    assert (
+        download.download_ljspeech(dest, url="file:///nonexistent/x.tar.bz2", show_progress=False)
+        == folder
+    )
 
 
 def test_download_with_a_wrong_checksum_is_refused_and_removed(tmp_path):
     archive, sha, size = small_archive(tmp_path)
     dest = tmp_path / "data"
     with pytest.raises(DataError, match="SHA-256 .* should give 0000"):
-        download.download_ljspeech(dest, url=archive.as_uri(), sha256="0" * 64, size=size, show_progress=False)
+        download.download_ljspeech(
+            dest, url=archive.as_uri(), sha256="0" * 64, size=size, show_progress=False
+        )
     assert list(dest.iterdir()) == []
 
 
 def test_download_with_a_wrong_size_is_refused(tmp_path):
     archive, sha, size = small_archive(tmp_path)
     with pytest.raises(DataError, match=f"{size:,} bytes where .* should give {size + 1:,}"):
-        download.download_ljspeech(tmp_path / "data", url=archive.as_uri(), sha256=sha, size=size + 1,
-                                   show_progress=False)
+        download.download_ljspeech(
+            tmp_path / "data", url=archive.as_uri(), sha256=sha, size=size + 1, show_progress=False
+        )
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -299,7 +328,9 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Range", "").startswith("bytes="):
             start = int(self.headers["Range"][6:].split("-")[0])
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}"
+            )
         else:
             self.send_response(200)
         body = self.payload[start:]
@@ -324,7 +355,9 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/LJSpeech-1.1.tar.bz2"
-        folder = download.download_ljspeech(dest, url=url, sha256=sha, size=size, show_progress=False)
+        folder = download.download_ljspeech(
+            dest, url=url, sha256=sha, size=size, show_progress=False
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -340,9 +373,13 @@ def test_archive_with_members_outside_the_folder_is_refused(tmp_path):
         tar.addfile(info, io.BytesIO(b"x|y\n"))
     payload = archive.read_bytes()
     with pytest.raises(DataError, match="'other/metadata.csv' lies outside LJSpeech-1.1/"):
-        download.download_ljspeech(tmp_path / "data", url=archive.as_uri(),
-                                   sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
-                                   show_progress=False)
+        download.download_ljspeech(
+            tmp_path / "data",
+            url=archive.as_uri(),
+            sha256=hashlib.sha256(payload).hexdigest(),
+            size=len(payload),
+            show_progress=False,
+        )
     assert not (tmp_path / "data" / "LJSpeech-1.1").exists()
 
 

@@ -37,7 +37,9 @@ def test_cached_decoding_gives_the_course_tokens(decoder):
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_course_decoding_starts_from_sos(decoder):
     with torch.inference_mode():
-        tokens = course_greedy_decode(random_model(decoder).decoder, torch.randn(2, 15, 200), steps=4)
+        tokens = course_greedy_decode(
+            random_model(decoder).decoder, torch.randn(2, 15, 200), steps=4
+        )
     assert tokens[:, 0].tolist() == [INDEX["<"]] * 2 and tokens.shape == (2, 5)
 
 

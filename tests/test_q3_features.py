@@ -1,4 +1,5 @@
 """Log-mel features against a plain numpy version, and the files the features step writes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,14 +9,24 @@ import pytest
 import soundfile
 import torch
 
-from compute.q3 import features
-from compute.q3.text import decode, encode
 from compute.engine.step import DataError, Result
 from compute.engine.testing import fake_context
+from compute.q3 import features
+from compute.q3.text import decode, encode
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
-PARAMS = {"source": "ljspeech", "root": None, "bounds": [2, 3, 4], "sample_rate": 22050,
-          "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": 80, "frames": 100, "max_text": 97}
+PARAMS = {
+    "source": "ljspeech",
+    "root": None,
+    "bounds": [2, 3, 4],
+    "sample_rate": 22050,
+    "mel_sample_rate": 16000,
+    "n_fft": 400,
+    "hop": 160,
+    "n_mels": 80,
+    "frames": 100,
+    "max_text": 97,
+}
 
 
 # a straightforward implementation, written from the formulas -------------------------------
@@ -35,7 +46,7 @@ def numpy_log_mel(signal: np.ndarray, mel_rate: int, n_fft=400, hop=160, n_mels=
     padded = np.pad(signal.astype(np.float64), n_fft // 2, mode="reflect")
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
     count = 1 + len(signal) // hop
-    frames = np.stack([padded[t * hop: t * hop + n_fft] * window for t in range(count)])
+    frames = np.stack([padded[t * hop : t * hop + n_fft] * window for t in range(count)])
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (count, n_fft // 2 + 1)
     bin_hz = np.linspace(0, mel_rate / 2, n_fft // 2 + 1)  # the filterbank's idea of each bin
     edges = slaney_hz(np.linspace(0, slaney_mel(mel_rate / 2), n_mels + 2))
@@ -75,7 +86,9 @@ def test_mel_rate_changes_the_features():
 def test_quiet_frames_are_floored_eight_decades_below_the_clip_maximum():
     signal = noisy_chirp()
     signal[4000:] = 0.0  # silence after 0.18 s
-    mel = features.log_mel(torch.from_numpy(signal), features.mel_filterbank(400, 80, 16000), 400, 160)
+    mel = features.log_mel(
+        torch.from_numpy(signal), features.mel_filterbank(400, 80, 16000), 400, 160
+    )
     floor = mel.max() - 2.0  # 8 decades of log10 are 2 after (x + 4) / 4
     assert mel.min() == pytest.approx(float(floor), abs=1e-6)
     assert torch.all(mel[:, 40:] == mel.min())  # frames wholly in the silence sit on the floor
@@ -93,15 +106,27 @@ def write_clips(root: Path, clips: list[tuple[str, str, float, int]]) -> Path:
     (root / "wavs").mkdir(parents=True)
     lines = []
     for clip_id, text, seconds, rate in clips:
-        soundfile.write(str(root / "wavs" / f"{clip_id}.wav"), noisy_chirp(seconds, rate), rate, subtype="PCM_16")
+        soundfile.write(
+            str(root / "wavs" / f"{clip_id}.wav"),
+            noisy_chirp(seconds, rate),
+            rate,
+            subtype="PCM_16",
+        )
         lines.append(f"{clip_id}|{text.upper()}|{text}\n")
     (root / "metadata.csv").write_text("".join(lines), encoding="utf-8")
     return root
 
 
-LONG = "the committee met forty-two times; it said nothing, and nobody asked it why it met at all in the end."
-CLIPS = [("A1", "hello there.", 0.5, 22050), ("A2", LONG, 1.2, 22050),
-         ("A3", "a question?", 0.3, 22050), ("A4", "slow clip.", 0.5, 16000)]
+LONG = (
+    "the committee met forty-two times; it said nothing, and nobody asked it why it met at all "
+    "in the end."
+)
+CLIPS = [
+    ("A1", "hello there.", 0.5, 22050),
+    ("A2", LONG, 1.2, 22050),
+    ("A3", "a question?", 0.3, 22050),
+    ("A4", "slow clip.", 0.5, 16000),
+]
 
 
 def test_step_writes_each_split_with_padded_features_tokens_and_lengths(tmp_path):
@@ -112,15 +137,22 @@ def test_step_writes_each_split_with_padded_features_tokens_and_lengths(tmp_path
     train = torch.load(out / "train.pt")
     assert train["ids"] == ["A1", "A2"]
     assert train["features"].shape == (2, 80, 100) and train["features"].dtype == torch.float32
-    # 0.5 s is 11,025 samples: 11025 // 160 + 1 = 69 frames, then zeros; 1.2 s (166 frames) is cropped
+    # 0.5 s is 11,025 samples: 11025 // 160 + 1 = 69 frames, then zeros; 1.2 s (166 frames) is
+    # cropped
     assert train["frames_used"].tolist() == [69, 100]
-    assert torch.all(train["features"][0, :, 69:] == 0) and torch.all(train["features"][0, :, 68] != 0)
+    assert torch.all(train["features"][0, :, 69:] == 0) and torch.all(
+        train["features"][0, :, 68] != 0
+    )
     assert train["texts"] == ["hello there.", LONG[:97]]
     assert train["tokens"].dtype == torch.int64 and train["tokens"].shape == (2, 99)
     assert train["tokens"][1].tolist() == encode(LONG, 97)
     assert decode(train["tokens"][1]).count("#") == 1  # the semicolon
-    clip = features.log_mel(torch.from_numpy(soundfile.read(str(root / "wavs" / "A1.wav"), dtype="float32")[0]),
-                            features.mel_filterbank(400, 80, 16000), 400, 160)
+    clip = features.log_mel(
+        torch.from_numpy(soundfile.read(str(root / "wavs" / "A1.wav"), dtype="float32")[0]),
+        features.mel_filterbank(400, 80, 16000),
+        400,
+        160,
+    )
     assert torch.equal(train["features"][0, :, :69], clip)
     assert result["splits"] == {"train": 2, "val": 1, "test": 1}
     assert result["unknown_chars"] == {";": 1}
@@ -151,7 +183,9 @@ def test_step_refuses_a_split_with_a_missing_wav(tmp_path):
         features.run(fake_context(tmp_path / "step", params={**PARAMS, "root": str(root)}))
 
 
-@pytest.mark.skipif(not (SAMPLE / "metadata.csv").is_file(), reason=f"the real LJ Speech sample is not at {SAMPLE}")
+@pytest.mark.skipif(
+    not (SAMPLE / "metadata.csv").is_file(), reason=f"the real LJ Speech sample is not at {SAMPLE}"
+)
 def test_real_clips_fill_frames_in_proportion_to_their_duration(tmp_path):
     params = {**PARAMS, "root": str(SAMPLE), "bounds": [4, 6, 8], "frames": 2754}
     result = features.run(fake_context(tmp_path, params=params))

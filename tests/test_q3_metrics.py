@@ -1,12 +1,16 @@
 import math
-
-import pytest
-
 import random
 
+import pytest
 from rapidfuzz.distance import OSA, DamerauLevenshtein
 
-from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, cosine, damerau_levenshtein, jaccard, similarities
+from compute.q3.metrics import (
+    DAMERAU_LEVENSHTEIN_VARIANT,
+    cosine,
+    damerau_levenshtein,
+    jaccard,
+    similarities,
+)
 from report.sections.q3 import osa_distance_by_table, osa_distances_by_table
 
 # The worked example: target "<the>" (5 characters), output "<to>" (4 characters).
@@ -50,8 +54,12 @@ def test_damerau_levenshtein_is_the_restricted_variant():
 def test_the_library_distance_equals_the_textbook_table_on_random_strings():
     rng = random.Random(0)
     for alphabet in ("ab", "abc<>", "abcdefgh <>"):
-        pairs = [tuple("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(2))
-                 for _ in range(1500)]
+        pairs = [
+            tuple(
+                "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(2)
+            )
+            for _ in range(1500)
+        ]
         for a, b in pairs[:200]:  # one pair a table
             assert OSA.distance(a, b) == osa_distance_by_table(a, b), (a, b)
         # all pairs in one table of rows padded to the longest strings
@@ -75,8 +83,9 @@ def test_similarities_cut_outputs_at_their_first_eos():
 
 def test_similarities_end_an_output_without_eos_with_one():
     # "<tox" has no ">": scored as "<to>" (its last token becomes ">")
-    assert similarities(["<the>"], ["<tox"]) == pytest.approx({"jaccard": 0.5, "cosine": 3 / math.sqrt(20),
-                                                               "damerau_levenshtein": 0.6})
+    assert similarities(["<the>"], ["<tox"]) == pytest.approx(
+        {"jaccard": 0.5, "cosine": 3 / math.sqrt(20), "damerau_levenshtein": 0.6}
+    )
 
 
 def test_similarities_average_over_utterances():

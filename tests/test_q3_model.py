@@ -3,15 +3,23 @@ import math
 import pytest
 import torch
 
-from compute.q3.model import DECODERS, ModelDimensions, MultiHeadAttention, SpeechRecognizer, sinusoids
+from compute.q3.model import (
+    DECODERS,
+    ModelDimensions,
+    MultiHeadAttention,
+    SpeechRecognizer,
+    sinusoids,
+)
 from compute.torchtools import count_trainable_parameters
 
 HOMEWORK = ModelDimensions()
 SHORT = ModelDimensions(n_frames=40)  # the homework model on 40 input frames
 
 
-@pytest.mark.parametrize("decoder, total, decoder_only", [("lstm", 1_471_235, 658_435),
-                                                          ("attention", 1_329_835, 517_035)])
+@pytest.mark.parametrize(
+    "decoder, total, decoder_only",
+    [("lstm", 1_471_235, 658_435), ("attention", 1_329_835, 517_035)],
+)
 def test_parameter_counts_match_the_homework(decoder, total, decoder_only):
     model = SpeechRecognizer(HOMEWORK, decoder)
     assert count_trainable_parameters(model) == total
@@ -21,7 +29,10 @@ def test_parameter_counts_match_the_homework(decoder, total, decoder_only):
 
 def test_encoder_parts_have_the_homework_sizes():
     encoder = SpeechRecognizer(HOMEWORK, "lstm").encoder
-    sizes = [count_trainable_parameters(m) for m in (encoder.conv1, encoder.conv2, *encoder.blocks, encoder.ln_post)]
+    sizes = [
+        count_trainable_parameters(m)
+        for m in (encoder.conv1, encoder.conv2, *encoder.blocks, encoder.ln_post)
+    ]
     assert sizes == [48_200, 120_200, 322_000, 322_000, 400]
 
 
@@ -96,7 +107,9 @@ def test_step_by_step_decoding_with_a_cache_matches_the_whole_sequence(decoder):
         xa = model.encoder(mel)
         whole = model.decoder(tokens, xa)
         cache: dict = {}
-        steps = torch.cat([model.decoder(tokens[:, i: i + 1], xa, cache=cache) for i in range(12)], dim=2)
+        steps = torch.cat(
+            [model.decoder(tokens[:, i : i + 1], xa, cache=cache) for i in range(12)], dim=2
+        )
     assert torch.allclose(whole, steps, atol=1e-5)
 
 

@@ -1,10 +1,11 @@
 """Escaping by type, number formatting, and tracing a LaTeX error back to its template line."""
+
 import jinja2
 import pytest
 import sympy
 
 from report import render
-from report.render import Tex, escape, num, tex
+from report.render import Tex, escape, num
 
 
 def render_string(source: str, **variables) -> str:
@@ -13,7 +14,8 @@ def render_string(source: str, **variables) -> str:
 
 def test_plain_strings_are_escaped_for_latex():
     assert escape("50% of a_b & {c} #1 $x ~y ^z \\") == (
-        r"50\% of a\_b \& \{c\} \#1 \$x \textasciitilde{}y \textasciicircum{}z \textbackslash{}")
+        r"50\% of a\_b \& \{c\} \#1 \$x \textasciitilde{}y \textasciicircum{}z \textbackslash{}"
+    )
 
 
 def test_control_characters_are_dropped():
@@ -56,8 +58,10 @@ def test_undefined_variables_are_errors():
 
 
 def test_block_and_comment_delimiters_read_like_latex():
-    out = render_string("\\BLOCK{for i in xs}\n\\VAR{i}\n\\BLOCK{endfor}\n%# a line comment\n\\#{ a comment }done",
-                        xs=["a", "b"])
+    out = render_string(
+        "\\BLOCK{for i in xs}\n\\VAR{i}\n\\BLOCK{endfor}\n%# a line comment\n\\#{ a comment }done",
+        xs=["a", "b"],
+    )
     assert out == "a\nb\ndone"
 
 

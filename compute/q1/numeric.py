@@ -1,5 +1,6 @@
 """Q1 measured: how close the K-term feature map gets to softmax attention, and the wall time
 of softmax attention against right-to-left linear attention as L grows."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,12 @@ class FeatureMap:
         self.input_dimension, self.terms = dimension, terms
         self.dimension = math.comb(dimension + terms - 1, terms - 1)
         # x^a / sqrt(a!) = x^(a - e_i) / sqrt((a - e_i)!) * x_i / sqrt(a_i), i the highest index
-        self.scales = [torch.tensor([1 / math.sqrt(a.count(a[-1])) for a in colex(dimension, n)],
-                                    dtype=dtype)[:, None] for n in range(1, terms)]
+        self.scales = [
+            torch.tensor([1 / math.sqrt(a.count(a[-1])) for a in colex(dimension, n)], dtype=dtype)[
+                :, None
+            ]
+            for n in range(1, terms)
+        ]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x: (L, D) -> (L, M)"""
@@ -35,13 +40,13 @@ class FeatureMap:
         phi = x.new_empty(self.dimension, x.shape[1])
         phi[0] = 1
         if self.terms > 1:
-            phi[1:1 + self.input_dimension] = x  # degree 1: the coordinates themselves
+            phi[1 : 1 + self.input_dimension] = x  # degree 1: the coordinates themselves
         below, start = 1, 1 + self.input_dimension
         for degree, scale in enumerate(self.scales[1:], 2):
             end = start
             for i in range(self.input_dimension):
                 count = math.comb(i + degree - 1, degree - 1)  # degree - 1, in x_1..x_{i+1}
-                torch.mul(phi[below:below + count], x[i], out=phi[end:end + count])
+                torch.mul(phi[below : below + count], x[i], out=phi[end : end + count])
                 end += count
             phi[start:end] *= scale
             below, start = start, end
@@ -71,6 +76,7 @@ def linear_attention(q, k, v, phi: FeatureMap):
 
 # --- approximation error ------------------------------------------------------------------
 
+
 def compare_with_softmax(q, k, v, phi: FeatureMap, terms: int) -> dict:
     """Per-row errors of the approximation on one draw; rows with normaliser <= 0 left out."""
     exact_weights = torch.softmax(q @ k.T, dim=-1)
@@ -81,11 +87,13 @@ def compare_with_softmax(q, k, v, phi: FeatureMap, terms: int) -> dict:
     usable = normaliser > 0
     approx = numerators[usable] / normaliser[usable, None]
     weights = kernel[usable] / normaliser[usable, None]
-    return {"output": (approx - exact[usable]).norm(dim=1) / exact[usable].norm(dim=1),
-            "weights": (weights - exact_weights[usable]).abs().sum(dim=1),
-            "excluded": int((~usable).sum()),
-            "negative_kernel_fraction": (kernel < 0).double().mean().item(),
-            "feature_map_gap": (phi_q @ phi_k.T - kernel).abs().max().item()}
+    return {
+        "output": (approx - exact[usable]).norm(dim=1) / exact[usable].norm(dim=1),
+        "weights": (weights - exact_weights[usable]).abs().sum(dim=1),
+        "excluded": int((~usable).sum()),
+        "negative_kernel_fraction": (kernel < 0).double().mean().item(),
+        "feature_map_gap": (phi_q @ phi_k.T - kernel).abs().max().item(),
+    }
 
 
 def approximation_error(p: dict, seed: int) -> dict:
@@ -100,28 +108,45 @@ def approximation_error(p: dict, seed: int) -> dict:
     curves = []
     for logit_std in p["logit_stds"]:
         scale = math.sqrt(logit_std) * d**-0.25
-        draws = [[torch.randn(length, d, generator=generator, dtype=torch.float64) * s
-                  for s in (scale, scale, 1.0)] for _ in range(p["trials"])]
+        draws = [
+            [
+                torch.randn(length, d, generator=generator, dtype=torch.float64) * s
+                for s in (scale, scale, 1.0)
+            ]
+            for _ in range(p["trials"])
+        ]
         points = []
         for terms, phi in maps.items():
             found = [compare_with_softmax(q, k, v, phi, terms) for q, k, v in draws]
             output = torch.cat([f["output"] for f in found])
             weights = torch.cat([f["weights"] for f in found])
-            points.append({"K": terms, "M": phi.dimension,
-                           "mean_relative_error": output.mean().item(),
-                           "max_relative_error": output.max().item(),
-                           "mean_weights_l1": weights.mean().item(),
-                           "rows": length * len(draws),
-                           "rows_nonpositive_normaliser": sum(f["excluded"] for f in found),
-                           "negative_kernel_fraction": statistics.mean(
-                               f["negative_kernel_fraction"] for f in found),
-                           "feature_map_max_abs_gap": max(f["feature_map_gap"] for f in found)})
+            points.append(
+                {
+                    "K": terms,
+                    "M": phi.dimension,
+                    "mean_relative_error": output.mean().item(),
+                    "max_relative_error": output.max().item(),
+                    "mean_weights_l1": weights.mean().item(),
+                    "rows": length * len(draws),
+                    "rows_nonpositive_normaliser": sum(f["excluded"] for f in found),
+                    "negative_kernel_fraction": statistics.mean(
+                        f["negative_kernel_fraction"] for f in found
+                    ),
+                    "feature_map_max_abs_gap": max(f["feature_map_gap"] for f in found),
+                }
+            )
         curves.append({"logit_std": logit_std, "points": points})
-    return {"dimension": d, "length": length, "trials": p["trials"], "dtype": "float64",
-            "curves": curves}
+    return {
+        "dimension": d,
+        "length": length,
+        "trials": p["trials"],
+        "dtype": "float64",
+        "curves": curves,
+    }
 
 
 # --- wall time ------------------------------------------------------------------------------
+
 
 def median_time(fn, warmup: int, repeats: int, min_seconds: float) -> float:
     """Median of at least `repeats` calls, more (up to 50x) until min_seconds are spent:
@@ -174,18 +199,32 @@ def timing(p: dict, seed: int, progress) -> dict:
             for name, call in calls.items():
                 measured[name][0].append(length)
                 measured[name][1].append(
-                    median_time(call, p["warmup"], p["repeats"], p["min_seconds"]))
-    result = {"dimension": d, "terms": p["terms"], "feature_dimension": phi.dimension,
-              "threads": p["threads"], "dtype": "float32", "device": "cpu",
-              "warmup": p["warmup"], "repeats": p["repeats"], "min_seconds": p["min_seconds"],
-              "fit_from": p["fit_from"]}
+                    median_time(call, p["warmup"], p["repeats"], p["min_seconds"])
+                )
+    result = {
+        "dimension": d,
+        "terms": p["terms"],
+        "feature_dimension": phi.dimension,
+        "threads": p["threads"],
+        "dtype": "float32",
+        "device": "cpu",
+        "warmup": p["warmup"],
+        "repeats": p["repeats"],
+        "min_seconds": p["min_seconds"],
+        "fit_from": p["fit_from"],
+    }
     for name, (lengths, seconds) in measured.items():
         slope, intercept = loglog_fit(lengths, seconds, p["fit_from"])
-        result[name] = {"lengths": lengths, "seconds": seconds, "slope": slope,
-                        "fit_intercept": intercept}
+        result[name] = {
+            "lengths": lengths,
+            "seconds": seconds,
+            "slope": slope,
+            "fit_intercept": intercept,
+        }
     shared = len(measured["softmax"][0])
     result["crossover_length"] = measured_crossover(
-        measured["softmax"][0], measured["softmax"][1], measured["linear"][1][:shared])
+        measured["softmax"][0], measured["softmax"][1], measured["linear"][1][:shared]
+    )
     return result
 
 
@@ -193,8 +232,10 @@ def run(ctx) -> dict:
     p = ctx.params
     crossover = ctx.needed["q1.symbolic"].data["complexity"]["crossover"]
     if crossover["dimension"] != p["timing"]["dimension"]:
-        raise ValueError(f"q1.symbolic solved the crossover for D = {crossover['dimension']}, "
-                         f"the timing uses D = {p['timing']['dimension']}: give both the same D")
+        raise ValueError(
+            f"q1.symbolic solved the crossover for D = {crossover['dimension']}, "
+            f"the timing uses D = {p['timing']['dimension']}: give both the same D"
+        )
     ctx.log("approximation error against softmax attention")
     error = approximation_error(p["error"], ctx.seed)
     ctx.log(f"wall time on {p['timing']['threads']} CPU thread(s)")

@@ -1,4 +1,6 @@
-"""The exponential's Taylor series cut after `terms` terms, for SymPy expressions and torch tensors alike."""
+"""The exponential's Taylor series cut after `terms` terms, for SymPy expressions and torch
+tensors alike."""
+
 from __future__ import annotations
 
 from math import factorial

@@ -1,5 +1,6 @@
 """Q2.3: trainable parameters (counted from the modules and from a per-layer formula),
 multiply-adds per image, and measured inference time per image, for both networks."""
+
 from __future__ import annotations
 
 import time
@@ -8,10 +9,12 @@ import sympy as sp
 import torch
 from torch import nn
 
+from compute.q2.models import CNN, NETWORKS
 from compute.torchtools import count_trainable_parameters, torch_threads
-from compute.q2.models import NETWORKS, CNN
 
-C_in, C1, C2, k, s, H1, H2, K = sp.symbols("C_in C_1 C_2 k s H_1 H_2 K", positive=True, integer=True)
+C_in, C1, C2, k, s, H1, H2, K = sp.symbols(
+    "C_in C_1 C_2 k s H_1 H_2 K", positive=True, integer=True
+)
 # weights + biases of each layer; s is the side of the feature map fed to fc1 (6 for both networks)
 LAYER_PARAMETERS = {
     "conv1": C1 * (C_in * k**2 + 1),
@@ -24,8 +27,16 @@ LAYER_PARAMETERS = {
 
 def symbol_values(model: CNN) -> dict[sp.Symbol, int]:
     d = model.dims
-    return {C_in: d.in_channels, C1: d.conv1_channels, C2: d.conv2_channels, k: d.kernel,
-            s: d.feature_size, H1: d.fc1, H2: d.fc2, K: d.n_classes}
+    return {
+        C_in: d.in_channels,
+        C1: d.conv1_channels,
+        C2: d.conv2_channels,
+        k: d.kernel,
+        s: d.feature_size,
+        H1: d.fc1,
+        H2: d.fc2,
+        K: d.n_classes,
+    }
 
 
 def layers(model: CNN) -> dict[str, nn.Module]:
@@ -36,9 +47,15 @@ def layers(model: CNN) -> dict[str, nn.Module]:
 def parameter_rows(model: CNN) -> list[dict]:
     """Per layer: the formula (sympy srepr), its value for this model, and the count from torch."""
     values = symbol_values(model)
-    return [{"layer": name, "formula": sp.srepr(LAYER_PARAMETERS[name]),
-             "count": int(LAYER_PARAMETERS[name].subs(values)), "torch": count_trainable_parameters(m)}
-            for name, m in layers(model).items()]
+    return [
+        {
+            "layer": name,
+            "formula": sp.srepr(LAYER_PARAMETERS[name]),
+            "count": int(LAYER_PARAMETERS[name].subs(values)),
+            "torch": count_trainable_parameters(m),
+        }
+        for name, m in layers(model).items()
+    ]
 
 
 def multiply_adds(model: CNN) -> dict[str, int]:
@@ -48,15 +65,23 @@ def multiply_adds(model: CNN) -> dict[str, int]:
     def hook(name):
         def record(module, inputs, output):
             if isinstance(module, nn.Conv2d):
-                per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+                per_output = (
+                    module.in_channels
+                    // module.groups
+                    * module.kernel_size[0]
+                    * module.kernel_size[1]
+                )
                 counts[name] = output[0].numel() * per_output
             else:
                 counts[name] = module.in_features * module.out_features
+
         return record
 
     handles = [m.register_forward_hook(hook(name)) for name, m in layers(model).items()]
     with torch.no_grad():
-        model.eval()(torch.zeros(1, model.dims.in_channels, model.dims.image_size, model.dims.image_size))
+        model.eval()(
+            torch.zeros(1, model.dims.in_channels, model.dims.image_size, model.dims.image_size)
+        )
     for h in handles:
         h.remove()
     return counts
@@ -71,11 +96,18 @@ def architecture(model: CNN) -> dict:
     def side(name):
         def record(module, inputs, output):
             sides[name] = output.shape[-1]
+
         return record
 
-    hooks = [m.register_forward_hook(side(name)) for name, m in (("conv1", f.conv1), ("conv2", f.conv2),
-                                                                 ("features", f))]
-    hooks.append(f.conv2.register_forward_pre_hook(lambda module, inputs: sides.update(conv2_in=inputs[0].shape[-1])))
+    hooks = [
+        m.register_forward_hook(side(name))
+        for name, m in (("conv1", f.conv1), ("conv2", f.conv2), ("features", f))
+    ]
+    hooks.append(
+        f.conv2.register_forward_pre_hook(
+            lambda module, inputs: sides.update(conv2_in=inputs[0].shape[-1])
+        )
+    )
     with torch.no_grad():
         x = torch.zeros(1, d.in_channels, d.image_size, d.image_size)
         flat = model.features(x).flatten(1).shape[1]
@@ -83,18 +115,48 @@ def architecture(model: CNN) -> dict:
         h.remove()
     # the downsampling factor as the forward pass shows it: the pooling shrinks the map between
     # the convolutions, a stride shrinks the convolution's own output
-    downsample = sides["conv1"] // sides["conv2_in"] if sides["conv2_in"] < sides["conv1"] else f.conv1.stride[0]
-    declared = {k: getattr(d, k) for k in ("image_size", "in_channels", "conv1_channels", "conv2_channels",
-                                           "kernel", "fc1", "fc2", "n_classes", "dropout", "downsample",
-                                           "conv1_size", "conv2_input_size", "conv2_size", "feature_size",
-                                           "flat_features")}
-    constructed = {"image_size": x.shape[-1], "in_channels": f.conv1.in_channels,
-                   "conv1_channels": f.conv1.out_channels, "conv2_channels": f.conv2.out_channels,
-                   "kernel": f.conv1.kernel_size[0], "fc1": c.fc1.out_features, "fc2": c.fc2.out_features,
-                   "n_classes": c.fc3.out_features, "dropout": c.dropout.p,
-                   "downsample": downsample, "conv1_size": sides["conv1"],
-                   "conv2_input_size": sides["conv2_in"], "conv2_size": sides["conv2"],
-                   "feature_size": sides["features"], "flat_features": flat}
+    downsample = (
+        sides["conv1"] // sides["conv2_in"]
+        if sides["conv2_in"] < sides["conv1"]
+        else f.conv1.stride[0]
+    )
+    declared = {
+        k: getattr(d, k)
+        for k in (
+            "image_size",
+            "in_channels",
+            "conv1_channels",
+            "conv2_channels",
+            "kernel",
+            "fc1",
+            "fc2",
+            "n_classes",
+            "dropout",
+            "downsample",
+            "conv1_size",
+            "conv2_input_size",
+            "conv2_size",
+            "feature_size",
+            "flat_features",
+        )
+    }
+    constructed = {
+        "image_size": x.shape[-1],
+        "in_channels": f.conv1.in_channels,
+        "conv1_channels": f.conv1.out_channels,
+        "conv2_channels": f.conv2.out_channels,
+        "kernel": f.conv1.kernel_size[0],
+        "fc1": c.fc1.out_features,
+        "fc2": c.fc2.out_features,
+        "n_classes": c.fc3.out_features,
+        "dropout": c.dropout.p,
+        "downsample": downsample,
+        "conv1_size": sides["conv1"],
+        "conv2_input_size": sides["conv2_in"],
+        "conv2_size": sides["conv2"],
+        "feature_size": sides["features"],
+        "flat_features": flat,
+    }
     return {"declared": declared, "constructed": constructed}
 
 
@@ -139,7 +201,12 @@ def run(ctx) -> dict:
                 "architecture": architecture(model),
                 "inference_seconds_per_image": {
                     str(b): inference_seconds_per_image(model, ctx.device, b, p["timing_repeats"])
-                    for b in p["timing_batches"]},
+                    for b in p["timing_batches"]
+                },
             }
-    return {"networks": networks, "total_formula": sp.srepr(sum(LAYER_PARAMETERS.values())),
-            "device": ctx.device, "cpu_threads": threads}
+    return {
+        "networks": networks,
+        "total_formula": sp.srepr(sum(LAYER_PARAMETERS.values())),
+        "device": ctx.device,
+        "cpu_threads": threads,
+    }

@@ -1,4 +1,5 @@
 """OCTMNIST: finding, downloading and checking `octmnist.npz`, and the course's view of it."""
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,18 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: no such file. Fix: {FIX}.")
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not a .npz file (a .npz is a zip archive of arrays; this one is "
-                        f"{path.stat().st_size:,} bytes of something else). Fix: {FIX}.")
+        raise DataError(
+            f"{path}: not a .npz file (a .npz is a zip archive of arrays; this one is "
+            f"{path.stat().st_size:,} bytes of something else). Fix: {FIX}."
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz.files]
+            missing = [
+                f"{s}_{k}"
+                for s in SPLITS
+                for k in ("images", "labels")
+                if f"{s}_{k}" not in npz.files
+            ]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}. Fix: {FIX}.")
             arrays = {f"{s}_{k}": npz[f"{s}_{k}"] for s in SPLITS for k in ("images", "labels")}
@@ -73,7 +81,9 @@ def array_problems(arrays: dict[str, np.ndarray]) -> list[str]:
         elif images.ndim >= 1 and len(labels) != len(images):
             problems.append(f"{s}: {len(images)} images but {len(labels)} labels")
         if labels.size and labels.max() >= len(CLASSES):
-            problems.append(f"{s}_labels holds {int(labels.max())}; classes are 0..{len(CLASSES) - 1}")
+            problems.append(
+                f"{s}_labels holds {int(labels.max())}; classes are 0..{len(CLASSES) - 1}"
+            )
     return problems
 
 
@@ -83,8 +93,13 @@ def class_counts(labels: np.ndarray) -> list[int]:
 
 def describe(arrays: dict[str, np.ndarray]) -> dict:
     """Images and class counts per split."""
-    return {s: {"images": int(len(arrays[f"{s}_labels"])), "class_counts": class_counts(arrays[f"{s}_labels"])}
-            for s in SPLITS}
+    return {
+        s: {
+            "images": int(len(arrays[f"{s}_labels"])),
+            "class_counts": class_counts(arrays[f"{s}_labels"]),
+        }
+        for s in SPLITS
+    }
 
 
 def course_test_subset(labels: np.ndarray) -> np.ndarray:
@@ -94,8 +109,10 @@ def course_test_subset(labels: np.ndarray) -> np.ndarray:
     for c, k in enumerate(COURSE_TEST_PER_CLASS):
         of_class = np.flatnonzero(labels == c)
         if len(of_class) < k:
-            raise DataError(f"test split has {len(of_class)} images of class {c} ({CLASSES[c]}); "
-                            f"the course's subset needs {k}. Fix: {FIX}.")
+            raise DataError(
+                f"test split has {len(of_class)} images of class {c} ({CLASSES[c]}); "
+                f"the course's subset needs {k}. Fix: {FIX}."
+            )
         chosen.append(of_class[:k])
     return np.sort(np.concatenate(chosen))
 
@@ -127,9 +144,11 @@ def download(target: Path = DEFAULT_PATH) -> Path:
         fetched = _fetch_with_medmnist(scratch) or _fetch_from_zenodo(scratch)
         found = md5(fetched)
         if found != MD5:
-            raise DataError(f"{URL}: downloaded file has MD5 {found}, expected {MD5} (corrupted or "
-                            "changed upstream). Fix: run `make data` again, or download it by hand "
-                            "and set OCTMNIST_PATH.")
+            raise DataError(
+                f"{URL}: downloaded file has MD5 {found}, expected {MD5} (corrupted or "
+                "changed upstream). Fix: run `make data` again, or download it by hand "
+                "and set OCTMNIST_PATH."
+            )
         os.replace(fetched, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -157,13 +176,16 @@ def _fetch_from_zenodo(folder: Path) -> Path:
                     f.write(block)
                     bar.update(len(block))
     except OSError as error:
-        raise DataError(f"{URL}: download failed ({error}). Fix: check the network and run "
-                        f"`make data` again, or download {FILE_NAME} by hand and set OCTMNIST_PATH.") from error
+        raise DataError(
+            f"{URL}: download failed ({error}). Fix: check the network and run "
+            f"`make data` again, or download {FILE_NAME} by hand and set OCTMNIST_PATH."
+        ) from error
     return part
 
 
 def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:
     """Writes an octmnist.npz-format file whole or not at all."""
+
     def savez(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a bare path
             np.savez(f, **arrays)
@@ -173,18 +195,32 @@ def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def reference_mismatches(arrays: dict[str, np.ndarray]) -> list[str]:
-    """Where a real file differs from the published OCTMNIST split sizes and training class counts."""
+    """Where a real file differs from the published OCTMNIST split sizes and training class
+    counts."""
     found = describe(arrays)
-    problems = [f"{s} has {found[s]['images']} images, OCTMNIST has {n}"
-                for s, n in REAL_SIZES.items() if found[s]["images"] != n]
+    problems = [
+        f"{s} has {found[s]['images']} images, OCTMNIST has {n}"
+        for s, n in REAL_SIZES.items()
+        if found[s]["images"] != n
+    ]
     if found["train"]["class_counts"] != list(TRAIN_COUNTS):
-        problems.append(f"train class counts {found['train']['class_counts']}, OCTMNIST has {list(TRAIN_COUNTS)}")
+        problems.append(
+            f"train class counts {found['train']['class_counts']}, "
+            f"OCTMNIST has {list(TRAIN_COUNTS)}"
+        )
     return problems
 
 
 def run(ctx) -> dict:
-    """The q2.data step for the real file: checks it and summarises it (its digest is in the key)."""
+    """The q2.data step for the real file: checks it and summarises it (its digest is in the
+    key)."""
     path = Path(ctx.params["path"])
     arrays = load_arrays(path)
-    return {"source": "octmnist", "file": str(path.resolve()), "md5": md5(path), "splits": describe(arrays),
-            "classes": list(CLASSES), "reference_mismatches": reference_mismatches(arrays)}
+    return {
+        "source": "octmnist",
+        "file": str(path.resolve()),
+        "md5": md5(path),
+        "splits": describe(arrays),
+        "classes": list(CLASSES),
+        "reference_mismatches": reference_mismatches(arrays),
+    }

@@ -7,6 +7,7 @@ connected layers are batched matmuls. The backward pass is written out so that e
 gradient goes straight into its SGD update; per run, the arithmetic is plain SGD on its own
 copy of the network (tests/test_q2_fused.py checks it against torch.optim.SGD).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,11 +32,16 @@ class FusedCNN:
         self.dims, self.runs = dims, len(models)
         R, f = self.runs, [m.features for m in models]
         # (9, R*8): conv1 as patches @ conv1_w, and its update a plain matmul, with no transposes
-        self.conv1_w = _stack([m.conv1.weight.flatten(1) for m in f], device).flatten(0, 1).t().contiguous()
+        self.conv1_w = (
+            _stack([m.conv1.weight.flatten(1) for m in f], device).flatten(0, 1).t().contiguous()
+        )
         self.conv1_b = _stack([m.conv1.bias for m in f], device).flatten()
         # (R*16, 8, 3, 3), channels-last like the activations, so no convolution converts it
-        self.conv2_w = _stack([m.conv2.weight for m in f], device).flatten(0, 1).contiguous(
-            memory_format=torch.channels_last)
+        self.conv2_w = (
+            _stack([m.conv2.weight for m in f], device)
+            .flatten(0, 1)
+            .contiguous(memory_format=torch.channels_last)
+        )
         self.conv2_b = _stack([m.conv2.bias for m in f], device).flatten()
         fcs = [[m.classifier.fc1, m.classifier.fc2, m.classifier.fc3] for m in models]
         # (R, in, out): the layout of the batched matmul, so updates need no transposes
@@ -87,7 +93,9 @@ class FusedCNN:
         else:
             act["r1"] = r1 = F.relu(a1)
             act["r2"] = r2 = F.relu(F.conv2d(r1, self.conv2_w, self.conv2_b, stride=s, groups=R))
-        act["f"] = r2.reshape(B, R, -1, *r2.shape[2:]).transpose(0, 1).reshape(R, B, d.flat_features)
+        act["f"] = (
+            r2.reshape(B, R, -1, *r2.shape[2:]).transpose(0, 1).reshape(R, B, d.flat_features)
+        )
         return act
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,8 +146,19 @@ class FusedCNN:
         if d.max_pool:
             g = aten.max_pool2d_with_indices_backward(g, act["a2"], *POOL, act["i2"])
         s = d.conv1_stride
-        g, g_w, g_b = aten.convolution_backward(g, r1, self.conv2_w, [self.conv2_b.numel()], [s, s],
-                                                [0, 0], [1, 1], False, [0, 0], R, [True, True, True])
+        g, g_w, g_b = aten.convolution_backward(
+            g,
+            r1,
+            self.conv2_w,
+            [self.conv2_b.numel()],
+            [s, s],
+            [0, 0],
+            [1, 1],
+            False,
+            [0, 0],
+            R,
+            [True, True, True],
+        )
         self.conv2_w.sub_(g_w)
         self.conv2_b.sub_(g_b)
         g = aten.threshold_backward(g, r1, 0)
@@ -150,7 +169,9 @@ class FusedCNN:
         self.conv1_b.sub_(g.sum(0))
 
 
-def _linear_step(inputs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
+def _linear_step(
+    inputs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, g_out: torch.Tensor
+) -> torch.Tensor:
     """Backward through out = inputs @ w + b for a learning-rate-scaled g_out, then the SGD update
     of w and b; returns the gradient for inputs (taken before the update)."""
     g_in = torch.bmm(g_out, w.mT)

@@ -1,4 +1,5 @@
 """The two convolutional networks of Q2: `cnn_maxpool` (2.1) and `cnn_strided` (2.2)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class CNNDimensions:
 
     @property
     def flat_features(self) -> int:
-        return self.conv2_channels * self.feature_size ** 2
+        return self.conv2_channels * self.feature_size**2
 
 
 class Features(nn.Module):
@@ -57,8 +58,12 @@ class Features(nn.Module):
         super().__init__()
         s = dims.conv1_stride
         self.pool = dims.downsample if dims.max_pool else 0
-        self.conv1 = nn.Conv2d(dims.in_channels, dims.conv1_channels, dims.kernel, stride=s, padding=1)
-        self.conv2 = nn.Conv2d(dims.conv1_channels, dims.conv2_channels, dims.kernel, stride=s, padding=0)
+        self.conv1 = nn.Conv2d(
+            dims.in_channels, dims.conv1_channels, dims.kernel, stride=s, padding=1
+        )
+        self.conv2 = nn.Conv2d(
+            dims.conv1_channels, dims.conv2_channels, dims.kernel, stride=s, padding=0
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, 1, 28, 28) -> (batch, 16, 6, 6)"""

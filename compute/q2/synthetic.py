@@ -5,22 +5,39 @@ layers, bright photoreceptor line and RPE, a fading choroid) under speckle. The 
 as in real scans: CNV lifts the RPE over a grey mass, DME thickens the retina around dark fluid
 pockets, drusen are small bumps along the RPE, a normal retina has a foveal pit and none of
 these. Lesion severity runs down to invisible and anatomy, noise and contrast vary, so the
-classification is learnable but not separable. Deterministic from the seed; arrays as in `octmnist.npz`.
+classification is learnable but not separable. Deterministic from the seed; arrays as in
+`octmnist.npz`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from compute.q2.data import CLASSES, FILE_NAME, IMAGE_SIZE, SPLITS, TRAIN_PRIOR, describe, md5, save_arrays
+from compute.q2.data import (
+    CLASSES,
+    FILE_NAME,
+    IMAGE_SIZE,
+    SPLITS,
+    TRAIN_PRIOR,
+    describe,
+    md5,
+    save_arrays,
+)
 
 CNV, DME, DRUSEN, NORMAL = range(4)
 RENDER = 2 * IMAGE_SIZE  # drawn at twice the size, then averaged 2x2
 CHUNK = 500
 # retinal bands, (top, bottom, brightness), in fractions of the surface-to-RPE depth
-BANDS = ((0.00, 0.13, 0.80), (0.13, 0.36, 0.50), (0.36, 0.50, 0.22), (0.50, 0.58, 0.45),
-         (0.58, 0.85, 0.13), (0.85, 0.91, 0.60))
+BANDS = (
+    (0.00, 0.13, 0.80),
+    (0.13, 0.36, 0.50),
+    (0.36, 0.50, 0.22),
+    (0.50, 0.58, 0.45),
+    (0.58, 0.85, 0.13),
+    (0.85, 0.91, 0.60),
+)
 CYSTS, DRUSEN_MAX = 5, 6
 
 
@@ -68,25 +85,53 @@ def _retina(rng: np.random.Generator, labels: np.ndarray) -> dict[str, np.ndarra
     # lesion severity: mostly clear, some faint, about one in ten too faint to see
     severity = np.where(rng.random(n) < 0.1, U(0.0, 0.15), U(0.3, 1.0))
     centre = U(0.3, 0.7)
-    bruch = _col(U(0.5, 0.72)) - _col(U(-0.3, 1.2)) * (x - _col(centre)) ** 2 + _col(U(-0.3, 0.3)) * (x - 0.5)
+    bruch = (
+        _col(U(0.5, 0.72))
+        - _col(U(-0.3, 1.2)) * (x - _col(centre)) ** 2
+        + _col(U(-0.3, 0.3)) * (x - 0.5)
+    )
     thickness = _col(U(0.22, 0.32))
-    pit = _bumps(x, centre[:, None] + U(-0.08, 0.08, 1), U(0.05, 0.1, 1),
-                 U(0.0, 0.4, 1) * (1 - is_(DME))[:, None])
-    lift = _bumps(x, U(0.3, 0.7, 1), U(0.08, 0.18, 1), (is_(CNV) * severity)[:, None] * U(0.1, 0.28, 1))
-    drusen_on = (rng.random((n, DRUSEN_MAX)) < np.linspace(1, 0.5, DRUSEN_MAX)) * is_(DRUSEN)[:, None]
-    lift += _bumps(x, U(0.1, 0.9, DRUSEN_MAX), U(0.025, 0.05, DRUSEN_MAX),
-                   U(0.035, 0.08, DRUSEN_MAX) * drusen_on * severity[:, None])
+    pit = _bumps(
+        x,
+        centre[:, None] + U(-0.08, 0.08, 1),
+        U(0.05, 0.1, 1),
+        U(0.0, 0.4, 1) * (1 - is_(DME))[:, None],
+    )
+    lift = _bumps(
+        x, U(0.3, 0.7, 1), U(0.08, 0.18, 1), (is_(CNV) * severity)[:, None] * U(0.1, 0.28, 1)
+    )
+    drusen_on = (rng.random((n, DRUSEN_MAX)) < np.linspace(1, 0.5, DRUSEN_MAX)) * is_(DRUSEN)[
+        :, None
+    ]
+    lift += _bumps(
+        x,
+        U(0.1, 0.9, DRUSEN_MAX),
+        U(0.025, 0.05, DRUSEN_MAX),
+        U(0.035, 0.08, DRUSEN_MAX) * drusen_on * severity[:, None],
+    )
     # rare tiny irregularities in any eye, so that a single bump is no proof of drusen
     lift += _bumps(x, U(0, 1, 3), U(0.01, 0.03, 3), U(0, 0.012, 3) * (rng.random((n, 3)) < 0.2))
     cyst_x = U(0.2, 0.8, CYSTS)
-    swell = _bumps(x, cyst_x.mean(1, keepdims=True), U(0.15, 0.3, 1),
-                   (is_(DME) * severity)[:, None] * U(0.3, 0.8, 1))
+    swell = _bumps(
+        x,
+        cyst_x.mean(1, keepdims=True),
+        U(0.15, 0.3, 1),
+        (is_(DME) * severity)[:, None] * U(0.3, 0.8, 1),
+    )
     rpe = bruch - lift
-    return {"bruch": bruch, "rpe": rpe, "surface": rpe - thickness * (1 + swell - pit), "lift": lift,
-            "severity": severity, "cyst_x": cyst_x}
+    return {
+        "bruch": bruch,
+        "rpe": rpe,
+        "surface": rpe - thickness * (1 + swell - pit),
+        "lift": lift,
+        "severity": severity,
+        "cyst_x": cyst_x,
+    }
 
 
-def _draw(rng: np.random.Generator, labels: np.ndarray, retina: dict[str, np.ndarray]) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, labels: np.ndarray, retina: dict[str, np.ndarray]
+) -> np.ndarray:
     """Reflectivity (N, H, W): the retinal bands, RPE, choroid, lesion filling and fluid pockets."""
     n, s = len(labels), RENDER
     U = lambda lo, hi, *k: _uniform(rng, n, lo, hi, *k)  # noqa: E731
@@ -133,8 +178,8 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     kernel /= kernel.sum()
     h, w = images.shape[1:]
     padded = np.pad(images, ((0, 0), (3, 3), (3, 3)), mode="edge")
-    rows = sum(k * padded[:, 3 + i: 3 + i + h, :] for i, k in zip(r, kernel))
-    return sum(k * rows[:, :, 3 + i: 3 + i + w] for i, k in zip(r, kernel)).astype(np.float32)
+    rows = sum(k * padded[:, 3 + i : 3 + i + h, :] for i, k in zip(r, kernel))
+    return sum(k * rows[:, :, 3 + i : 3 + i + w] for i, k in zip(r, kernel)).astype(np.float32)
 
 
 def generate(sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
@@ -144,15 +189,24 @@ def generate(sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
     arrays = {}
     for split in SPLITS:
         labels = split_labels(rng, sizes[split], balanced=(split == "test"))
-        chunks = [render(rng, labels[i: i + CHUNK]) for i in range(0, len(labels), CHUNK)]
-        arrays[f"{split}_images"] = np.concatenate(chunks) if chunks else np.zeros((0, 28, 28), np.uint8)
+        chunks = [render(rng, labels[i : i + CHUNK]) for i in range(0, len(labels), CHUNK)]
+        arrays[f"{split}_images"] = (
+            np.concatenate(chunks) if chunks else np.zeros((0, 28, 28), np.uint8)
+        )
         arrays[f"{split}_labels"] = labels[:, None]
     return arrays
 
 
 def run(ctx) -> dict:
-    """The q2.data step of the offline profiles: generates the data set, writes it as octmnist.npz."""
+    """The q2.data step of the offline profiles: generates the data set, writes it as
+    octmnist.npz."""
     arrays = generate(ctx.params["sizes"], ctx.seed)
     path = save_arrays(arrays, Path(ctx.out) / FILE_NAME)
-    return {"source": "synthetic", "file": FILE_NAME, "md5": md5(path), "splits": describe(arrays),
-            "classes": list(CLASSES), "generator": {"sizes": ctx.params["sizes"], "seed": ctx.seed}}
+    return {
+        "source": "synthetic",
+        "file": FILE_NAME,
+        "md5": md5(path),
+        "splits": describe(arrays),
+        "classes": list(CLASSES),
+        "generator": {"sizes": ctx.params["sizes"], "seed": ctx.seed},
+    }

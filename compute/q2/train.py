@@ -7,6 +7,7 @@ and dropout masks; only the learning rate differs. On a CPU with two or more cor
 networks train at the same time, one process each (`workers` in the profile), with the same
 numbers as when they train one after the other.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,10 +20,18 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
-from compute.q2.data import CLASSES, COURSE_TEST_PER_CLASS, course_test_subset, describe, load_arrays, to_tensors
+from compute.q2.data import (
+    CLASSES,
+    COURSE_TEST_PER_CLASS,
+    course_test_subset,
+    describe,
+    load_arrays,
+    to_tensors,
+)
 from compute.q2.fused import FusedCNN
 from compute.q2.models import NETWORKS
 from compute.torchtools import save_atomic, torch_threads
+
 
 class TrainingStopped(Exception):
     """Raised after the checkpoint of epoch `stop_after_epoch`, to interrupt a run on purpose."""
@@ -35,19 +44,34 @@ def run(ctx) -> dict:
     arrays, splits, subset = load_splits(ctx)
     processes = process_count(p, ctx.device)
     if processes > 1:
-        trained = parallel.in_processes(train_alone, [(net, p, ctx) for net in p["networks"]],
-                                        process_threads(p, processes), [f"{ctx.name} {net}" for net in p["networks"]])
+        trained = parallel.in_processes(
+            train_alone,
+            [(net, p, ctx) for net in p["networks"]],
+            process_threads(p, processes),
+            [f"{ctx.name} {net}" for net in p["networks"]],
+        )
     else:
-        with torch_threads(p["cpu_threads"]), ctx.track(work(p, splits, len(p["networks"]))) as tracker:
+        with (
+            torch_threads(p["cpu_threads"]),
+            ctx.track(work(p, splits, len(p["networks"]))) as tracker,
+        ):
             trained = [train_network(net, splits, subset, p, ctx, tracker) for net in p["networks"]]
     runs = [r for result in trained for r in result["runs"]]
-    best = {net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
-            for net in p["networks"]}
+    best = {
+        net: best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net})
+        for net in p["networks"]
+    }
     return {
-        "data": {"source": data.data["source"], "md5": data.data["md5"], "splits": describe(arrays),
-                 "classes": list(CLASSES),
-                 "course_test_per_class": list(COURSE_TEST_PER_CLASS)},
-        "settings": {k: p[k] for k in ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads")}
+        "data": {
+            "source": data.data["source"],
+            "md5": data.data["md5"],
+            "splits": describe(arrays),
+            "classes": list(CLASSES),
+            "course_test_per_class": list(COURSE_TEST_PER_CLASS),
+        },
+        "settings": {
+            k: p[k] for k in ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads")
+        }
         | {"seed": ctx.seed, "device": ctx.device, "selection": "final-epoch validation accuracy"},
         "runs": runs,
         "best_lr": best,
@@ -77,12 +101,16 @@ def load_splits(ctx) -> tuple[dict, dict, np.ndarray]:
     """The q2.data arrays, the (images, labels) tensors of each split, the course's test subset."""
     data = ctx.needed["q2.data"]
     arrays = load_arrays(data.dir / data.data["file"])
-    splits = {s: to_tensors(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "val", "test")}
+    splits = {
+        s: to_tensors(arrays[f"{s}_images"], arrays[f"{s}_labels"])
+        for s in ("train", "val", "test")
+    }
     return arrays, splits, course_test_subset(arrays["test_labels"])
 
 
 def train_alone(net: str, p: dict, ctx) -> dict:
-    """train_network in a process of its own, which loads the data itself and shows its own progress."""
+    """train_network in a process of its own, which loads the data itself and shows its own
+    progress."""
     _, splits, subset = load_splits(ctx)
     with ctx.track(work(p, splits, 1)) as tracker:
         return train_network(net, splits, subset, p, ctx, tracker)
@@ -102,7 +130,11 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
     checkpoint = Path(ctx.work) / f"{net}.pt"
     # what the numbers depend on: not how many processes train, nor where a run was stopped
     key = {k: v for k, v in p.items() if k not in ("workers", "stop_after_epoch")} | {
-        "net": net, "seed": ctx.seed, "device": device, "history": "with validation confusion matrices"}
+        "net": net,
+        "seed": ctx.seed,
+        "device": device,
+        "history": "with validation confusion matrices",
+    }
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if saved["key"] == key:
@@ -118,49 +150,77 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
     for epoch in range(done, epochs):
         tracker.where = f"{net} epoch {epoch + 1}/{epochs}"
         train_epoch_and_validate(fused, splits, p, (shuffle, dropout), history, tracker)
-        save_atomic(checkpoint, {"key": key, "model": fused.state(), "shuffle": shuffle.get_state(),
-                                 "dropout": dropout.get_state(), "history": history})
-        ctx.log(f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(history['train_loss'][-1])}, "
-                f"val acc {_fmt(history['val_acc'][-1])} (lr {_fmt(lrs)})")
+        save_atomic(
+            checkpoint,
+            {
+                "key": key,
+                "model": fused.state(),
+                "shuffle": shuffle.get_state(),
+                "dropout": dropout.get_state(),
+                "history": history,
+            },
+        )
+        ctx.log(
+            f"{net} epoch {epoch + 1}/{epochs}: train loss {_fmt(history['train_loss'][-1])}, "
+            f"val acc {_fmt(history['val_acc'][-1])} (lr {_fmt(lrs)})"
+        )
         if p.get("stop_after_epoch") == epoch + 1:
             raise TrainingStopped(f"{net} stopped after epoch {epoch + 1}")
     tracker.where = f"{net}: test"
     _, test_acc, predicted = evaluate(fused, *splits["test"], p["eval_batch"])
     tracker.step("test")
     true = splits["test"][1].numpy()
-    return {"seconds": history["seconds"], "runs": [{
-        "net": net, "lr": lr,
-        "train_loss": [e[r] for e in history["train_loss"]],
-        "val_loss": [e[r] for e in history["val_loss"]],
-        "val_acc": [e[r] for e in history["val_acc"]],
-        "val_confusion": [e[r] for e in history["val_confusion"]],
-        "test_predictions": predicted[r].tolist(),
-        "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
-        "test_acc_1000": test_acc[r],
-        "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),
-        "confusion_1000": confusion(true, predicted[r], len(CLASSES)),
-        "seconds": history["seconds"] / len(lrs),
-    } for r, lr in enumerate(lrs)]}
+    return {
+        "seconds": history["seconds"],
+        "runs": [
+            {
+                "net": net,
+                "lr": lr,
+                "train_loss": [e[r] for e in history["train_loss"]],
+                "val_loss": [e[r] for e in history["val_loss"]],
+                "val_acc": [e[r] for e in history["val_acc"]],
+                "val_confusion": [e[r] for e in history["val_confusion"]],
+                "test_predictions": predicted[r].tolist(),
+                "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
+                "test_acc_1000": test_acc[r],
+                "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),
+                "confusion_1000": confusion(true, predicted[r], len(CLASSES)),
+                "seconds": history["seconds"] / len(lrs),
+            }
+            for r, lr in enumerate(lrs)
+        ],
+    }
 
 
 def work(p: dict, splits: dict, networks: int) -> dict[str, tuple[int, float]]:
     """What the training of `networks` networks computes, by kind, with the guessed cost of a
     validation or a test relative to a training batch (until one is timed): its images forward
     only, for each a third of what a training batch costs an image."""
-    (train, val, test), batch = (len(splits[s][1]) for s in ("train", "val", "test")), p["batch_size"]
-    return {"training batches": (networks * p["epochs"] * -(-train // batch), 1.0),
-            "validations": (networks * p["epochs"], val / (3 * batch)), "test": (networks, test / (3 * batch))}
+    (train, val, test), batch = (
+        (len(splits[s][1]) for s in ("train", "val", "test")),
+        p["batch_size"],
+    )
+    return {
+        "training batches": (networks * p["epochs"] * -(-train // batch), 1.0),
+        "validations": (networks * p["epochs"], val / (3 * batch)),
+        "test": (networks, test / (3 * batch)),
+    }
 
 
-def train_epoch_and_validate(fused: FusedCNN, splits: dict, p: dict, generators: tuple, history: dict,
-                             tracker) -> None:
+def train_epoch_and_validate(
+    fused: FusedCNN, splits: dict, p: dict, generators: tuple, history: dict, tracker
+) -> None:
     """One epoch of every run, then their validation losses, accuracies and confusion matrices,
     appended to `history`."""
     start = time.perf_counter()
     train_loss = train_epoch(fused, *splits["train"], p["batch_size"], *generators, tracker.step)
     val_loss, val_acc, val_predicted = evaluate(fused, *splits["val"], p["eval_batch"])
-    history["val_confusion"].append([confusion(splits["val"][1].numpy(), predicted, len(CLASSES))
-                                     for predicted in val_predicted])
+    history["val_confusion"].append(
+        [
+            confusion(splits["val"][1].numpy(), predicted, len(CLASSES))
+            for predicted in val_predicted
+        ]
+    )
     history["train_loss"].append(train_loss)
     history["val_loss"].append(val_loss)
     history["val_acc"].append(val_acc)
@@ -168,8 +228,15 @@ def train_epoch_and_validate(fused: FusedCNN, splits: dict, p: dict, generators:
     tracker.step("validations")
 
 
-def train_epoch(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int,
-                shuffle: torch.Generator, dropout: torch.Generator, counted=None) -> list[float]:
+def train_epoch(
+    fused: FusedCNN,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int,
+    shuffle: torch.Generator,
+    dropout: torch.Generator,
+    counted=None,
+) -> list[float]:
     """One shuffled pass over (x, y) in batches; returns each run's mean of its batch losses."""
     n, d = len(y), fused.dims
     steps = -(-n // batch)
@@ -190,7 +257,9 @@ def train_epoch(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int,
 def evaluate(fused: FusedCNN, x: torch.Tensor, y: torch.Tensor, batch: int):
     """Mean NLL and accuracy of every run (lists of R floats) and the predictions (R, N) array."""
     device = fused.lr.device
-    log_p = torch.cat([fused.log_probs(x[i: i + batch].to(device)) for i in range(0, len(y), batch)], dim=1)
+    log_p = torch.cat(
+        [fused.log_probs(x[i : i + batch].to(device)) for i in range(0, len(y), batch)], dim=1
+    )
     y = y.to(device)
     loss = -log_p.gather(-1, y.expand(fused.runs, -1)[..., None]).squeeze(-1).mean(1)
     predicted = log_p.argmax(-1)

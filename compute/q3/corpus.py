@@ -1,10 +1,12 @@
-"""The offline speech corpus: generated English sentences spoken by espeak-ng, in LJ Speech's layout.
+"""The offline speech corpus: generated English sentences spoken by espeak-ng, in LJ Speech's
+layout.
 
 It stands in for LJ Speech where the real dataset is absent. Sentences come from a small grammar
 (statements, questions, lists, numbers spelled out, hyphenated words) that writes only characters
 of the 35-symbol vocabulary plus capitals; each clip gets a voice, speed and pitch drawn from the
 seed, so the same seed gives byte-identical metadata and audio.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,15 +24,25 @@ import soundfile
 import torch
 import torchaudio
 
+from compute.engine.step import DataError
 from compute.q3.data import METADATA, WAVS
 from compute.q3.text import MAX_TEXT
-from compute.engine.step import DataError
 
 FOLDER = "LJSpeech-offline"
 # Accents (espeak-ng languages) and voice variants (+f = female, +m = male timbres).
 VOICES = (
-    "en-us", "en-us+f3", "en-us+m3", "en-gb", "en-gb+f2", "en-gb-x-rp", "en-gb-x-rp+f4",
-    "en-gb-scotland+m2", "en-029+f5", "en-us-nyc", "en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m5",
+    "en-us",
+    "en-us+f3",
+    "en-us+m3",
+    "en-gb",
+    "en-gb+f2",
+    "en-gb-x-rp",
+    "en-gb-x-rp+f4",
+    "en-gb-scotland+m2",
+    "en-029+f5",
+    "en-us-nyc",
+    "en-gb-x-gbclan+f1",
+    "en-gb-x-gbcwmd+m5",
 )
 SPEEDS = (140, 190)  # words per minute, inclusive
 PITCHES = (30, 70)  # espeak-ng's 0..99 scale, inclusive
@@ -39,67 +51,361 @@ MAX_CHARS = MAX_TEXT  # every transcript fits the model's text length, so no aud
 
 # ---------------------------------------------------------------------------------------------
 # Words. Nouns are (singular, plural); verbs are (base, past).
-NAMES = ("Anna", "Peter", "Maria", "John", "Lucy", "Thomas", "Sarah", "David", "Helen", "Oscar",
-         "Rita", "Victor", "Nora", "Simon", "Clara", "Hugo", "Grace", "Martin", "Alice", "Edward",
-         "Julia", "Frank", "Irene", "Walter", "Emma", "George", "Ruth", "Henry", "Laura", "Samuel")
-PEOPLE = (("clerk", "clerks"), ("doctor", "doctors"), ("teacher", "teachers"), ("farmer", "farmers"),
-          ("soldier", "soldiers"), ("sailor", "sailors"), ("judge", "judges"), ("printer", "printers"),
-          ("officer", "officers"), ("student", "students"), ("child", "children"), ("woman", "women"),
-          ("man", "men"), ("baker", "bakers"), ("guard", "guards"), ("neighbour", "neighbours"),
-          ("driver", "drivers"), ("witness", "witnesses"), ("prisoner", "prisoners"),
-          ("painter", "painters"), ("nurse", "nurses"), ("captain", "captains"),
-          ("merchant", "merchants"), ("lawyer", "lawyers"), ("engineer", "engineers"))
-THINGS = (("letter", "letters"), ("book", "books"), ("map", "maps"), ("window", "windows"),
-          ("door", "doors"), ("table", "tables"), ("chair", "chairs"), ("coat", "coats"),
-          ("lamp", "lamps"), ("boat", "boats"), ("horse", "horses"), ("dog", "dogs"),
-          ("apple", "apples"), ("basket", "baskets"), ("bottle", "bottles"), ("box", "boxes"),
-          ("key", "keys"), ("clock", "clocks"), ("ticket", "tickets"), ("paper", "papers"),
-          ("stone", "stones"), ("picture", "pictures"), ("parcel", "parcels"), ("wagon", "wagons"),
-          ("bell", "bells"), ("rope", "ropes"), ("candle", "candles"), ("blanket", "blankets"),
-          ("envelope", "envelopes"), ("umbrella", "umbrellas"), ("bicycle", "bicycles"),
-          ("newspaper", "newspapers"), ("suitcase", "suitcases"), ("ladder", "ladders"),
-          ("photograph", "photographs"), ("record", "records"), ("coin", "coins"), ("ring", "rings"))
-FOOD = ("bread", "milk", "cheese", "apples", "butter", "tea", "coffee", "sugar", "eggs", "onions",
-        "potatoes", "rice", "fish", "honey", "oranges", "flour", "salt", "soup", "cherries", "beans")
-PLACES = ("garden", "river", "bridge", "station", "market", "village", "church", "harbour",
-          "library", "kitchen", "court", "prison", "office", "square", "hotel", "farm", "forest",
-          "museum", "school", "factory", "hospital", "theatre", "castle", "tower", "valley")
-ADJECTIVES = ("old", "young", "small", "large", "quiet", "bright", "dark", "heavy", "careful",
-              "tired", "clever", "strange", "little", "famous", "narrow", "wooden", "silver",
-              "ancient", "modern", "busy", "gentle", "angry", "happy", "nervous", "honest", "red",
-              "green", "blue", "yellow", "cold", "warm", "empty", "broken", "secret", "patient",
-              "well-known", "old-fashioned", "brand-new", "half-empty", "open-minded", "hard-working",
-              "long-lost", "second-hand", "good-natured", "far-off")
-TRANSITIVE = (("open", "opened"), ("close", "closed"), ("carry", "carried"), ("find", "found"),
-              ("lose", "lost"), ("paint", "painted"), ("repair", "repaired"), ("sign", "signed"),
-              ("read", "read"), ("sell", "sold"), ("buy", "bought"), ("watch", "watched"),
-              ("follow", "followed"), ("move", "moved"), ("clean", "cleaned"), ("check", "checked"),
-              ("build", "built"), ("break", "broke"), ("drop", "dropped"), ("lift", "lifted"),
-              ("push", "pushed"), ("pull", "pulled"), ("keep", "kept"), ("hold", "held"),
-              ("hide", "hid"), ("send", "sent"), ("bring", "brought"), ("wash", "washed"),
-              ("examine", "examined"), ("describe", "described"), ("remember", "remembered"),
-              ("collect", "collected"), ("deliver", "delivered"), ("measure", "measured"),
-              ("borrow", "borrowed"), ("return", "returned"), ("notice", "noticed"))
-INTRANSITIVE = (("arrive", "arrived"), ("wait", "waited"), ("laugh", "laughed"), ("sleep", "slept"),
-                ("smile", "smiled"), ("leave", "left"), ("speak", "spoke"), ("listen", "listened"),
-                ("work", "worked"), ("dance", "danced"), ("stop", "stopped"), ("sing", "sang"),
-                ("run", "ran"), ("walk", "walked"), ("rest", "rested"), ("travel", "travelled"),
-                ("hesitate", "hesitated"), ("disappear", "disappeared"), ("complain", "complained"))
-ADVERBS = ("quickly", "slowly", "quietly", "carefully", "suddenly", "early", "late", "again",
-           "twice", "together", "gladly", "rarely", "happily", "silently", "at once", "once more")
-TIMES = ("yesterday", "last night", "this morning", "at noon", "after dinner", "before sunrise",
-         "in the spring", "in the winter", "on Monday", "on Friday", "on Sunday", "by evening",
-         "the next day", "an hour later", "last week", "at midnight", "in the autumn", "at dawn")
-PREPOSITIONS = ("in", "near", "behind", "beside", "under", "outside", "across", "towards",
-                "through", "past", "inside", "opposite", "along")
-UNITS = (("mile", "miles"), ("pound", "pounds"), ("hour", "hours"), ("day", "days"),
-         ("minute", "minutes"), ("shilling", "shillings"), ("yard", "yards"), ("week", "weeks"))
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
+NAMES = (
+    "Anna",
+    "Peter",
+    "Maria",
+    "John",
+    "Lucy",
+    "Thomas",
+    "Sarah",
+    "David",
+    "Helen",
+    "Oscar",
+    "Rita",
+    "Victor",
+    "Nora",
+    "Simon",
+    "Clara",
+    "Hugo",
+    "Grace",
+    "Martin",
+    "Alice",
+    "Edward",
+    "Julia",
+    "Frank",
+    "Irene",
+    "Walter",
+    "Emma",
+    "George",
+    "Ruth",
+    "Henry",
+    "Laura",
+    "Samuel",
+)
+PEOPLE = (
+    ("clerk", "clerks"),
+    ("doctor", "doctors"),
+    ("teacher", "teachers"),
+    ("farmer", "farmers"),
+    ("soldier", "soldiers"),
+    ("sailor", "sailors"),
+    ("judge", "judges"),
+    ("printer", "printers"),
+    ("officer", "officers"),
+    ("student", "students"),
+    ("child", "children"),
+    ("woman", "women"),
+    ("man", "men"),
+    ("baker", "bakers"),
+    ("guard", "guards"),
+    ("neighbour", "neighbours"),
+    ("driver", "drivers"),
+    ("witness", "witnesses"),
+    ("prisoner", "prisoners"),
+    ("painter", "painters"),
+    ("nurse", "nurses"),
+    ("captain", "captains"),
+    ("merchant", "merchants"),
+    ("lawyer", "lawyers"),
+    ("engineer", "engineers"),
+)
+THINGS = (
+    ("letter", "letters"),
+    ("book", "books"),
+    ("map", "maps"),
+    ("window", "windows"),
+    ("door", "doors"),
+    ("table", "tables"),
+    ("chair", "chairs"),
+    ("coat", "coats"),
+    ("lamp", "lamps"),
+    ("boat", "boats"),
+    ("horse", "horses"),
+    ("dog", "dogs"),
+    ("apple", "apples"),
+    ("basket", "baskets"),
+    ("bottle", "bottles"),
+    ("box", "boxes"),
+    ("key", "keys"),
+    ("clock", "clocks"),
+    ("ticket", "tickets"),
+    ("paper", "papers"),
+    ("stone", "stones"),
+    ("picture", "pictures"),
+    ("parcel", "parcels"),
+    ("wagon", "wagons"),
+    ("bell", "bells"),
+    ("rope", "ropes"),
+    ("candle", "candles"),
+    ("blanket", "blankets"),
+    ("envelope", "envelopes"),
+    ("umbrella", "umbrellas"),
+    ("bicycle", "bicycles"),
+    ("newspaper", "newspapers"),
+    ("suitcase", "suitcases"),
+    ("ladder", "ladders"),
+    ("photograph", "photographs"),
+    ("record", "records"),
+    ("coin", "coins"),
+    ("ring", "rings"),
+)
+FOOD = (
+    "bread",
+    "milk",
+    "cheese",
+    "apples",
+    "butter",
+    "tea",
+    "coffee",
+    "sugar",
+    "eggs",
+    "onions",
+    "potatoes",
+    "rice",
+    "fish",
+    "honey",
+    "oranges",
+    "flour",
+    "salt",
+    "soup",
+    "cherries",
+    "beans",
+)
+PLACES = (
+    "garden",
+    "river",
+    "bridge",
+    "station",
+    "market",
+    "village",
+    "church",
+    "harbour",
+    "library",
+    "kitchen",
+    "court",
+    "prison",
+    "office",
+    "square",
+    "hotel",
+    "farm",
+    "forest",
+    "museum",
+    "school",
+    "factory",
+    "hospital",
+    "theatre",
+    "castle",
+    "tower",
+    "valley",
+)
+ADJECTIVES = (
+    "old",
+    "young",
+    "small",
+    "large",
+    "quiet",
+    "bright",
+    "dark",
+    "heavy",
+    "careful",
+    "tired",
+    "clever",
+    "strange",
+    "little",
+    "famous",
+    "narrow",
+    "wooden",
+    "silver",
+    "ancient",
+    "modern",
+    "busy",
+    "gentle",
+    "angry",
+    "happy",
+    "nervous",
+    "honest",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "cold",
+    "warm",
+    "empty",
+    "broken",
+    "secret",
+    "patient",
+    "well-known",
+    "old-fashioned",
+    "brand-new",
+    "half-empty",
+    "open-minded",
+    "hard-working",
+    "long-lost",
+    "second-hand",
+    "good-natured",
+    "far-off",
+)
+TRANSITIVE = (
+    ("open", "opened"),
+    ("close", "closed"),
+    ("carry", "carried"),
+    ("find", "found"),
+    ("lose", "lost"),
+    ("paint", "painted"),
+    ("repair", "repaired"),
+    ("sign", "signed"),
+    ("read", "read"),
+    ("sell", "sold"),
+    ("buy", "bought"),
+    ("watch", "watched"),
+    ("follow", "followed"),
+    ("move", "moved"),
+    ("clean", "cleaned"),
+    ("check", "checked"),
+    ("build", "built"),
+    ("break", "broke"),
+    ("drop", "dropped"),
+    ("lift", "lifted"),
+    ("push", "pushed"),
+    ("pull", "pulled"),
+    ("keep", "kept"),
+    ("hold", "held"),
+    ("hide", "hid"),
+    ("send", "sent"),
+    ("bring", "brought"),
+    ("wash", "washed"),
+    ("examine", "examined"),
+    ("describe", "described"),
+    ("remember", "remembered"),
+    ("collect", "collected"),
+    ("deliver", "delivered"),
+    ("measure", "measured"),
+    ("borrow", "borrowed"),
+    ("return", "returned"),
+    ("notice", "noticed"),
+)
+INTRANSITIVE = (
+    ("arrive", "arrived"),
+    ("wait", "waited"),
+    ("laugh", "laughed"),
+    ("sleep", "slept"),
+    ("smile", "smiled"),
+    ("leave", "left"),
+    ("speak", "spoke"),
+    ("listen", "listened"),
+    ("work", "worked"),
+    ("dance", "danced"),
+    ("stop", "stopped"),
+    ("sing", "sang"),
+    ("run", "ran"),
+    ("walk", "walked"),
+    ("rest", "rested"),
+    ("travel", "travelled"),
+    ("hesitate", "hesitated"),
+    ("disappear", "disappeared"),
+    ("complain", "complained"),
+)
+ADVERBS = (
+    "quickly",
+    "slowly",
+    "quietly",
+    "carefully",
+    "suddenly",
+    "early",
+    "late",
+    "again",
+    "twice",
+    "together",
+    "gladly",
+    "rarely",
+    "happily",
+    "silently",
+    "at once",
+    "once more",
+)
+TIMES = (
+    "yesterday",
+    "last night",
+    "this morning",
+    "at noon",
+    "after dinner",
+    "before sunrise",
+    "in the spring",
+    "in the winter",
+    "on Monday",
+    "on Friday",
+    "on Sunday",
+    "by evening",
+    "the next day",
+    "an hour later",
+    "last week",
+    "at midnight",
+    "in the autumn",
+    "at dawn",
+)
+PREPOSITIONS = (
+    "in",
+    "near",
+    "behind",
+    "beside",
+    "under",
+    "outside",
+    "across",
+    "towards",
+    "through",
+    "past",
+    "inside",
+    "opposite",
+    "along",
+)
+UNITS = (
+    ("mile", "miles"),
+    ("pound", "pounds"),
+    ("hour", "hours"),
+    ("day", "days"),
+    ("minute", "minutes"),
+    ("shilling", "shillings"),
+    ("yard", "yards"),
+    ("week", "weeks"),
+)
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
-ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-        "nineteen")
+ONES = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
 TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 
@@ -143,8 +449,9 @@ _MARK = re.compile(r"<([ny])(\d+)>")
 def render(sentence: str) -> tuple[str, str]:
     """(transcript with digits, normalized transcript with numbers in words)."""
     written = _MARK.sub(lambda m: m.group(2), sentence)
-    spoken = _MARK.sub(lambda m: (number_words if m.group(1) == "n" else year_words)(int(m.group(2))),
-                       sentence)
+    spoken = _MARK.sub(
+        lambda m: (number_words if m.group(1) == "n" else year_words)(int(m.group(2))), sentence
+    )
     return written, spoken
 
 
@@ -163,7 +470,9 @@ class SentenceGrammar:
     # noun phrases ------------------------------------------------------------------------
     def article(self, word: str, plural: bool) -> str:
         if plural:
-            return self.pick(("the", "some", "my", "our", "their", "those", "these", "two", "three"))
+            return self.pick(
+                ("the", "some", "my", "our", "their", "those", "these", "two", "three")
+            )
         det = self.pick(("the", "the", "a", "this", "that", "my", "her", "his", "our", "every"))
         if det == "a" and word[0] in "aeiou":
             det = "an"
@@ -254,8 +563,14 @@ class SentenceGrammar:
 
     def quantity(self) -> str:
         subject, plural = self.person()
-        n = self.r.choice((self.r.randint(2, 20), self.r.randint(21, 99), self.r.randint(100, 999),
-                           self.r.randint(1000, 20000)))
+        n = self.r.choice(
+            (
+                self.r.randint(2, 20),
+                self.r.randint(21, 99),
+                self.r.randint(100, 999),
+                self.r.randint(1000, 20000),
+            )
+        )
         kind = self.r.random()
         if kind < 0.35:
             unit = self.pick(UNITS)[1]
@@ -266,14 +581,22 @@ class SentenceGrammar:
             return f"There were {_num(n)} {noun} {self.place()}."
         if kind < 0.85:
             be = "were" if plural else "was"
-            return f"{subject} {be} born in {self.pick(MONTHS)} {_year(self.r.randint(1800, 2020))}."
+            return (
+                f"{subject} {be} born in {self.pick(MONTHS)} {_year(self.r.randint(1800, 2020))}."
+            )
         a, b = self.r.randint(2, 60), self.r.randint(2, 60)
         return f"Add {_num(a)} and {_num(b)}, and you get {_num(a + b)}."
 
     def sentence(self) -> str:
         kind = self.r.random()
-        for share, make in ((0.30, self.statement), (0.12, self.compound), (0.10, self.subordinate),
-                            (0.20, self.question), (0.12, self.listing), (1.0, self.quantity)):
+        for share, make in (
+            (0.30, self.statement),
+            (0.12, self.compound),
+            (0.10, self.subordinate),
+            (0.20, self.question),
+            (0.12, self.listing),
+            (1.0, self.quantity),
+        ):
             if kind < share:
                 text = make()
                 break
@@ -297,8 +620,11 @@ def make_sentences(n: int, seed: int) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 def espeak_voices() -> tuple[set[str], set[str]]:
     """(languages, variants) this espeak-ng knows; unknown ones would silently fall back."""
+
     def column(args, index):
-        lines = subprocess.run(["espeak-ng", *args], capture_output=True, text=True, check=True).stdout
+        lines = subprocess.run(
+            ["espeak-ng", *args], capture_output=True, text=True, check=True
+        ).stdout
         return {line.split()[index] for line in lines.splitlines()[1:] if len(line.split()) > index}
 
     languages = column(["--voices"], 1)
@@ -309,28 +635,42 @@ def espeak_voices() -> tuple[set[str], set[str]]:
 def check_espeak(voices=VOICES) -> str:
     """espeak-ng's version line; DataError when it is absent or lacks one of the voices."""
     if shutil.which("espeak-ng") is None:
-        raise DataError("espeak-ng: not found. The offline corpus is spoken by it; install it "
-                        "(`sudo apt-get install espeak-ng`, or scripts/setup_system.sh).")
+        raise DataError(
+            "espeak-ng: not found. The offline corpus is spoken by it; install it "
+            "(`sudo apt-get install espeak-ng`, or scripts/setup_system.sh)."
+        )
     languages, variants = espeak_voices()
     for voice in voices:
         language, _, variant = voice.partition("+")
         if language not in languages or (variant and variant not in variants):
-            raise DataError(f"espeak-ng: voice {voice} is not installed (it would fall back to the "
-                            f"default voice). Install the full espeak-ng data (espeak-ng-data).")
+            raise DataError(
+                f"espeak-ng: voice {voice} is not installed (it would fall back to the "
+                f"default voice). Install the full espeak-ng data (espeak-ng-data)."
+            )
     version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True)
     return version.stdout.split("Data at")[0].strip()
 
 
-def speak(text: str, voice: str, speed: int, pitch: int, wav: Path, sample_rate: int, scratch: Path) -> float:
-    """Writes `text` spoken by espeak-ng to `wav` (16-bit mono at sample_rate); its duration in s."""
+def speak(
+    text: str, voice: str, speed: int, pitch: int, wav: Path, sample_rate: int, scratch: Path
+) -> float:
+    """Writes `text` spoken by espeak-ng to `wav` (16-bit mono at sample_rate); returns its
+    duration in seconds."""
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         raw = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw)],
-                       input=text, text=True, check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw)],
+            input=text,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         audio, rate = soundfile.read(str(raw), dtype="int16", always_2d=True)
     audio = audio[:, 0]
     if rate != sample_rate:
-        wave = torchaudio.functional.resample(torch.from_numpy(audio.astype(np.float32) / 32768), rate, sample_rate)
+        wave = torchaudio.functional.resample(
+            torch.from_numpy(audio.astype(np.float32) / 32768), rate, sample_rate
+        )
         audio = np.clip(np.round(wave.numpy() * 32768), -32768, 32767).astype(np.int16)
     soundfile.write(str(wav), audio, sample_rate, subtype="PCM_16", format="WAV")
     return len(audio) / sample_rate
@@ -342,8 +682,17 @@ def run(ctx) -> dict:
     espeak = check_espeak()
     rng = random.Random(f"voices-{ctx.seed}")
     sentences = make_sentences(n, ctx.seed)
-    clips = [(f"OFF{i // 1000 + 1:03d}-{i % 1000 + 1:04d}", written, spoken, rng.choice(VOICES),
-              rng.randint(*SPEEDS), rng.randint(*PITCHES)) for i, (written, spoken) in enumerate(sentences)]
+    clips = [
+        (
+            f"OFF{i // 1000 + 1:03d}-{i % 1000 + 1:04d}",
+            written,
+            spoken,
+            rng.choice(VOICES),
+            rng.randint(*SPEEDS),
+            rng.randint(*PITCHES),
+        )
+        for i, (written, spoken) in enumerate(sentences)
+    ]
 
     root = ctx.out / FOLDER
     (root / WAVS).mkdir(parents=True, exist_ok=True)
@@ -353,7 +702,9 @@ def run(ctx) -> dict:
 
     def one(clip):
         clip_id, _, spoken, voice, speed, pitch = clip
-        return speak(spoken, voice, speed, pitch, root / WAVS / f"{clip_id}.wav", sample_rate, scratch)
+        return speak(
+            spoken, voice, speed, pitch, root / WAVS / f"{clip_id}.wav", sample_rate, scratch
+        )
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -364,8 +715,10 @@ def run(ctx) -> dict:
         for clip_id, written, spoken, *_ in clips:
             f.write(f"{clip_id}|{written}|{spoken}\n")
 
-    ctx.log(f"{n} clips in {seconds:.1f} s ({seconds / max(n, 1):.3f} s a clip, {workers} workers), "
-            f"{sum(durations) / 3600:.2f} hours of speech")
+    ctx.log(
+        f"{n} clips in {seconds:.1f} s ({seconds / max(n, 1):.3f} s a clip, {workers} workers), "
+        f"{sum(durations) / 3600:.2f} hours of speech"
+    )
     return {
         "dir": FOLDER,
         "clips": n,
@@ -381,4 +734,3 @@ def run(ctx) -> dict:
         "workers": workers,
         "espeak_ng": espeak,
     }
-

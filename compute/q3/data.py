@@ -4,6 +4,7 @@ The layout is the dataset's own: `metadata.csv` holds one clip per line, pipe-se
 unquoted, `id|transcript|normalized transcript`; `wavs/<id>.wav` holds the audio (16-bit PCM,
 mono, 22,050 Hz). The course splits clips by row order.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,17 @@ import torch
 import torchaudio
 
 from compute.engine.files import user_path
-from compute.q3.text import unknown_characters
 from compute.engine.step import DataError
+from compute.q3.text import unknown_characters
 
 METADATA = "metadata.csv"
 WAVS = "wavs"
 SPLITS = ("train", "val", "test")
-COURSE_BOUNDS = (9825, 10480, 13100)  # train [0, 9825), validation [9825, 10480), test [10480, 13100)
+COURSE_BOUNDS = (
+    9825,
+    10480,
+    13100,
+)  # train [0, 9825), validation [9825, 10480), test [10480, 13100)
 ENV_VAR = "LJSPEECH_PATH"
 FIRST_FEW = 5  # how many names a report lists before saying "and N more"
 
@@ -50,8 +55,10 @@ def read_metadata(root: Path) -> list[Row]:
     """All rows of root/metadata.csv, in file order; any malformed row is a DataError."""
     path = Path(root) / METADATA
     if not path.is_file():
-        raise DataError(f"{path}: not found. An LJ Speech folder holds metadata.csv and wavs/; "
-                        f"download it with `make data` or point {ENV_VAR} at the LJSpeech-1.1 folder.")
+        raise DataError(
+            f"{path}: not found. An LJ Speech folder holds metadata.csv and wavs/; "
+            f"download it with `make data` or point {ENV_VAR} at the LJSpeech-1.1 folder."
+        )
     data = path.read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):  # a byte-order mark left by some editors
         data = data[3:]
@@ -67,8 +74,9 @@ def read_metadata(root: Path) -> list[Row]:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             raise DataError(
-                f"{path} row {number}: byte {raw[err.start]:#04x} at file offset {start + err.start} "
-                f"is not UTF-8. Re-save the file as UTF-8 (LJ Speech 1.1 is UTF-8) or re-download it."
+                f"{path} row {number}: byte {raw[err.start]:#04x} "
+                f"at file offset {start + err.start} is not UTF-8. "
+                "Re-save the file as UTF-8 (LJ Speech 1.1 is UTF-8) or re-download it."
             ) from None
         fields = line.rstrip("\r").split("|")
         if len(fields) != 3:
@@ -80,16 +88,22 @@ def read_metadata(root: Path) -> list[Row]:
         if not clip_id.strip():
             raise DataError(f"{path} row {number}: the clip id is empty. Fix or remove that row.")
         if not normalized.strip():
-            raise DataError(f"{path} row {number} ({clip_id}): the normalized transcript is empty. "
-                            f"Fill in the third field or remove that row.")
+            raise DataError(
+                f"{path} row {number} ({clip_id}): the normalized transcript is empty. "
+                f"Fill in the third field or remove that row."
+            )
         if clip_id in seen:
-            raise DataError(f"{path} row {number}: clip id {clip_id} already used on row "
-                            f"{seen[clip_id]}. Remove the duplicate row.")
+            raise DataError(
+                f"{path} row {number}: clip id {clip_id} already used on row "
+                f"{seen[clip_id]}. Remove the duplicate row."
+            )
         seen[clip_id] = number
         rows.append(Row(clip_id, transcript, normalized, number))
     if not rows:
-        raise DataError(f"{path}: empty; it should hold one line per clip, id|transcript|normalized "
-                        f"transcript (13,100 in LJ Speech 1.1). Re-download or re-extract the dataset.")
+        raise DataError(
+            f"{path}: empty; it should hold one line per clip, id|transcript|normalized "
+            f"transcript (13,100 in LJ Speech 1.1). Re-download or re-extract the dataset."
+        )
     return rows
 
 
@@ -142,8 +156,10 @@ def truncation(path: Path, frames: int, rate: int) -> str | None:
     declared = declared_frames(path)
     if declared is None or frames >= declared:
         return None
-    return (f"truncated: its header declares {declared / rate:.2f} s of audio but the file holds "
-            f"{frames / rate:.2f} s ({frames} of {declared} frames)")
+    return (
+        f"truncated: its header declares {declared / rate:.2f} s of audio but the file holds "
+        f"{frames / rate:.2f} s ({frames} of {declared} frames)"
+    )
 
 
 def read_wav(path: Path, sample_rate: int) -> torch.Tensor:
@@ -166,7 +182,9 @@ def load_wav(path: Path, sample_rate: int) -> tuple[torch.Tensor, list[str]]:
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
-        raise DataError(f"{path}: unreadable as audio ({err}). Re-download or re-extract this file.") from None
+        raise DataError(
+            f"{path}: unreadable as audio ({err}). Re-download or re-extract this file."
+        ) from None
     if audio.shape[0] == 0:
         raise DataError(f"{path}: holds no samples. Re-download or re-extract this file.")
     cut = truncation(path, audio.shape[0], rate)
@@ -175,7 +193,9 @@ def load_wav(path: Path, sample_rate: int) -> tuple[torch.Tensor, list[str]]:
     wave = torch.from_numpy(audio.T.copy())  # (channels, samples)
     notes = []
     if wave.shape[0] > 1:
-        notes.append(f"{path}: {wave.shape[0]} channels; averaged to mono (LJ Speech clips are mono).")
+        notes.append(
+            f"{path}: {wave.shape[0]} channels; averaged to mono (LJ Speech clips are mono)."
+        )
         wave = wave.mean(dim=0, keepdim=True)
     if rate != sample_rate:
         notes.append(f"{path}: sample rate {rate} Hz; resampled to {sample_rate} Hz.")
@@ -257,39 +277,57 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
     too_short = None
     rows = len(read_metadata(root))
     if rows < bounds[2]:  # not the whole dataset: describe what is there, then refuse
-        too_short = (f"{Path(root) / METADATA}: {rows} rows but the split bounds {list(bounds)} need "
-                     f"{bounds[2]}. Use the complete LJ Speech 1.1 (13,100 rows) or bounds that fit this folder.")
+        too_short = (
+            f"{Path(root) / METADATA}: {rows} rows but the split bounds {list(bounds)} need "
+            f"{bounds[2]}. "
+            "Use the complete LJ Speech 1.1 (13,100 rows) or bounds that fit this folder."
+        )
         bounds = [rows, rows, rows]
     s = summarize(root, bounds, sample_rate)
     if s["readable"] == 0:
-        raise DataError(f"{s['root']}: none of the {s['clips']} clips in metadata.csv has a readable "
-                        f"wav in {WAVS}/. Re-download or re-extract the dataset.")
+        raise DataError(
+            f"{s['root']}: none of the {s['clips']} clips in metadata.csv has a readable "
+            f"wav in {WAVS}/. Re-download or re-extract the dataset."
+        )
     lines = [
         f"{s['root']}: {s['clips']} clips, {s['readable']} readable, {s['hours']:.2f} hours",
         "splits: " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()),
     ]
     if s["unknown_chars"]:
-        lines.append("characters mapped to the unknown token #: "
-                     + ", ".join(f"{ch!r} x{n}" for ch, n in s["unknown_chars"].items()))
+        lines.append(
+            "characters mapped to the unknown token #: "
+            + ", ".join(f"{ch!r} x{n}" for ch, n in s["unknown_chars"].items())
+        )
     problems = []
     if s["missing"]["count"]:
         by_split = ", ".join(f"{k} {v}" for k, v in s["missing_by_split"].items() if v)
-        problems.append(f"{s['missing']['count']} wav files missing ({by_split}): {_names(s['missing'])}")
+        problems.append(
+            f"{s['missing']['count']} wav files missing ({by_split}): {_names(s['missing'])}"
+        )
     if s["unreadable"]["count"]:
-        problems.append(f"{s['unreadable']['count']} wav files unreadable: {_names(s['unreadable'])}")
+        problems.append(
+            f"{s['unreadable']['count']} wav files unreadable: {_names(s['unreadable'])}"
+        )
     if s["truncated"]["count"]:
-        problems.append(f"{s['truncated']['count']} wav files truncated (their header declares more audio "
-                        f"than they hold): {_names(s['truncated'])}")
-    for key, what in (("other_rate", f"not at {sample_rate} Hz (will be resampled)"),
-                      ("not_mono", "not mono (will be averaged to mono)")):
+        problems.append(
+            f"{s['truncated']['count']} wav files truncated (their header declares more audio "
+            f"than they hold): {_names(s['truncated'])}"
+        )
+    for key, what in (
+        ("other_rate", f"not at {sample_rate} Hz (will be resampled)"),
+        ("not_mono", "not mono (will be averaged to mono)"),
+    ):
         if s[key]["count"]:
             lines.append(f"{s[key]['count']} wav files {what}: {_names(s[key])}")
     if too_short:
         raise DataError("\n".join(lines + [f"warning: {p}" for p in problems] + [too_short]))
     if problems and require_complete:
-        raise DataError(f"{s['root']}: " + "; ".join(problems)
-                        + ". The homework profile needs every clip of the course split; "
-                          "re-download or re-extract the dataset (`make data`).")
+        raise DataError(
+            f"{s['root']}: "
+            + "; ".join(problems)
+            + ". The homework profile needs every clip of the course split; "
+            "re-download or re-extract the dataset (`make data`)."
+        )
     return lines + [f"warning: {p}" for p in problems]
 
 
@@ -303,8 +341,10 @@ def find_ljspeech(option_path=None, environ=None, defaults=()) -> Path | None:
         if given:
             found = _holding_metadata(user_path(given))
             if found is None:
-                raise DataError(f"{given} ({origin}): no {METADATA} there or in {given}/LJSpeech-1.1. "
-                                f"Point it at the extracted LJSpeech-1.1 folder.")
+                raise DataError(
+                    f"{given} ({origin}): no {METADATA} there or in {given}/LJSpeech-1.1. "
+                    f"Point it at the extracted LJSpeech-1.1 folder."
+                )
             return found
     for folder in defaults:
         found = _holding_metadata(Path(folder))

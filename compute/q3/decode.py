@@ -1,5 +1,6 @@
 """Greedy transcription from `<`: the course's decoding, which recomputes the decoder at each of
 its 98 steps, and a cached one that gives the same tokens many times faster."""
+
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,9 @@ from torch import Tensor, nn
 from compute.q3.model import ModelDimensions, RecurrentDecoder
 from compute.q3.text import EOS, INDEX, SOS, decode
 
-STEPS = ModelDimensions.n_text_ctx  # the course decodes exactly as many tokens as the decoder has positions
+STEPS = (
+    ModelDimensions.n_text_ctx
+)  # the course decodes exactly as many tokens as the decoder has positions
 
 
 def course_greedy_decode(decoder: nn.Module, xa: Tensor, steps: int = STEPS) -> Tensor:
@@ -29,7 +32,9 @@ def course_greedy_decode(decoder: nn.Module, xa: Tensor, steps: int = STEPS) -> 
     return tokens
 
 
-def greedy_decode(decoder: nn.Module, xa: Tensor, steps: int = STEPS, stop_at_eos: bool = True) -> Tensor:
+def greedy_decode(
+    decoder: nn.Module, xa: Tensor, steps: int = STEPS, stop_at_eos: bool = True
+) -> Tensor:
     """xa: (batch, frames/2, d) encoder output -> token ids (batch, at most steps + 1) from `<`
 
     Cross-attention keys/values are projected once, self-attention keys/values and the LSTM
@@ -50,11 +55,14 @@ def greedy_decode(decoder: nn.Module, xa: Tensor, steps: int = STEPS, stop_at_eo
 
 
 @torch.inference_mode()
-def transcribe(model: nn.Module, features: Tensor, batch_size: int, device: str | torch.device) -> list[str]:
-    """features: (n, n_mels, frames) -> n character sequences from `<` (cut them with text.until_eos)"""
+def transcribe(
+    model: nn.Module, features: Tensor, batch_size: int, device: str | torch.device
+) -> list[str]:
+    """features: (n, n_mels, frames) -> n character sequences from `<` (cut them with
+    text.until_eos)"""
     model.eval()
     outputs = []
     for start in range(0, len(features), batch_size):
-        xa = model.encoder(features[start: start + batch_size].to(device))
+        xa = model.encoder(features[start : start + batch_size].to(device))
         outputs += [decode(ids) for ids in greedy_decode(model.decoder, xa).tolist()]
     return outputs

@@ -5,6 +5,7 @@ reflect padding), 80 Slaney mel bins built for `mel_sample_rate` (16 kHz in the 
 the audio is 22,050 Hz: its quirk, kept to match its numbers), log10 of max(x, 1e-10), floor at
 the clip's maximum - 8, then (x + 4) / 4, zero-padded or cropped on the right to `frames`.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,27 +19,41 @@ import numpy as np
 import torch
 import torchaudio
 
+from compute.engine.step import DataError
 from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
 from compute.q3.text import encode, normalise, unknown_characters
-from compute.engine.step import DataError
 from compute.torchtools import save_atomic, torch_threads
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
 
 
 def mel_filterbank(n_fft: int, n_mels: int, mel_sample_rate: int) -> torch.Tensor:
-    """(n_fft // 2 + 1, n_mels) Slaney-scale, Slaney-normalised triangles from 0 to mel_sample_rate / 2."""
+    """(n_fft // 2 + 1, n_mels) Slaney-scale, Slaney-normalised triangles from 0 to
+    mel_sample_rate / 2."""
     return torchaudio.functional.melscale_fbanks(
-        n_freqs=n_fft // 2 + 1, f_min=0.0, f_max=mel_sample_rate / 2, n_mels=n_mels,
-        sample_rate=mel_sample_rate, norm="slaney", mel_scale="slaney")
+        n_freqs=n_fft // 2 + 1,
+        f_min=0.0,
+        f_max=mel_sample_rate / 2,
+        n_mels=n_mels,
+        sample_rate=mel_sample_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
 
 
 def log_mel(wave: torch.Tensor, filterbank: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """wave: (samples,) -> (n_mels, samples // hop + 1) normalised log-mel spectrogram."""
     if wave.numel() <= n_fft // 2:  # reflect padding needs more samples than it pads
         wave = torch.nn.functional.pad(wave, (0, n_fft // 2 + 1 - wave.numel()))
-    spectrum = torch.stft(wave, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=True,
-                          pad_mode="reflect", return_complex=True)
+    spectrum = torch.stft(
+        wave,
+        n_fft,
+        hop_length=hop,
+        window=torch.hann_window(n_fft),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
     power = spectrum.abs() ** 2  # (n_fft // 2 + 1, frames)
     mel = filterbank.T @ power
     log = torch.clamp(mel, min=1e-10).log10()
@@ -60,8 +75,10 @@ def dataset_folder(ctx) -> Path:
         return Path(corpus.dir) / corpus.data["dir"]
     if p["source"] == "ljspeech":
         if not p.get("root"):
-            raise DataError("q3 features: source is ljspeech but no folder was given. Download it with "
-                            "`make data` or set LJSPEECH_PATH to the LJSpeech-1.1 folder.")
+            raise DataError(
+                "q3 features: source is ljspeech but no folder was given. Download it with "
+                "`make data` or set LJSPEECH_PATH to the LJSpeech-1.1 folder."
+            )
         return Path(p["root"])
     raise DataError(f"q3 features: unknown source {p['source']!r}; use 'corpus' or 'ljspeech'.")
 
@@ -87,12 +104,16 @@ def check_wavs(root: Path, rows: list) -> None:
     """DataError naming the clips of the split that have no wav file."""
     missing = [wav_path(root, row.id).name for row in rows if not wav_path(root, row.id).is_file()]
     if missing:
-        raise DataError(f"{root}/wavs: {len(missing)} clips of the split have no wav file "
-                        f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}). "
-                        f"Re-download or re-extract the dataset, or choose bounds without them.")
+        raise DataError(
+            f"{root}/wavs: {len(missing)} clips of the split have no wav file "
+            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}). "
+            f"Re-download or re-extract the dataset, or choose bounds without them."
+        )
 
 
-def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Counter, notes: list[str]) -> None:
+def write_split(
+    ctx, name: str, chosen: list, clips, tally: Counter, unknown: Counter, notes: list[str]
+) -> None:
     """Writes ctx.out/<name>.pt from the next len(chosen) clips of `clips`, counting samples,
     frames and cropped clips in `tally`."""
     p = ctx.params
@@ -100,13 +121,17 @@ def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Co
     # The feature tensor can be large (full LJ Speech train: 8.7 GB), so it lives in a file.
     backing = Path(ctx.work) / f"{name}.features.f32"
     backing.parent.mkdir(parents=True, exist_ok=True)
-    features = np.memmap(backing, dtype=np.float32, mode="w+", shape=(max(len(chosen), 1), n_mels, frames))
+    features = np.memmap(
+        backing, dtype=np.float32, mode="w+", shape=(max(len(chosen), 1), n_mels, frames)
+    )
     frames_used = torch.zeros(len(chosen), dtype=torch.int64)
     for i in range(len(chosen)):
         mel, samples, clip_notes = next(clips)
         notes += clip_notes
         frames_used[i] = min(mel.shape[1], frames)
-        tally.update(samples=samples, frames=int(frames_used[i]), cropped=int(mel.shape[1] > frames))
+        tally.update(
+            samples=samples, frames=int(frames_used[i]), cropped=int(mel.shape[1] > frames)
+        )
         features[i] = pad_or_crop(mel, frames).numpy()
     texts = [normalise(row.normalized, max_text) for row in chosen]
     for text in texts:
@@ -116,8 +141,9 @@ def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Co
         "ids": [row.id for row in chosen],
         "texts": texts,
         "features": torch.from_numpy(np.asarray(features[: len(chosen)])),
-        "tokens": torch.tensor([encode(row.normalized, max_text) for row in chosen],
-                               dtype=torch.int64).reshape(len(chosen), max_text + 2),
+        "tokens": torch.tensor(
+            [encode(row.normalized, max_text) for row in chosen], dtype=torch.int64
+        ).reshape(len(chosen), max_text + 2),
         "frames_used": frames_used,
     }
     save_atomic(ctx.out / SPLIT_FILES[name], data)
@@ -126,15 +152,21 @@ def write_split(ctx, name: str, chosen: list, clips, tally: Counter, unknown: Co
 
 
 def run(ctx) -> dict:
-    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens, frames_used."""
+    """Writes ctx.out/{train,val,test}.pt: ids, texts, features [N, n_mels, frames], tokens,
+    frames_used."""
     p = ctx.params
     root = dataset_folder(ctx)
     splits = split_rows(read_metadata(root), p["bounds"], str(root / "metadata.csv"))
     rows = [row for split in SPLIT_FILES for row in splits[split]]
     check_wavs(root, rows)
     filterbank = mel_filterbank(int(p["n_fft"]), int(p["n_mels"]), int(p["mel_sample_rate"]))
-    work = partial(clip_features, sample_rate=int(p["sample_rate"]), filterbank=filterbank,
-                   n_fft=int(p["n_fft"]), hop=int(p["hop"]))
+    work = partial(
+        clip_features,
+        sample_rate=int(p["sample_rate"]),
+        filterbank=filterbank,
+        n_fft=int(p["n_fft"]),
+        hop=int(p["hop"]),
+    )
     workers = max(1, os.cpu_count() or 1)
     unknown: Counter[str] = Counter()
     tally: Counter[str] = Counter()
@@ -144,7 +176,9 @@ def run(ctx) -> dict:
     start = time.monotonic()
     with torch_threads(1):
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            clips = in_order(pool, work, (wav_path(root, row.id) for row in rows), window=4 * workers)
+            clips = in_order(
+                pool, work, (wav_path(root, row.id) for row in rows), window=4 * workers
+            )
             clips = iter(ctx.progress(clips, total=len(rows), desc="log-mel"))
             for split in SPLIT_FILES:
                 write_split(ctx, split, splits[split], clips, tally, unknown, notes)
@@ -169,6 +203,16 @@ def run(ctx) -> dict:
         "seconds": seconds,
         "ms_per_clip": 1000 * seconds / max(len(rows), 1),
         "workers": workers,
-        "settings": {k: p[k] for k in ("sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames",
-                                       "max_text")},
+        "settings": {
+            k: p[k]
+            for k in (
+                "sample_rate",
+                "mel_sample_rate",
+                "n_fft",
+                "hop",
+                "n_mels",
+                "frames",
+                "max_text",
+            )
+        },
     }

@@ -1,5 +1,6 @@
 """The course's transcript similarities, per utterance on character sequences that include
 `<` and `>` (both cut at their first `>`), averaged over utterances."""
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,8 @@ SIMILARITIES = {"jaccard": jaccard, "cosine": cosine, "damerau_levenshtein": dam
 
 
 def similarities(targets: list[str], outputs: list[str]) -> dict[str, float]:
-    """Mean of each similarity over utterances; targets and outputs are character sequences from `<`."""
+    """Mean of each similarity over utterances; targets and outputs are character sequences
+    from `<`."""
     if len(targets) != len(outputs) or not targets:
         raise ValueError(f"need as many outputs as targets (got {len(outputs)} and {len(targets)})")
     pairs = [(until_eos(t), until_eos(o)) for t, o in zip(targets, outputs)]

@@ -2,6 +2,7 @@
 character decoders (an LSTM with cross-attention, or a causal self-attention layer with
 cross-attention), in the layout of Whisper's model.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,9 @@ class ModelDimensions:
     n_mlp: int = 400
     n_audio_layer: int = 2
     n_vocab: int = len(VOCAB)
-    n_text_ctx: int = MAX_TEXT + 1  # decoder positions: the MAX_TEXT + 2 ids of a sequence minus one (input ids[:-1])
+    n_text_ctx: int = (
+        MAX_TEXT + 1
+    )  # decoder positions: the MAX_TEXT + 2 ids of a sequence minus one (input ids[:-1])
     max_timescale: float = 3000.0
 
     @property
@@ -36,7 +39,9 @@ DECODERS = ("lstm", "attention")
 
 def sinusoids(length: int, channels: int, max_timescale: float) -> Tensor:
     """Fixed positions: (length, channels), sines of all timescales, then cosines."""
-    inv_timescales = torch.exp(-math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2))
+    inv_timescales = torch.exp(
+        -math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2)
+    )
     scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
     return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
 
@@ -70,8 +75,13 @@ class MultiHeadAttention(nn.Module):
         """x: (batch, s, d) -> scaled keys, values: (batch, head, s, d/head)"""
         return self.heads(self.key(x)) * self.scale, self.heads(self.value(x))
 
-    def forward(self, x: Tensor, xa: Tensor | None = None, mask: Tensor | None = None,
-                cache: dict | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        xa: Tensor | None = None,
+        mask: Tensor | None = None,
+        cache: dict | None = None,
+    ) -> Tensor:
         """x: (batch, t, d), xa: (batch, s, d) -> (batch, t, d)
 
         cache, while decoding step by step: keeps the keys/values of xa once projected, or, for
@@ -81,7 +91,10 @@ class MultiHeadAttention(nn.Module):
             k, v = self.keys_values(x)
             if cache is not None:
                 if self in cache:
-                    k, v = torch.cat([cache[self][0], k], dim=2), torch.cat([cache[self][1], v], dim=2)
+                    k, v = (
+                        torch.cat([cache[self][0], k], dim=2),
+                        torch.cat([cache[self][1], v], dim=2),
+                    )
                 cache[self] = (k, v)
         elif cache is not None and self in cache:
             k, v = cache[self]
@@ -100,10 +113,19 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_ln = nn.LayerNorm(n_state)
         self.attn = MultiHeadAttention(n_state, n_head)
         self.mlp_ln = nn.LayerNorm(n_state) if n_mlp else None
-        self.mlp = nn.Sequential(nn.Linear(n_state, n_mlp), nn.GELU(), nn.Linear(n_mlp, n_state)) if n_mlp else None
+        self.mlp = (
+            nn.Sequential(nn.Linear(n_state, n_mlp), nn.GELU(), nn.Linear(n_mlp, n_state))
+            if n_mlp
+            else None
+        )
 
-    def forward(self, x: Tensor, xa: Tensor | None = None, mask: Tensor | None = None,
-                cache: dict | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        xa: Tensor | None = None,
+        mask: Tensor | None = None,
+        cache: dict | None = None,
+    ) -> Tensor:
         """x: (batch, t, d), xa: (batch, s, d) -> (batch, t, d)"""
         x = x + self.attn(self.attn_ln(x), xa, mask=mask, cache=cache)
         if self.mlp is not None:
@@ -116,10 +138,15 @@ class AudioEncoder(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv1d(dims.n_mels, dims.n_state, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(dims.n_state, dims.n_state, kernel_size=3, stride=2, padding=1)
-        self.register_buffer("positional_embedding",
-                             sinusoids(dims.n_audio_ctx, dims.n_state, dims.max_timescale), persistent=False)
+        self.register_buffer(
+            "positional_embedding",
+            sinusoids(dims.n_audio_ctx, dims.n_state, dims.max_timescale),
+            persistent=False,
+        )
         self.blocks = nn.ModuleList(
-            ResidualAttentionBlock(dims.n_state, dims.n_head, dims.n_mlp) for _ in range(dims.n_audio_layer))
+            ResidualAttentionBlock(dims.n_state, dims.n_head, dims.n_mlp)
+            for _ in range(dims.n_audio_layer)
+        )
         self.ln_post = nn.LayerNorm(dims.n_state)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -149,7 +176,10 @@ class RecurrentDecoder(nn.Module):
 
         cache, while decoding step by step: carries the LSTM state (and see MultiHeadAttention).
         """
-        h, state = self.lstm(self.ln_in(self.token_embedding(tokens)), None if cache is None else cache.get(self.lstm))
+        h, state = self.lstm(
+            self.ln_in(self.token_embedding(tokens)),
+            None if cache is None else cache.get(self.lstm),
+        )
         if cache is not None:
             cache[self.lstm] = state
         h = self.cross(h, xa, cache=cache)
@@ -157,7 +187,8 @@ class RecurrentDecoder(nn.Module):
 
 
 class AttentionDecoder(nn.Module):
-    """Embedding + learned positions, causal self-attention (no MLP), a cross-attention block, LN, linear."""
+    """Embedding + learned positions, causal self-attention (no MLP), a cross-attention block,
+    LN, linear."""
 
     def __init__(self, dims: ModelDimensions):
         super().__init__()
@@ -176,10 +207,12 @@ class AttentionDecoder(nn.Module):
         cache, while decoding step by step: tokens are the new positions only; the earlier ones'
         self-attention keys/values are in the cache.
         """
-        past = cache[self.self_attn.attn][0].shape[2] if cache and self.self_attn.attn in cache else 0
+        past = (
+            cache[self.self_attn.attn][0].shape[2] if cache and self.self_attn.attn in cache else 0
+        )
         t = tokens.shape[1]
-        x = self.token_embedding(tokens) + self.positional_embedding[past: past + t]
-        x = self.self_attn(x, mask=self.mask[past: past + t, : past + t], cache=cache)
+        x = self.token_embedding(tokens) + self.positional_embedding[past : past + t]
+        x = self.self_attn(x, mask=self.mask[past : past + t, : past + t], cache=cache)
         x = self.cross(x, xa, cache=cache)
         return self.head(self.ln(x)).transpose(1, 2)
 

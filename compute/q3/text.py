@@ -1,10 +1,13 @@
 """The course's 35-symbol character vocabulary and the transcript <-> token-id mapping."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 SOS, EOS, PAD, UNK = "<", ">", "@", "#"
-VOCAB: tuple[str, ...] = (SOS, EOS, PAD, UNK, " ", ",", ".", "?", "-") + tuple("abcdefghijklmnopqrstuvwxyz")
+VOCAB: tuple[str, ...] = (SOS, EOS, PAD, UNK, " ", ",", ".", "?", "-") + tuple(
+    "abcdefghijklmnopqrstuvwxyz"
+)
 INDEX = {ch: i for i, ch in enumerate(VOCAB)}
 MAX_TEXT = 97  # characters kept from a transcript; with < and > a sequence is 99 ids
 

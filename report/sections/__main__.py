@@ -1,10 +1,11 @@
 """`python -m report.sections` prints the section list; with `--readme` it rewrites the README's;
 `new NAME "Title"` writes a new section that builds and checks (report/scaffold.py)."""
+
 import sys
 from pathlib import Path
 
-from compute.engine.files import write_atomic
 from compute.engine.errors import BuildError
+from compute.engine.files import write_atomic
 from report.scaffold import ROOT, new
 from report.sections import discover, markdown_list, readme_with_sections
 
@@ -12,14 +13,19 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 if sys.argv[1:2] == ["new"]:
     if len(sys.argv) != 4:
-        sys.exit('usage: python -m report.sections new NAME "Title"   (e.g. new q4 "Sums of squares")')
+        sys.exit(
+            'usage: python -m report.sections new NAME "Title"   (e.g. new q4 "Sums of squares")'
+        )
     try:
         written = new(sys.argv[2], sys.argv[3])
     except BuildError as error:
         sys.exit(f"error: {error}")
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
-    print(f"next: edit compute/{sys.argv[2]}/work.py (the computation), report/sections/{sys.argv[2]}.py "
-          f"(the claims), templates/{sys.argv[2]}.tex.j2 (the text); then python -m report.sections --readme")
+    print(
+        f"next: edit compute/{sys.argv[2]}/work.py (the computation), "
+        f"report/sections/{sys.argv[2]}.py (the claims), "
+        f"templates/{sys.argv[2]}.tex.j2 (the text); then python -m report.sections --readme"
+    )
 elif sys.argv[1:] == ["--readme"]:
     write_atomic(README, readme_with_sections(README.read_text(), discover()))
     print(f"{README}: section list updated")
