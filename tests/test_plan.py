@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute import plan
+from compute.engine import plan
 from compute.engine.pipeline import Runner
 from compute.engine.plan import Projection, check_disk, reasons
 from compute.q3 import plan as q3_plan
