@@ -182,7 +182,7 @@ def test_a_pushed_folder_states_the_claims_of_the_build_that_pushed_it(smoke, ca
     q3 = {n for n in stored_values(first) if n.startswith("q3.")}
     total = len(stored_values(first))
     assert f"0 of {total} claims differ (0 beyond their tolerance), {len(q3)} only in A, 0 only in B; " \
-           "4 step(s) differ" in out
+           "5 step(s) differ" in out  # q3's corpus, features, training, figures and settings table
     assert f"claims only in A:\n  q3: all {len(q3)} of its claims (B states none of q3)\n" in out
     assert re.search(r"^  q3\.train: [0-9a-f]{16} -> -: only in A$", out, re.M)
 
