@@ -211,7 +211,7 @@ def _differences_claim(results: dict) -> Claim:
     """The settings table against the settings the computing steps were declared with (their
     manifests: what ran) and the course's (cited where published); a setting no computation uses
     (how strictly --check-data judges the data) as the table's step was declared with it."""
-    ran = {}
+    ran = {"seed": declared(results["q3.train"])["seed"]}
     for name in ("q3.corpus", "q3.features", "q3.train"):
         ran |= declared(results[name])["params"] if name in results else {}
     table = results["q3.settings"]
