@@ -36,7 +36,6 @@ from compute.engine.progress import duration  # noqa: E402
 from compute.q3 import features, train  # noqa: E402
 from compute.q3 import plan as q3_plan  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
-from compute.q3.model import DECODERS  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 from compute.engine.step import Result, Step  # noqa: E402
 from compute.engine.testing import fake_context  # noqa: E402
@@ -63,10 +62,9 @@ def declared(profile: str, epochs: int | None, build_dir: Path, folder: Path, cl
     """The q3.features and q3.train steps and the features q3.train reads."""
     p = q3.PROFILES[profile]
     if profile == "homework":
-        feature_step = Step("q3.features", features.run, params={k: p[k] for k in q3.FEATURE_KEYS})
-        result = random_features(folder, {"train": clips, "val": 32, "test": 32}, p)
-        params = {"decoders": list(DECODERS), **{k: p[k] for k in q3.TRAIN_KEYS}}
-        train_step = Step("q3.train", train.run, params=params, needs=("q3.features",), seed=p["seed"],
+        feature_step = Step("q3.features", features.run, params=p["features"])
+        result = random_features(folder, {"train": clips, "val": 32, "test": 32}, p["features"])
+        train_step = Step("q3.train", train.run, params=p["train"], needs=("q3.features",), seed=p["seed"],
                           uses_device=True)
     else:
         steps = {s.name: s for s in q3.steps(profile, {"ljspeech": None})}

@@ -34,8 +34,8 @@ from compute.q2.steps import PROFILES  # noqa: E402
 from compute.q2.synthetic import generate  # noqa: E402
 from compute.q2.train import process_count, train_epoch  # noqa: E402
 
-LEARNING_RATES = PROFILES["quick"]["learning_rates"]
-BATCH = PROFILES["quick"]["batch_size"]
+LEARNING_RATES = PROFILES["quick"]["train"]["learning_rates"]
+BATCH = PROFILES["quick"]["train"]["batch_size"]
 DEFAULT_THREADS = torch.get_num_threads()  # what a student's script gets
 
 
@@ -215,7 +215,7 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 5)
     limit = 2.0 if args.quick else 10.0  # seconds per epoch of the course's loop
     thread_counts = list(dict.fromkeys((DEFAULT_THREADS, 1)))
-    processes = process_count(PROFILES["quick"], "cpu")
+    processes = process_count(PROFILES["quick"]["train"], "cpu")
     print(
         f"q2 epoch: {n} images, batch {BATCH}, best of {repeats} epochs, "
         f"torch {torch.__version__}, "

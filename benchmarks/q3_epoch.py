@@ -34,11 +34,11 @@ from compute.q3 import corpus  # noqa: E402
 from compute.q3.data import read_metadata, wav_path  # noqa: E402
 from compute.q3.features import clip_features, mel_filterbank, pad_or_crop  # noqa: E402
 from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa: E402
-from compute.q3.steps import PROFILES  # noqa: E402
+from compute.q3.steps import PROFILES, flat  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 from compute.q3.train import batch_indices, load_split, train_batch  # noqa: E402
 
-P = PROFILES["quick"]
+P = flat(PROFILES["quick"])  # its settings by name, every step's together
 SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"
 
 

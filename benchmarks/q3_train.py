@@ -38,9 +38,10 @@ from compute.q3 import train  # noqa: E402
 from compute.engine.step import Result  # noqa: E402
 from compute.engine.testing import fake_context  # noqa: E402
 
-BEFORE = {"hop": 160, "frames": 800, "padding": train.FIXED, "batch_size": 4, "eval_batch_size": 16,
-          "lr": 1e-3, "fused_adamw": False, "epochs": 10, "warmup_epochs": 1, "decay_epochs": 8,
-          "workers": 1, "cpu_threads": os.cpu_count() or 1}
+BEFORE = {"features": {"hop": 160, "frames": 800},
+          "train": {"padding": train.FIXED, "batch_size": 4, "eval_batch_size": 16, "lr": 1e-3,
+                    "fused_adamw": False, "epochs": 10, "warmup_epochs": 1, "decay_epochs": 8,
+                    "workers": 1, "cpu_threads": os.cpu_count() or 1}}
 SHOWN = ("hop", "frames", "padding", "batch_size", "fused_adamw", "epochs", "workers", "cpu_threads")
 
 

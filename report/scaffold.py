@@ -24,14 +24,15 @@ from compute.engine.profiles import derive
 from compute.engine.step import Step
 from compute.{name} import work
 
-# The course's settings, written once; the other profiles say only what they change.
-HOMEWORK = {{"n": 1000, "seed": 0}}
-PROFILES = derive(HOMEWORK, quick={{}}, smoke={{"n": 12}})
+# The course's settings, written once, one group per step (its parameters) and the seed; the
+# other profiles say only what they change (compute/engine/profiles.py).
+HOMEWORK = {{"compute": {{"n": 1000}}, "seed": 0}}
+PROFILES = derive(HOMEWORK, quick={{}}, smoke={{"compute": {{"n": 12}}}})
 
 
 def steps(profile: str, options: dict) -> list[Step]:
     p = PROFILES[profile]
-    return [Step("{name}.compute", work.run, params={{"n": p["n"]}}, seed=p["seed"])]
+    return [Step("{name}.compute", work.run, params=p["compute"], seed=p["seed"])]
 '''
 
 WORK = '''"""{title}: the computation. Its source is in the step's cache key: a change re-runs it."""

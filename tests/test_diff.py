@@ -24,8 +24,8 @@ CHANGE_LINE = re.compile(r"^  (?P<step>[\w.]+) \((?P<cause>.*)\):$")
 CLAIM_LINE = re.compile(r"^    (?P<name>[\w.]+): (?P<a>.*) -> (?P<b>.*) \((?P<judged>.*)\)$")
 
 
-CAUSE = ("parameter changed: differences_from_homework.epochs.profile (2 -> 3); "
-         "parameter changed: epochs (2 -> 3)")
+CAUSE = "parameter changed: epochs (2 -> 3)"
+TABLE_CAUSE = "parameter changed: differences.epochs.profile (2 -> 3)"  # the settings table's step
 
 
 def run(copy: Path, *args: str) -> subprocess.CompletedProcess:
@@ -108,17 +108,19 @@ def test_identical_builds_give_an_empty_diff_and_pass_the_gate(smoke, capsys):
 @needs_espeak
 def test_one_training_setting_lists_exactly_its_claims_under_its_step(smoke, capsys):
     _, first = smoke
-    second, out = rebuilt(smoke, "epochs", "compute/q3/steps.py", '"frames": 120, "epochs": 2,',
-                          '"frames": 120, "epochs": 3,')
+    old = '"train": {"epochs": 2, "batch_size": 4,'  # the smoke profile's
+    second, out = rebuilt(smoke, "epochs", "compute/q3/steps.py", old, old.replace("2", "3"))
     groups = change_summary(out.stderr)
     changed = differing(first, second)
-    assert list(groups) == ["q3.train", "q3.figures"], out.stderr
+    assert list(groups) == ["q3.train", "q3.figures", "q3.settings"], out.stderr
     cause, listed = groups["q3.train"]
-    assert cause == CAUSE  # the settings q3.train is declared with state what the profile changes too
+    assert cause == CAUSE
+    assert groups["q3.settings"][0] == TABLE_CAUSE
+    assert list(groups["q3.settings"][1]) == ["q3.differences"]
     assert groups["q3.figures"][0] == "upstream result changed: q3.train"
     drawn = groups["q3.figures"][1]  # what the redrawn figures show: their claims follow from them
     assert drawn and all(n.startswith("q3.figure.") for n in drawn)
-    assert set(listed) | set(drawn) == changed
+    assert set(listed) | set(drawn) | {"q3.differences"} == changed
     # the stated setting, the settings table's list of what differs, and each decoder's test loss
     assert changed >= {"q3.setting.epochs", "q3.differences", "q3.test.lstm.loss", "q3.test.attention.loss"}
     assert listed["q3.setting.epochs"] == ("2", "3")
@@ -129,11 +131,12 @@ def test_one_training_setting_lists_exactly_its_claims_under_its_step(smoke, cap
     assert build.main(["--diff", str(first), str(second), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = {r["name"]: r for r in result["claims"] if r["status"] != "equal"}
-    assert set(rows) == changed and {r["step"] for r in rows.values()} == {"q3.train", "q3.figures"}
+    assert set(rows) == changed
+    assert {r["step"] for r in rows.values()} == {"q3.train", "q3.figures", "q3.settings"}
     assert rows["q3.setting.epochs"] == {"name": "q3.setting.epochs", "a": 2, "b": 3, "status": "changed",
                                          "difference": 1, "tolerance": 0, "within": False, "step": "q3.train"}
     steps = {s["name"]: s["cause"] for s in result["steps"]}
-    assert steps == {"q3.train": CAUSE,
+    assert steps == {"q3.train": CAUSE, "q3.settings": TABLE_CAUSE,
                      "q3.figures": "upstream result changed: q3.train"}
 
     assert build.main(["--diff", str(first), str(second), "--fail-on-change"]) == 1
@@ -179,7 +182,7 @@ def test_a_pushed_folder_states_the_claims_of_the_build_that_pushed_it(smoke, ca
     q3 = {n for n in stored_values(first) if n.startswith("q3.")}
     total = len(stored_values(first))
     assert f"0 of {total} claims differ (0 beyond their tolerance), {len(q3)} only in A, 0 only in B; " \
-           "4 step(s) differ" in out
+           "5 step(s) differ" in out  # q3's corpus, features, training, figures and settings table
     assert f"claims only in A:\n  q3: all {len(q3)} of its claims (B states none of q3)\n" in out
     assert re.search(r"^  q3\.train: [0-9a-f]{16} -> -: only in A$", out, re.M)
 

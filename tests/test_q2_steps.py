@@ -13,7 +13,7 @@ def test_offline_profiles_generate_their_data_and_need_no_file():
         declared = {s.name: s for s in steps.steps(profile, OPTIONS)}
         assert list(declared) == ["q2.data", "q2.train", "q2.figures", "q2.cost"]
         assert declared["q2.figures"].needs == ("q2.data", "q2.train") and "torch" not in declared["q2.figures"].libraries
-        assert declared["q2.data"].params == {"sizes": steps.PROFILES[profile]["sizes"]}
+        assert declared["q2.data"].params == {"sizes": steps.PROFILES[profile]["data"]["sizes"]}
         assert declared["q2.train"].needs == ("q2.data",) and declared["q2.train"].input_files == ()
         assert declared["q2.train"].uses_device and declared["q2.train"].seed == 42
 
@@ -53,8 +53,7 @@ def test_check_data_says_the_offline_data_is_generated():
 
 
 def test_cost_step_reports_both_networks_with_agreeing_counts(tmp_path):
-    ctx = fake_context(tmp_path, params={k: steps.PROFILES["smoke"][k]
-                                         for k in ("cpu_threads", "timing_batches", "timing_repeats")})
+    ctx = fake_context(tmp_path, params=steps.PROFILES["smoke"]["cost"])
     result = cost.run(ctx)
     for net in ("cnn_maxpool", "cnn_strided"):
         n = result["networks"][net]

@@ -10,18 +10,16 @@ import pytest
 from compute.engine.step import Result
 from compute.engine.testing import fake_context
 from compute.q2 import figures, synthetic, train
-from compute.q2.steps import PROFILES, TRAIN_SETTINGS
+from compute.q2.steps import PROFILES
 from report.sections import q2 as q2_report
 
 SMOKE = PROFILES["smoke"]
-PARAMS = {k: SMOKE[k] for k in TRAIN_SETTINGS}
+PARAMS = SMOKE["train"]
 
 
 @pytest.fixture(scope="module")
 def smoke_data(tmp_path_factory):
-    ctx = fake_context(
-        tmp_path_factory.mktemp("data"), params={"sizes": SMOKE["sizes"]}, seed=SMOKE["seed"]
-    )
+    ctx = fake_context(tmp_path_factory.mktemp("data"), params=SMOKE["data"], seed=SMOKE["seed"])
     return {"q2.data": Result(synthetic.run(ctx), ctx.out)}
 
 
@@ -49,7 +47,7 @@ def test_result_has_every_run_with_per_epoch_curves_and_test_accuracy(first):
         (net, lr) for net in ("cnn_maxpool", "cnn_strided") for lr in (0.1, 0.01, 0.001)
     ]
     for r in result["runs"]:
-        assert len(r["train_loss"]) == len(r["val_loss"]) == len(r["val_acc"]) == SMOKE["epochs"]
+        assert len(r["train_loss"]) == len(r["val_loss"]) == len(r["val_acc"]) == PARAMS["epochs"]
         assert 0 <= r["test_acc_529"] <= 1 and 0 <= r["test_acc_1000"] <= 1
         assert (
             sum(map(sum, r["confusion_529"])) == 529 and sum(map(sum, r["confusion_1000"])) == 1000
@@ -57,7 +55,7 @@ def test_result_has_every_run_with_per_epoch_curves_and_test_accuracy(first):
         accuracy = sum(r["confusion_529"][c][c] for c in range(4)) / 529
         assert accuracy == pytest.approx(r["test_acc_529"])
     assert set(result["best_lr"]) == {"cnn_maxpool", "cnn_strided"}
-    assert result["data"]["splits"]["train"]["images"] == SMOKE["sizes"]["train"]
+    assert result["data"]["splits"]["train"]["images"] == SMOKE["data"]["sizes"]["train"]
 
 
 def test_best_rate_is_the_one_with_the_highest_final_validation_accuracy(first):
@@ -80,7 +78,7 @@ def test_an_exact_validation_tie_goes_to_the_smallest_rate_in_training_and_in_th
             copy.deepcopy(leader["val_confusion"]),
         )
     chosen = train.best_learning_rate({r["lr"]: r["val_acc"][-1] for r in runs})
-    assert chosen == min(SMOKE["learning_rates"])
+    assert chosen == min(PARAMS["learning_rates"])
     (ctx.out.parent / "manifest.json").write_text(
         json.dumps({"components": {"params": PARAMS, "seed": SMOKE["seed"]}})
     )

@@ -251,13 +251,14 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, features):
 
 def test_homework_profile_has_the_course_settings():
     homework = PROFILES["homework"]
-    assert (homework["source"], homework["bounds"], homework["frames"], homework["mel_sample_rate"]) == \
+    f, t = homework["features"], homework["train"]
+    assert (homework["source"], f["bounds"], f["frames"], f["mel_sample_rate"]) == \
         ("ljspeech", [9825, 10480, 13100], 2754, 16000)
-    training = ("epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing", "seed")
-    assert [homework[k] for k in training] == [15, 64, 16, 1e-3, 0.01, 0.1, 42]
-    assert homework["padding"] == train.FIXED  # every clip padded to 2,754 frames, as the course
-    assert (homework["hop"], homework["fused_adamw"]) == (160, False)  # the course's features and AdamW
-    assert [train.lr_factor(e, homework["warmup_epochs"], homework["decay_epochs"], homework["lr_floor"])
+    training = ("epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "label_smoothing")
+    assert [t[k] for k in training] + [homework["seed"]] == [15, 64, 16, 1e-3, 0.01, 0.1, 42]
+    assert t["padding"] == train.FIXED  # every clip padded to 2,754 frames, as the course
+    assert (f["hop"], t["fused_adamw"]) == (160, False)  # the course's features and AdamW
+    assert [train.lr_factor(e, t["warmup_epochs"], t["decay_epochs"], t["lr_floor"])
             for e in (0, 2, 14)] == pytest.approx([0.01, 1.0, 0.01])
     assert homework["require_complete"] is True
 
@@ -266,12 +267,14 @@ def test_quick_profile_changes_only_data_size_feature_rate_and_training_cost_set
     allowed = {"source", "n_clips", "bounds", "require_complete", "hop", "frames", "epochs", "batch_size", "fused_adamw",
                "warmup_epochs", "decay_epochs", "padding"}
     assert set(differences_from_homework("quick")) <= allowed
-    assert differences_from_homework("quick")["frames"] == {"homework": 2754, "profile": PROFILES["quick"]["frames"]}
+    assert differences_from_homework("quick")["frames"] == \
+        {"homework": 2754, "profile": PROFILES["quick"]["features"]["frames"]}
+    assert differences_from_homework("homework") == {}
 
 
 @pytest.mark.parametrize("profile, names", [
-    ("quick", ["q3.corpus", "q3.features", "q3.train", "q3.figures"]),
-    ("smoke", ["q3.corpus", "q3.features", "q3.train", "q3.figures"])])
+    ("quick", ["q3.corpus", "q3.features", "q3.train", "q3.figures", "q3.settings"]),
+    ("smoke", ["q3.corpus", "q3.features", "q3.train", "q3.figures", "q3.settings"])])
 def test_offline_profiles_generate_the_corpus_then_train_both_decoders(profile, names):
     declared = steps(profile, {"octmnist": None, "ljspeech": None, "device": "cpu"})
     assert [s.name for s in declared] == names
@@ -291,8 +294,9 @@ SAMPLE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ljsp
 def test_quick_check_data_describes_the_generated_corpus():
     lines = q3_steps.check_data("quick", {"ljspeech": None})
     quick = PROFILES["quick"]
-    assert f"{quick['n_clips']} clips spoken by eSpeak NG" in lines[0]
-    assert lines[1] == "splits: train {}, val {}, test {}".format(*q3_steps.split_sizes(quick["bounds"]))
+    assert f"{quick['corpus']['n_clips']} clips spoken by eSpeak NG" in lines[0]
+    assert lines[1] == "splits: train {}, val {}, test {}".format(
+        *q3_steps.split_sizes(quick["features"]["bounds"]))
 
 
 def test_homework_check_data_says_how_to_get_a_missing_ljspeech(tmp_path, monkeypatch):

@@ -27,6 +27,26 @@ def test_the_three_sections_are_discovered_in_order_with_every_profile():
     assert sections["q1"].check_data is None and sections["q2"].check_data is not None
 
 
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_every_settings_group_is_exactly_its_steps_parameters(profile):
+    """The one shape of compute/engine/profiles.py: each dict at the top of a section's settings
+    is the parameters of the step it names, a step reading a dataset also told where the data lies;
+    only the settings table's step takes parameters made from the settings as a whole."""
+    ungrouped = set()
+    for name, section in discover().items():
+        settings = section.profiles[profile]
+        declared = {step.name: step for step in section.steps(profile, {})}
+        for group, values in settings.items():
+            if isinstance(values, dict):
+                params = declared[f"{name}.{group}"].params
+                assert {k: params[k] for k in values} == values, (name, group)
+                assert {k: v for k, v in params.items() if k not in values} in (
+                    {}, {"source": settings.get("source"), "root": None}), (name, group)
+        ungrouped |= {s for s, step in declared.items() if step.params
+                      and not isinstance(settings.get(s.split(".")[-1]), dict)}
+    assert ungrouped == {"q3.settings"}
+
+
 def test_the_readme_section_list_is_the_discovered_one():
     text = (ROOT / "README.md").read_text()
     assert README_START in text and README_END in text
@@ -75,8 +95,8 @@ FOURTH = {
 from compute.engine.profiles import derive
 from compute.engine.step import Step
 
-HOMEWORK = {"n": 100}
-PROFILES = derive(HOMEWORK, quick={}, smoke={"n": 12})
+HOMEWORK = {"squares": {"n": 100}}
+PROFILES = derive(HOMEWORK, quick={}, smoke={"squares": {"n": 12}})
 
 
 def run(ctx):
@@ -85,7 +105,7 @@ def run(ctx):
 
 
 def steps(profile, options):
-    return [Step("q4.squares", run, params=PROFILES[profile])]
+    return [Step("q4.squares", run, params=PROFILES[profile]["squares"])]
 ''',
     "report/sections/q4.py": '''
 from compute.q4 import steps

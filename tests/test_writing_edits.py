@@ -1,7 +1,8 @@
 """Writing the report never costs a computation. In a copy of the project whose smoke build is
 cached, editing every template, every report/ module, report.toml and every plotting module leaves
-every computing step cached (only the figure steps re-plot), while editing model or training code
-re-runs exactly the steps that use it. Checked through the planner (`build.py --explain`)."""
+every computing step cached (only the figure steps re-plot), and so does editing a course's setting
+the profile overrides, while editing model or training code re-runs exactly the steps that use it.
+Checked through the planner (`build.py --explain`)."""
 import ast
 import re
 import shutil
@@ -123,6 +124,27 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(bui
     assert rerun(states) == steps
     assert any(states[s] == f"would run: code changed in {module}" for s in steps)
     assert all("upstream result changed" in states[s] or module in states[s] for s in steps)
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+@needs_tools
+def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cached(built, project_copy):
+    """The fixture's profile is smoke, which trains Q2 and Q3 for 2 epochs: the course's 15 epochs
+    of each are used by the homework profile only. Editing them re-runs none of smoke's steps but
+    the settings table's, which states the course's value beside the profile's."""
+    replace_once(project_copy / "compute/q2/steps.py", '"epochs": 15, "batch_size": 8,',
+                 '"epochs": 16, "batch_size": 8,')
+    replace_once(project_copy / "compute/q3/steps.py", '"epochs": 15, "batch_size": 64,',
+                 '"epochs": 16, "batch_size": 64,')
+    states = plan(project_copy, built)
+    assert states["q2.train"] == states["q3.train"] == "cached"
+    assert rerun(states) == {"q3.settings"}
+    assert states["q3.settings"].startswith("would run: parameter changed: differences ")
 
 
 def engine_modules(copy: Path) -> list[Path]:

@@ -3,6 +3,14 @@
 A section writes the course's exact settings once (`homework`) and, for each other profile, only
 what that profile changes; `derive` merges the changes in (nested dicts key by key, anything else
 replaced whole), so every section's `PROFILES` has the same shape and the same names.
+
+The one shape of a section's settings: one group per step that takes parameters, named by the
+last part of the step's name ("train" for q2.train), holding exactly that step's parameters
+(`Step(..., params=p["train"])`); beside the groups, at the top level, the section-wide values
+that are no step's parameters as such: the seed, and where the data comes from (which source,
+a dataset's path, how strictly `--check-data` judges it). A step that reads a dataset gets where
+it lies on top of its group (q2.data on the real file takes its path instead of its group).
+So a setting reaches exactly the steps that use it, and editing one re-runs only those.
 """
 from __future__ import annotations
 

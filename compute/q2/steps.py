@@ -12,31 +12,36 @@ from compute.engine.profiles import derive
 from compute.q2 import cost, data, figures, synthetic, train
 from compute.engine.step import DataError, Resources, Step
 
-# the course's settings on the real OCTMNIST; on a CPU with two or more cores the two networks
-# train at once, one process each with `cpu_threads` threads (bit-identical to training them one
-# after the other)
-HOMEWORK = {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
-            "epochs": 15, "batch_size": 8, "seed": 42, "data": "octmnist", "octmnist_path": None,
-            "cpu_threads": 1, "workers": 2, "eval_batch": 1000, "timing_batches": [1, 1000],
-            "timing_repeats": 5,
-            "sizes": None}  # the split sizes of project-generated data; the real file has its own
+# The course's settings on the real OCTMNIST: one group per step (compute/engine/profiles.py);
+# on a CPU with two or more cores the two networks train at once, one process each with
+# `cpu_threads` threads (bit-identical to training them one after the other)
+CPU_THREADS = 1
+HOMEWORK = {
+    "source": "octmnist", "octmnist_path": None, "seed": 42,
+    "data": {"sizes": None},  # the split sizes of project-generated data; the real file has its own
+    "train": {"networks": ["cnn_maxpool", "cnn_strided"], "learning_rates": [0.1, 0.01, 0.001],
+              "epochs": 15, "batch_size": 8, "cpu_threads": CPU_THREADS, "workers": 2,
+              "eval_batch": 1000},
+    "cost": {"cpu_threads": CPU_THREADS, "timing_batches": [1, 1000], "timing_repeats": 5},
+}
 PROFILES = derive(
     HOMEWORK,
     # project-generated data, sized so that all six runs take a few minutes on two CPU cores
-    quick={"data": "synthetic", "sizes": {"train": 20_000, "val": 2_000, "test": 1_000}},
+    quick={"source": "synthetic",
+           "data": {"sizes": {"train": 20_000, "val": 2_000, "test": 1_000}}},
     # seconds, for tests; the test split keeps 1,000 images so that the course's 529 exist;
     # one process: starting a second costs more than this training
-    smoke={"data": "synthetic", "sizes": {"train": 96, "val": 64, "test": 1_000}, "epochs": 2,
-           "workers": 1, "timing_batches": [1, 16], "timing_repeats": 1},
+    smoke={"source": "synthetic", "data": {"sizes": {"train": 96, "val": 64, "test": 1_000}},
+           "train": {"epochs": 2, "workers": 1},
+           "cost": {"timing_batches": [1, 16], "timing_repeats": 1}},
 )
-TRAIN_SETTINGS = ("networks", "learning_rates", "epochs", "batch_size", "cpu_threads", "workers", "eval_batch")
 
 
 def steps(profile: str, options: dict) -> list[Step]:
     p = PROFILES[profile]
-    if p["data"] == "synthetic":
-        source = Step("q2.data", synthetic.run, params={"sizes": p["sizes"]},
-                      libraries=("numpy",), seed=p["seed"])
+    if p["source"] == "synthetic":
+        source = Step("q2.data", synthetic.run, params=p["data"], libraries=("numpy",),
+                      seed=p["seed"])
     else:
         path = data.locate(options.get("octmnist") or p["octmnist_path"])
         if path is None or not path.exists():
@@ -47,13 +52,13 @@ def steps(profile: str, options: dict) -> list[Step]:
                       libraries=("numpy",), locations=("path",))
     return [
         source,
-        Step("q2.train", train.run, params={k: p[k] for k in TRAIN_SETTINGS}, needs=("q2.data",),
+        Step("q2.train", train.run, params=p["train"], needs=("q2.data",),
              input_files=source.input_files, libraries=("torch", "numpy"),
              seed=p["seed"], uses_device=True, resources=Resources(cpus=2, memory_gb=16, hours=6)),
         Step("q2.figures", figures.run, needs=("q2.data", "q2.train"), libraries=("numpy", "matplotlib"),
              presents=True),
-        Step("q2.cost", cost.run, params={k: p[k] for k in ("cpu_threads", "timing_batches", "timing_repeats")},
-             libraries=("torch", "sympy"), seed=p["seed"], uses_device=True, resources=Resources(memory_gb=8)),
+        Step("q2.cost", cost.run, params=p["cost"], libraries=("torch", "sympy"), seed=p["seed"],
+             uses_device=True, resources=Resources(memory_gb=8)),
     ]
 
 
@@ -62,8 +67,8 @@ def check_data(profile: str, options: dict) -> list[str]:
     An unusable file raises DataError; a usable one that differs from the published file is a
     `problem:` line."""
     p = PROFILES[profile]
-    if p["data"] == "synthetic":
-        sizes = ", ".join(f"{s} {n:,}" for s, n in p["sizes"].items())
+    if p["source"] == "synthetic":
+        sizes = ", ".join(f"{s} {n:,}" for s, n in p["data"]["sizes"].items())
         return [f"project-generated OCTMNIST-like data (compute/q2/synthetic.py, seed {p['seed']}): "
                 f"{sizes} images; nothing to check"]
     path = data.locate(options.get("octmnist") or p["octmnist_path"])

@@ -1,12 +1,13 @@
 """Q3's steps and the settings of each profile: the offline corpus (quick and smoke), the log-mel
-features, one training step for both decoders and one step drawing their figures."""
+features, one training step for both decoders, one step drawing their figures and one recording
+the settings table of the text."""
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
 
 from compute.engine.profiles import derive
-from compute.q3 import corpus, data, features, figures, train
+from compute.q3 import corpus, data, features, figures, settings, train
 from compute.q3.download import download_ljspeech
 from compute.q3.model import DECODERS, ModelDimensions
 from compute.q3.text import MAX_TEXT
@@ -17,23 +18,29 @@ NOT_FOUND = ("LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 f
              f"or download it into {DATA_DIR} with `make data`.")
 
 COURSE_MODEL = ModelDimensions()
+SAMPLE_RATE = 22050  # LJ Speech's; the offline corpus is spoken at the same rate
+# One group per step (compute/engine/profiles.py); at the top level where the data comes from
+# (LJ Speech 1.1, the course split by row order, or the offline corpus), how strictly
+# `--check-data` judges it, and the seed
 HOMEWORK = {
-    # data: LJ Speech 1.1, the course split by row order
-    "source": "ljspeech", "n_clips": None, "bounds": [9825, 10480, 13100], "require_complete": True,
+    "source": "ljspeech", "require_complete": True, "seed": 42,
+    "corpus": {"n_clips": None, "sample_rate": SAMPLE_RATE},
     # audio and text (the 16 kHz mel bank on 22,050 Hz audio is the reference's quirk)
-    "sample_rate": 22050, "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": COURSE_MODEL.n_mels,
-    "frames": COURSE_MODEL.n_frames, "max_text": MAX_TEXT,
-    # model: the course's dimensions (compute/q3/model.py), the frame count given apart
-    "model": {k: v for k, v in asdict(COURSE_MODEL).items() if k != "n_frames"},
-    # training
-    "epochs": 15, "batch_size": 64, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.01,
-    "label_smoothing": 0.1, "warmup_epochs": 2, "decay_epochs": 12, "lr_floor": 0.01, "seed": 42,
-    "fused_adamw": False,  # PyTorch's default AdamW step, as the course
-    "padding": train.FIXED,
-    # on a CPU the two decoders train at once, one process and one torch thread each
-    "workers": 2, "cpu_threads": 1,
-    # reporting
-    "baseline_candidates": 100,
+    "features": {"bounds": [9825, 10480, 13100], "sample_rate": SAMPLE_RATE,
+                 "mel_sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": COURSE_MODEL.n_mels,
+                 "frames": COURSE_MODEL.n_frames, "max_text": MAX_TEXT},
+    "train": {
+        "decoders": list(DECODERS),
+        # the course's dimensions (compute/q3/model.py), the frame count given apart
+        "model": {k: v for k, v in asdict(COURSE_MODEL).items() if k != "n_frames"},
+        "epochs": 15, "batch_size": 64, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.01,
+        "label_smoothing": 0.1, "warmup_epochs": 2, "decay_epochs": 12, "lr_floor": 0.01,
+        "fused_adamw": False,  # PyTorch's default AdamW step, as the course
+        "padding": train.FIXED,
+        # on a CPU the two decoders train at once, one process and one torch thread each
+        "workers": 2, "cpu_threads": 1,
+        "baseline_candidates": 100,  # the constant transcriptions the baseline is chosen from
+    },
 }
 PROFILES = derive(
     HOMEWORK,
@@ -48,19 +55,18 @@ PROFILES = derive(
     # 2 ms where the default takes 9 (of about 100 a batch). Batches of 4 give the attention the
     # updates it needs to align with the audio. 1,200 training clips fit two CPU cores, one
     # decoder on each.
-    quick={"source": "corpus", "n_clips": 1600, "bounds": [1200, 1350, 1600], "require_complete": False,
-           "hop": 320, "frames": 400, "epochs": 12, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 10,
-           "padding": train.BY_LENGTH, "fused_adamw": True},
-    smoke={"source": "corpus", "n_clips": 12, "bounds": [8, 10, 12], "require_complete": False,
-           "frames": 120, "epochs": 2, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 1,
-           "baseline_candidates": 5, "fused_adamw": True,
-           # one process: starting a second costs more than this training
-           "padding": train.BY_LENGTH, "workers": 1},
+    quick={"source": "corpus", "require_complete": False, "corpus": {"n_clips": 1600},
+           "features": {"bounds": [1200, 1350, 1600], "hop": 320, "frames": 400},
+           "train": {"epochs": 12, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 10,
+                     "padding": train.BY_LENGTH, "fused_adamw": True}},
+    smoke={"source": "corpus", "require_complete": False, "corpus": {"n_clips": 12},
+           "features": {"bounds": [8, 10, 12], "frames": 120},
+           "train": {"epochs": 2, "batch_size": 4, "warmup_epochs": 1, "decay_epochs": 1,
+                     "baseline_candidates": 5, "fused_adamw": True,
+                     # one process: starting a second costs more than this training
+                     "padding": train.BY_LENGTH, "workers": 1}},
 )
-FEATURE_KEYS = ("bounds", "sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
-TRAIN_KEYS = ("model", "epochs", "batch_size", "eval_batch_size", "lr", "weight_decay", "fused_adamw", "label_smoothing",
-              "warmup_epochs", "decay_epochs", "lr_floor", "padding", "workers", "cpu_threads",
-              "baseline_candidates")
+AUDIO_LIBRARIES = ("numpy", "soundfile", "torch", "torchaudio")
 TRAIN_LIBRARIES = ("torch", "torchaudio", "rapidfuzz")
 # what a job asks for (--executor local or slurm): the homework profile's features of 13,100
 # clips take 11.5 GB; its training is minutes a decoder on a GPU, a day or more on two CPU cores (both
@@ -69,10 +75,18 @@ FEATURE_RESOURCES = Resources(cpus=4, memory_gb=16, hours=3)
 TRAIN_RESOURCES = Resources(cpus=4, memory_gb=32, hours=12)
 
 
+def flat(settings: dict) -> dict:
+    """{setting: value} of the top level and of every step's group (the top level's dicts)."""
+    out = {}
+    for name, value in settings.items():
+        out |= value if isinstance(value, dict) else {name: value}
+    return out
+
+
 def differences_from_homework(profile: str) -> dict:
     """{setting: {"homework": value, "profile": value}} for every setting the profile changes."""
-    settings = PROFILES[profile]
-    return {k: {"homework": v, "profile": settings[k]} for k, v in HOMEWORK.items() if settings[k] != v}
+    course, chosen = flat(HOMEWORK), flat(PROFILES[profile])
+    return {k: {"homework": v, "profile": chosen[k]} for k, v in course.items() if chosen[k] != v}
 
 
 def ljspeech_root(options: dict) -> Path | None:
@@ -82,30 +96,29 @@ def ljspeech_root(options: dict) -> Path | None:
 def steps(profile: str, options: dict) -> list[Step]:
     p = PROFILES[profile]
     out: list[Step] = []
-    feature_params = {k: p[k] for k in FEATURE_KEYS}
     if p["source"] == "corpus":
-        out.append(Step("q3.corpus", corpus.run, params={"n_clips": p["n_clips"], "sample_rate": p["sample_rate"]},
-                        libraries=("numpy", "soundfile", "torch", "torchaudio"), programs=("espeak-ng",),
-                        seed=p["seed"]))
-        out.append(Step("q3.features", features.run, params={"source": "corpus", "root": None, **feature_params},
-                        needs=("q3.corpus",), libraries=("numpy", "soundfile", "torch", "torchaudio"),
-                        resources=FEATURE_RESOURCES))
+        out.append(Step("q3.corpus", corpus.run, params=p["corpus"], libraries=AUDIO_LIBRARIES,
+                        programs=("espeak-ng",), seed=p["seed"]))
+        reads = {"params": {"source": "corpus", "root": None, **p["features"]},
+                 "needs": ("q3.corpus",)}
     else:
         root = ljspeech_root(options)
         if root is None:
             if not options.get("download_missing"):
                 raise DataError(NOT_FOUND)
             root = download_ljspeech(DATA_DIR)  # the homework profile fetches the real data when none is given
-        out.append(Step("q3.features", features.run,
-                        params={"source": "ljspeech", "root": str(root), **feature_params},
-                        input_files=present_input_files(root), locations=("root",),
-                        libraries=("numpy", "soundfile", "torch", "torchaudio"), resources=FEATURE_RESOURCES))
-    params = {"decoders": list(DECODERS), **{k: p[k] for k in TRAIN_KEYS},
-              "differences_from_homework": differences_from_homework(profile)}
-    out.append(Step("q3.train", train.run, params=params, needs=("q3.features",),
+        reads = {"params": {"source": "ljspeech", "root": str(root), **p["features"]},
+                 "input_files": present_input_files(root), "locations": ("root",)}
+    out.append(Step("q3.features", features.run, **reads, libraries=AUDIO_LIBRARIES,
+                    resources=FEATURE_RESOURCES))
+    out.append(Step("q3.train", train.run, params=p["train"], needs=("q3.features",),
                     libraries=TRAIN_LIBRARIES, seed=p["seed"], uses_device=True, resources=TRAIN_RESOURCES))
     out.append(Step("q3.figures", figures.run, needs=("q3.train",), libraries=("matplotlib",),
                     presents=True))
+    # the text's table of the settings the profile changes, a step of its own: a course's setting
+    # that this profile overrides is in the table's key, never in a training step's
+    table = {"differences": differences_from_homework(profile)}
+    out.append(Step("q3.settings", settings.run, params=table))
     return out
 
 
@@ -124,14 +137,16 @@ def present_input_files(root: Path) -> tuple[Path, ...]:
 def check_data(profile: str, options: dict) -> list[str]:
     """Lines describing the data the profile uses; DataError when it is unusable."""
     p = PROFILES[profile]
+    f = p["features"]
     if p["source"] == "corpus":
-        return [f"LJ Speech layout generated offline: {p['n_clips']} clips spoken by {corpus.check_espeak()}",
+        return [f"LJ Speech layout generated offline: {p['corpus']['n_clips']} clips spoken by "
+                f"{corpus.check_espeak()}",
                 "splits: " + ", ".join(f"{name} {n}" for name, n in
-                                       zip(("train", "val", "test"), split_sizes(p["bounds"])))]
+                                       zip(("train", "val", "test"), split_sizes(f["bounds"])))]
     root = ljspeech_root(options)
     if root is None:
         raise DataError(NOT_FOUND)
-    return data.check_data(root, p["bounds"], p["sample_rate"], p["require_complete"])
+    return data.check_data(root, f["bounds"], f["sample_rate"], p["require_complete"])
 
 
 def split_sizes(bounds: list[int]) -> list[int]:

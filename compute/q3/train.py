@@ -182,8 +182,7 @@ def run(ctx: Context) -> dict:
     common = {"baseline": constant_baseline(train_texts, targets(data["val"]), targets(data["test"]),
                                             p["baseline_candidates"]),
               "damerau_levenshtein_variant": DAMERAU_LEVENSHTEIN_VARIANT,
-              "settings": {k: v for k, v in p.items() if k != "differences_from_homework"},
-              "differences_from_homework": p.get("differences_from_homework", {})}
+              "settings": dict(p)}
     processes = parallel.process_count(p["workers"], len(p["decoders"]), ctx.device)
     began = time.perf_counter()
     if processes > 1:

@@ -8,8 +8,10 @@ made from the discovered sections.
 
 A section provides:
 - compute: `profiles` (its settings for each profile of compute/engine/profiles.py, declared with
-  `compute.engine.profiles.derive`) and `steps(profile, options) -> [Step]`, the cached steps that
-  compute its results (compute/engine/step.py says what a step declares). `options` holds the dataset
+  `compute.engine.profiles.derive`, in the one shape that module describes: a group per step that
+  takes parameters, named by the step's last name part and holding exactly its parameters, and at
+  the top level the seed and where the data comes from) and `steps(profile, options) -> [Step]`,
+  the cached steps that compute its results (compute/engine/step.py says what a step declares). `options` holds the dataset
   paths and device of the command line; `options["download_missing"]` is set only when the
   section is being computed. A missing dataset raises `compute.engine.step.DataError`.
 - report: `claims(results) -> [Claim]`, each stated number with its independent verification

@@ -411,5 +411,6 @@ SECTION = Section(
     profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
     check_data=steps.check_data, download=steps.download,
     data_options=(DataOption("octmnist", f"the {FILE_NAME} file (else downloaded)", ENV_VAR,
-                             tuple(p for p, s in steps.PROFILES.items() if s["data"] == "octmnist"), "OCTMNIST"),),
+                             tuple(p for p, s in steps.PROFILES.items()
+                                   if s["source"] == "octmnist"), "OCTMNIST"),),
     measured=MEASURED, proofs=PROOFS, compare=comparison)

@@ -23,7 +23,7 @@ from compute.q3 import steps
 from compute.q3.corpus import VOICES
 from compute.q3.data import ENV_VAR
 from compute.q3.names import DECODER_NAMES, METRIC_NAMES
-from compute.q3.steps import HOMEWORK, split_sizes
+from compute.q3.steps import HOMEWORK, flat, split_sizes
 from compute.q3.text import VOCAB, decode, until_eos
 from compute.q3.train import FIXED, load_split, load_trained
 from report.cited import PUBLISHED, cited_value
@@ -198,18 +198,31 @@ def _data_claims(results: dict) -> list[Claim]:
 def _settings_claims(result) -> list[Claim]:
     first = result.data["decoders"][next(iter(DECODERS))]
     settings, stated = first["settings"], declared(result)
-    course = {k: cited_value(f"q3.course.{k}") if f"q3.course.{k}" in PUBLISHED else HOMEWORK[k]
-              for k in HOMEWORK}
-    differences = {k: {"homework": course[k], "profile": d["profile"]}
-                   for k, d in stated["params"]["differences_from_homework"].items()}
     return ([Claim(f"q3.setting.{k}", settings[k], stated["params"][k]) for k in TRAIN_SETTINGS]
             + [Claim(f"q3.setting.{k}", settings["model"][k], stated["params"]["model"][k]) for k in MODEL_SETTINGS]
             + [Claim("q3.setting.seed", first["seed"], stated["seed"]),
                Claim("q3.processes", result.data["processes"],
                      parallel.process_count(stated["params"]["workers"], len(result.data["decoders"]),
                                             first["device"], result.data["cpus"])),  # the training machine's cores
-               Claim("q3.vocabulary", settings["model"]["n_vocab"], len(VOCAB)),
-               Claim("q3.differences", first["differences_from_homework"], differences)])
+               Claim("q3.vocabulary", settings["model"]["n_vocab"], len(VOCAB))])
+
+
+def _differences_claim(results: dict) -> Claim:
+    """The settings table against the settings the computing steps were declared with (their
+    manifests: what ran) and the course's (cited where published); a setting no computation uses
+    (how strictly --check-data judges the data) as the table's step was declared with it."""
+    ran = {"seed": declared(results["q3.train"])["seed"]}
+    for name in ("q3.corpus", "q3.features", "q3.train"):
+        ran |= declared(results[name])["params"] if name in results else {}
+    table = results["q3.settings"]
+    listed = declared(table)["params"]["differences"]
+    expected = {}
+    for k, homework in flat(HOMEWORK).items():
+        used = ran[k] if k in ran else listed.get(k, {"profile": homework})["profile"]
+        if used != homework:
+            course = cited_value(f"q3.course.{k}") if f"q3.course.{k}" in PUBLISHED else homework
+            expected[k] = {"homework": course, "profile": used}
+    return Claim("q3.differences", table.data["differences"], expected)
 
 
 def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim], dict]:
@@ -318,7 +331,9 @@ def comparison(results: dict) -> list[tuple[str, float, tuple, bool]]:
 
 
 def claims(results: dict) -> list[Claim]:
-    out, rescored, losses = _data_claims(results) + _settings_claims(results["q3.train"]), {}, {}
+    out = _data_claims(results) + _settings_claims(results["q3.train"])
+    out.append(_differences_claim(results))
+    rescored, losses = {}, {}
     features_dir, plotted = str(results["q3.features"].dir), results["q3.figures"].data["plotted"]
     for decoder in DECODERS:
         found, rescored[decoder] = _decoder_claims(decoder, results["q3.train"], features_dir)
@@ -383,8 +398,8 @@ PROOFS = {
     "q3.hours": ("q3.features", "the durations of the dataset's wav files, summed again"),
     "q3.processes": ("q3.train", "the declared workers, the decoders and the training machine's cores"),
     "q3.vocabulary": ("q3.train", "the symbols of the vocabulary, counted"),
-    "q3.differences": ("q3.train", "the declaration's settings against the course's (cited) and the "
-                                   "profile's"),
+    "q3.differences": ("q3.settings", "the settings the computing steps were declared with, "
+                                      "against the course's (cited)"),
     "q3.params.*": ("q3.train", "the parameter count from the layer shapes of the specification"),
     "q3.test.*.loss": ("q3.train", "the saved weights run again on the test features"),
     "q3.test.*": ("q3.train", RESCORED),
