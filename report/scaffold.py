@@ -6,6 +6,7 @@ the template that states them, and a test of the step. A newcomer then edits the
 computation, the claims and the template; every file the scaffold writes is the new question's own,
 so removing them removes the question.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,12 +75,12 @@ SECTION = Section(name="{name}", title={title!r}, summary="a new question",
                   proofs=PROOFS)
 '''
 
-TEMPLATE = r'''%# {title}: numbers through claim(...)|num, figures through fig(step, file).
+TEMPLATE = r"""%# {title}: numbers through claim(...)|num, figures through fig(step, file).
 \section{{{title_tex}}}
 \label{{sec:{name}}}
 
 The first \VAR{{claim('{name}.n')|num}} squares add up to \VAR{{claim('{name}.sum')|num}}.
-'''
+"""
 
 TEST = '''"""{title}: the step's computation on small inputs."""
 from compute.{name} import work
@@ -109,11 +110,15 @@ def new(name: str, title: str, root: Path = ROOT) -> list[Path]:
     if not NAME.fullmatch(name):
         raise BuildError(f"section name {name!r}: use lower-case letters and digits, e.g. q4")
     if not title.strip():
-        raise BuildError("the section needs a title, e.g. python -m report.sections new q4 \"A title\"")
+        raise BuildError(
+            'the section needs a title, e.g. python -m report.sections new q4 "A title"'
+        )
     planned = {root / path: text for path, text in files(name, title.strip()).items()}
     taken = [str(p.relative_to(root)) for p in planned if p.exists()]
     if taken:
-        raise BuildError(f"section {name}: {', '.join(taken)} already exist(s); choose another name")
+        raise BuildError(
+            f"section {name}: {', '.join(taken)} already exist(s); choose another name"
+        )
     for path, text in planned.items():
         write_atomic(path, text)
     return list(planned)

@@ -1,9 +1,10 @@
 """The Q2 section's steps: what each profile declares."""
+
 import pytest
 
-from compute.q2 import cost, data, steps
 from compute.engine.step import DataError
 from compute.engine.testing import fake_context
+from compute.q2 import cost, data, steps
 
 OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 
@@ -12,7 +13,10 @@ def test_offline_profiles_generate_their_data_and_need_no_file():
     for profile in ("quick", "smoke"):
         declared = {s.name: s for s in steps.steps(profile, OPTIONS)}
         assert list(declared) == ["q2.data", "q2.train", "q2.figures", "q2.cost"]
-        assert declared["q2.figures"].needs == ("q2.data", "q2.train") and "torch" not in declared["q2.figures"].libraries
+        assert (
+            declared["q2.figures"].needs == ("q2.data", "q2.train")
+            and "torch" not in declared["q2.figures"].libraries
+        )
         assert declared["q2.data"].params == {"sizes": steps.PROFILES[profile]["data"]["sizes"]}
         assert declared["q2.train"].needs == ("q2.data",) and declared["q2.train"].input_files == ()
         assert declared["q2.train"].uses_device and declared["q2.train"].seed == 42
@@ -26,7 +30,11 @@ def test_homework_profile_runs_the_course_settings_on_a_given_file(tmp_path, mon
     assert declared["q2.data"].params == {"path": str(path)}
     assert declared["q2.data"].input_files == (path,) == declared["q2.train"].input_files
     settings = declared["q2.train"].params
-    assert (settings["learning_rates"], settings["epochs"], settings["batch_size"]) == ([0.1, 0.01, 0.001], 15, 8)
+    assert (settings["learning_rates"], settings["epochs"], settings["batch_size"]) == (
+        [0.1, 0.01, 0.001],
+        15,
+        8,
+    )
 
 
 def test_homework_profile_downloads_when_no_file_is_given(tmp_path, monkeypatch):
@@ -39,10 +47,14 @@ def test_homework_profile_downloads_when_no_file_is_given(tmp_path, monkeypatch)
     assert declared[0].input_files == (fetched[0],)
 
 
-def test_homework_profile_without_data_names_the_fix_when_not_asked_to_download(tmp_path, monkeypatch):
+def test_homework_profile_without_data_names_the_fix_when_not_asked_to_download(
+    tmp_path, monkeypatch
+):
     monkeypatch.delenv("OCTMNIST_PATH", raising=False)
     monkeypatch.setattr(data, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
-    monkeypatch.setattr(data, "download", lambda target: pytest.fail("listed steps must not download"))
+    monkeypatch.setattr(
+        data, "download", lambda target: pytest.fail("listed steps must not download")
+    )
     with pytest.raises(DataError, match="make data"):
         steps.steps("homework", OPTIONS)
 

@@ -12,6 +12,7 @@ a dataset's path, how strictly `--check-data` judges it). A step that reads a da
 it lies on top of its group (q2.data on the real file takes its path instead of its group).
 So a setting reaches exactly the steps that use it, and editing one re-runs only those.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,9 +36,12 @@ def merged(base: dict, changes: dict, where: str = "", profile: str = "") -> dic
     for key, value in changes.items():
         if key not in out:
             near = difflib.get_close_matches(str(key), [str(k) for k in out], n=1)
-            raise BuildError(f"profiles: {profile or 'a profile'} changes {where}{key}, a setting the course's "
-                             f"settings (HOMEWORK) lack" + (f"; did you mean {where}{near[0]}?" if near else ".")
-                             + f" Valid there: {', '.join(map(str, out))}")
+            raise BuildError(
+                f"profiles: {profile or 'a profile'} changes {where}{key}, a setting the course's "
+                f"settings (HOMEWORK) lack"
+                + (f"; did you mean {where}{near[0]}?" if near else ".")
+                + f" Valid there: {', '.join(map(str, out))}"
+            )
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merged(out[key], value, f"{where}{key}.", profile)
         else:
@@ -50,7 +54,13 @@ def derive(homework: dict, **changes: dict) -> dict[str, dict]:
     changes merged in. Naming a profile that does not exist, or leaving one out, is an error."""
     others = set(PROFILES) - {"homework"}
     if set(changes) != others:
-        raise BuildError(f"profiles: give the changes of exactly {', '.join(sorted(others))} "
-                         f"(got {', '.join(sorted(changes)) or 'none'})")
-    return {name: copy.deepcopy(homework) if name == "homework" else merged(homework, changes[name], profile=name)
-            for name in PROFILES}
+        raise BuildError(
+            f"profiles: give the changes of exactly {', '.join(sorted(others))} "
+            f"(got {', '.join(sorted(changes)) or 'none'})"
+        )
+    return {
+        name: copy.deepcopy(homework)
+        if name == "homework"
+        else merged(homework, changes[name], profile=name)
+        for name in PROFILES
+    }

@@ -1,6 +1,7 @@
 """Projections of Q2's steps (see compute/engine/plan.py): the data from a sample generated or the file
 read once, the training from timed epochs of a few hundred batches of each network on random
 images at the profile's batch size, scaled by the images and epochs."""
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,7 @@ from compute.torchtools import torch_threads
 
 GENERATED = {"train": 1000, "val": 100, "test": 100}  # images generated for a projection
 EPOCH = 200  # training batches of a timed epoch, at most
-IMAGE_BYTES = data.IMAGE_SIZE ** 2 + 1  # an image and its label in octmnist.npz
+IMAGE_BYTES = data.IMAGE_SIZE**2 + 1  # an image and its label in octmnist.npz
 
 
 def split_sizes(probe: Probe) -> dict[str, int]:
@@ -37,8 +38,13 @@ def data_projection(step, probe: Probe) -> Projection:
         began = time.perf_counter()
         data.md5(path)
         probe.shared("arrays", lambda: data.load_arrays(path))
-        return Projection(time.perf_counter() - began, f"{path.name} read and checked now",
-                          reads=f"{path} ({path.stat().st_size / 1e6:.0f} MB)", writes="its summary", ram=peak_ram())
+        return Projection(
+            time.perf_counter() - began,
+            f"{path.name} read and checked now",
+            reads=f"{path} ({path.stat().st_size / 1e6:.0f} MB)",
+            writes="its summary",
+            ram=peak_ram(),
+        )
     images = sum(step.params["sizes"].values())
     writes = f"octmnist.npz, {images:,} generated images"
     if not probe.measure:
@@ -47,9 +53,13 @@ def data_projection(step, probe: Probe) -> Projection:
     began = time.perf_counter()
     synthetic.generate(sample, step.seed)
     seconds = time.perf_counter() - began
-    return Projection(seconds * images / sum(sample.values()),
-                      f"{sum(sample.values()):,} images generated now ({seconds:.1f} s), times {images:,}",
-                      writes=writes, ram=peak_ram(), disk=images * IMAGE_BYTES)
+    return Projection(
+        seconds * images / sum(sample.values()),
+        f"{sum(sample.values()):,} images generated now ({seconds:.1f} s), times {images:,}",
+        writes=writes,
+        ram=peak_ram(),
+        disk=images * IMAGE_BYTES,
+    )
 
 
 def measure(net: str, p: dict, batches: int, device: str, seed: int, thorough: bool) -> dict:
@@ -57,16 +67,31 @@ def measure(net: str, p: dict, batches: int, device: str, seed: int, thorough: b
     `batches` batches: shuffling, dropout masks and steps), of one evaluation batch, and the peak
     memory."""
     torch.manual_seed(seed)
-    fused = FusedCNN([copy.deepcopy(NETWORKS[net]()) for _ in p["learning_rates"]], p["learning_rates"], device)
+    fused = FusedCNN(
+        [copy.deepcopy(NETWORKS[net]()) for _ in p["learning_rates"]], p["learning_rates"], device
+    )
     x = torch.rand(batches * p["batch_size"], 1, data.IMAGE_SIZE, data.IMAGE_SIZE, device=device)
     y = torch.randint(len(data.CLASSES), (len(x),), device=device)
-    shuffle, dropout = torch.Generator().manual_seed(seed), torch.Generator(device=device).manual_seed(seed)
-    epoch, _ = timed(lambda: train.train_epoch(fused, x, y, p["batch_size"], shuffle, dropout), thorough)
+    shuffle, dropout = (
+        torch.Generator().manual_seed(seed),
+        torch.Generator(device=device).manual_seed(seed),
+    )
+    epoch, _ = timed(
+        lambda: train.train_epoch(fused, x, y, p["batch_size"], shuffle, dropout), thorough
+    )
     eval_x = torch.rand(p["eval_batch"], 1, data.IMAGE_SIZE, data.IMAGE_SIZE)
-    evaluation, _ = timed(lambda: train.evaluate(fused, eval_x, torch.zeros(len(eval_x), dtype=torch.long),
-                                                 p["eval_batch"]), thorough)
-    return {"batch": epoch / batches, "eval": evaluation, "ram": peak_ram(),
-            "weights": sum(t.numel() * 4 for t in fused.state().values())}
+    evaluation, _ = timed(
+        lambda: train.evaluate(
+            fused, eval_x, torch.zeros(len(eval_x), dtype=torch.long), p["eval_batch"]
+        ),
+        thorough,
+    )
+    return {
+        "batch": epoch / batches,
+        "eval": evaluation,
+        "ram": peak_ram(),
+        "weights": sum(t.numel() * 4 for t in fused.state().values()),
+    }
 
 
 def train_projection(step, probe: Probe) -> Projection:
@@ -78,7 +103,10 @@ def train_projection(step, probe: Probe) -> Projection:
         return Projection(None, "not measured", reads=reads, writes=writes)
     processes = train.process_count(p, probe.device)
     batches = -(-sizes["train"] // p["batch_size"])
-    calls = [(net, p, min(batches, EPOCH), probe.device, step.seed, probe.thorough) for net in p["networks"]]
+    calls = [
+        (net, p, min(batches, EPOCH), probe.device, step.seed, probe.thorough)
+        for net in p["networks"]
+    ]
     if processes > 1:
         names = [f"{step.name} {n} (plan)" for n in p["networks"]]
         measured = parallel.in_processes(measure, calls, train.process_threads(p, processes), names)
@@ -87,17 +115,33 @@ def train_projection(step, probe: Probe) -> Projection:
             measured = [measure(*call) for call in calls]
     evals = -(-sizes["val"] // p["eval_batch"]) * p["epochs"] + -(-sizes["test"] // p["eval_batch"])
     per_net = [p["epochs"] * batches * m["batch"] + evals * m["eval"] for m in measured]
-    data_bytes = 4 * data.IMAGE_SIZE ** 2 * (2 * sizes["train"] + sizes["val"] + sizes["test"])
-    keep = 4 * batches * p["batch_size"] * NETWORKS[p["networks"][0]]().dims.fc1  # the epoch's dropout masks
+    data_bytes = 4 * data.IMAGE_SIZE**2 * (2 * sizes["train"] + sizes["val"] + sizes["test"])
+    keep = (
+        4 * batches * p["batch_size"] * NETWORKS[p["networks"][0]]().dims.fc1
+    )  # the epoch's dropout masks
     ram = [m["ram"] + data_bytes + keep for m in measured]
-    basis = (f"epochs of {min(batches, EPOCH)} batches of {p['batch_size']} timed now on random images ("
-             + ", ".join(f"{n} {m['batch'] * 1000:.2f} ms a batch" for n, m in zip(p["networks"], measured))
-             + f"), and an evaluation batch of {p['eval_batch']:,}; times {p['epochs']} epochs of {batches:,} "
-             f"batches and {evals} evaluation batches a network, "
-             + ("the networks at once, one process each" if processes > 1 else "the networks one after the other"))
-    return Projection(max(per_net) if processes > 1 else sum(per_net), basis, reads=reads, writes=writes,
-                      ram=sum(ram) if processes > 1 else max(ram), scratch=sum(m["weights"] for m in measured),
-                      disk=len(p["networks"]) * len(p["learning_rates"]) * 4 * sizes["test"])
+    basis = (
+        f"epochs of {min(batches, EPOCH)} batches of {p['batch_size']} timed now on random images ("
+        + ", ".join(
+            f"{n} {m['batch'] * 1000:.2f} ms a batch" for n, m in zip(p["networks"], measured)
+        )
+        + f"), and an evaluation batch of {p['eval_batch']:,}; times {p['epochs']} epochs of {batches:,} "
+        f"batches and {evals} evaluation batches a network, "
+        + (
+            "the networks at once, one process each"
+            if processes > 1
+            else "the networks one after the other"
+        )
+    )
+    return Projection(
+        max(per_net) if processes > 1 else sum(per_net),
+        basis,
+        reads=reads,
+        writes=writes,
+        ram=sum(ram) if processes > 1 else max(ram),
+        scratch=sum(m["weights"] for m in measured),
+        disk=len(p["networks"]) * len(p["learning_rates"]) * 4 * sizes["test"],
+    )
 
 
 PROJECTIONS = {"q2.data": data_projection, "q2.train": train_projection}

@@ -3,6 +3,7 @@
 A step of its own, declared with the table as its parameters, so that the table reaches the report
 through the cache like any result while no training step's key holds a setting only it shows.
 """
+
 from __future__ import annotations
 
 

@@ -10,6 +10,7 @@ its max_text + 2 ids (the course); with BY_LENGTH a batch holds clips of similar
 to its longest clip and its longest transcript: the encoder sees no frames past the longest clip,
 and the loss no padding past the longest transcript.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,11 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from compute import parallel
+from compute.engine.step import Context
 from compute.q3.decode import greedy_decode
 from compute.q3.metrics import DAMERAU_LEVENSHTEIN_VARIANT, METRICS, similarities
 from compute.q3.model import ModelDimensions, SpeechRecognizer
 from compute.q3.text import EOS, INDEX, PAD, SOS, decode, until_eos
-from compute.engine.step import Context
 from compute.torchtools import count_trainable_parameters, save_atomic, torch_threads
 
 SPLITS = ("train", "val", "test")
@@ -59,12 +60,16 @@ def targets(split: dict) -> list[str]:
     return [until_eos(decode(ids)) for ids in split["tokens"].tolist()]
 
 
-def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     return list(order.split(batch_size))
 
 
-def length_batches(frames_used: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+def length_batches(
+    frames_used: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> list[torch.Tensor]:
     """Training batches of clips of similar length: the clips shuffled, sorted by length within
     pools of POOL batches, cut into batches, and the batches shuffled."""
     batches: list[torch.Tensor] = []
@@ -73,7 +78,9 @@ def length_batches(frames_used: torch.Tensor, batch_size: int, generator: torch.
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def training_batches(split: dict, batch_size: int, generator: torch.Generator, padding: str) -> list[torch.Tensor]:
+def training_batches(
+    split: dict, batch_size: int, generator: torch.Generator, padding: str
+) -> list[torch.Tensor]:
     if padding == FIXED:
         return batch_indices(len(split["tokens"]), batch_size, generator)
     return length_batches(split["frames_used"], batch_size, generator)
@@ -85,7 +92,9 @@ def evaluation_batches(split: dict, batch_size: int, padding: str) -> list[torch
     return list(torch.argsort(split["frames_used"], stable=True).split(batch_size))
 
 
-def batch(split: dict, idx: torch.Tensor, device: torch.device, padding: str) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(
+    split: dict, idx: torch.Tensor, device: torch.device, padding: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, tokens) of the clips idx; with per-batch padding cut to the longest clip and to
     the longest transcript (its `>` included)."""
     mel, tokens = split["features"][idx], split["tokens"][idx]
@@ -101,8 +110,15 @@ def synchronize(device: torch.device) -> None:
 
 
 @torch.inference_mode()
-def evaluate(model: SpeechRecognizer, split: dict, batch_size: int, device: torch.device,
-             label_smoothing: float, padding: str = FIXED, counted=iter) -> tuple[float, list[str], float]:
+def evaluate(
+    model: SpeechRecognizer,
+    split: dict,
+    batch_size: int,
+    device: torch.device,
+    label_smoothing: float,
+    padding: str = FIXED,
+    counted=iter,
+) -> tuple[float, list[str], float]:
     """Mean of the per-batch mean losses (teacher forcing), the greedy transcriptions in the
     split's order, and the seconds spent transcribing (encoder and greedy decoding, not the loss).
     `counted` wraps the batches (progress)."""
@@ -118,12 +134,15 @@ def evaluate(model: SpeechRecognizer, split: dict, batch_size: int, device: torc
         for i, row in zip(idx.tolist(), ids):
             outputs[i] = decode(row)
         logits = model.decoder(tokens[:, :-1], xa)
-        losses.append(F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item())
+        losses.append(
+            F.cross_entropy(logits, tokens[:, 1:], label_smoothing=label_smoothing).item()
+        )
     return sum(losses) / len(losses), outputs, seconds
 
 
-def constant_baseline(train_texts: list[str], val_targets: list[str], test_targets: list[str],
-                      candidates: int) -> dict:
+def constant_baseline(
+    train_texts: list[str], val_targets: list[str], test_targets: list[str], candidates: int
+) -> dict:
     """The best single output for every clip, per metric: the empty transcription `<>` or one of
     the most frequent training transcripts (the first ones where all are distinct), chosen on
     validation and scored on test."""
@@ -134,7 +153,11 @@ def constant_baseline(train_texts: list[str], val_targets: list[str], test_targe
     for metric in METRICS:
         best = max(range(len(options)), key=lambda i: on_val[i][metric])
         test = similarities(test_targets, [options[best]] * len(test_targets))
-        result[metric] = {"output": options[best], "validation": on_val[best][metric], "test": test[metric]}
+        result[metric] = {
+            "output": options[best],
+            "validation": on_val[best][metric],
+            "test": test[metric],
+        }
     result["empty_output_test"] = similarities(test_targets, [SOS + EOS] * len(test_targets))
     return result
 
@@ -151,8 +174,15 @@ def fingerprint(params: dict, seed: int, device: str) -> str:
     return hashlib.sha256(json.dumps([params, seed, device], sort_keys=True).encode()).hexdigest()
 
 
-def train_batch(model: SpeechRecognizer, optimizer: torch.optim.Optimizer, split: dict, idx: torch.Tensor,
-                device: torch.device, label_smoothing: float, padding: str = FIXED) -> float:
+def train_batch(
+    model: SpeechRecognizer,
+    optimizer: torch.optim.Optimizer,
+    split: dict,
+    idx: torch.Tensor,
+    device: torch.device,
+    label_smoothing: float,
+    padding: str = FIXED,
+) -> float:
     """One AdamW step on the clips idx; their mean loss before the step."""
     mel, tokens = batch(split, idx, device, padding)
     logits = model(mel, tokens[:, :-1])
@@ -179,26 +209,40 @@ def run(ctx: Context) -> dict:
     p = ctx.params
     data = {name: load_split(ctx.needed["q3.features"].dir, name) for name in SPLITS}
     train_texts = [t[1:-1] for t in targets(data["train"])]
-    common = {"baseline": constant_baseline(train_texts, targets(data["val"]), targets(data["test"]),
-                                            p["baseline_candidates"]),
-              "damerau_levenshtein_variant": DAMERAU_LEVENSHTEIN_VARIANT,
-              "settings": dict(p)}
+    common = {
+        "baseline": constant_baseline(
+            train_texts, targets(data["val"]), targets(data["test"]), p["baseline_candidates"]
+        ),
+        "damerau_levenshtein_variant": DAMERAU_LEVENSHTEIN_VARIANT,
+        "settings": dict(p),
+    }
     processes = parallel.process_count(p["workers"], len(p["decoders"]), ctx.device)
     began = time.perf_counter()
     if processes > 1:
-        trained = parallel.in_processes(train_and_score, [([d], ctx) for d in p["decoders"]], p["cpu_threads"],
-                                        [f"{ctx.name} {d}" for d in p["decoders"]])
+        trained = parallel.in_processes(
+            train_and_score,
+            [([d], ctx) for d in p["decoders"]],
+            p["cpu_threads"],
+            [f"{ctx.name} {d}" for d in p["decoders"]],
+        )
         trained = [result for results in trained for result in results]
     else:
         with torch_threads(p["cpu_threads"] if ctx.device == "cpu" else None):
             trained = train_and_score(p["decoders"], ctx)
-    return {"decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
-            "processes": processes, "cpus": os.cpu_count(), "seconds": time.perf_counter() - began}
+    return {
+        "decoders": {d: r | common for d, r in zip(p["decoders"], trained)},
+        "processes": processes,
+        "cpus": os.cpu_count(),
+        "seconds": time.perf_counter() - began,
+    }
 
 
 def batch_counts(p: dict, clips: dict[str, int]) -> dict[str, int]:
     """Batches of an epoch of each split (training at batch_size, evaluation at eval_batch_size)."""
-    return {name: -(-n // (p["batch_size"] if name == "train" else p["eval_batch_size"])) for name, n in clips.items()}
+    return {
+        name: -(-n // (p["batch_size"] if name == "train" else p["eval_batch_size"]))
+        for name, n in clips.items()
+    }
 
 
 def work(p: dict, clips: dict[str, int], decoders: int) -> dict[str, tuple[int, float]]:
@@ -207,17 +251,22 @@ def work(p: dict, clips: dict[str, int], decoders: int) -> dict[str, tuple[int, 
     without the backward pass (about a third of the cost each), and the decoding as much again."""
     batches = batch_counts(p, clips)
     guess = 2 * p["eval_batch_size"] / (3 * p["batch_size"])
-    return {"training batches": (decoders * p["epochs"] * batches["train"], 1.0),
-            "validation batches": (decoders * p["epochs"] * batches["val"], guess),
-            "test batches": (decoders * batches["test"], guess)}
+    return {
+        "training batches": (decoders * p["epochs"] * batches["train"], 1.0),
+        "validation batches": (decoders * p["epochs"] * batches["val"], guess),
+        "test batches": (decoders * batches["test"], guess),
+    }
 
 
 def rng_states(device: str) -> dict:
     """Every random-number state a training could draw from: torch (and CUDA), NumPy, Python."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else [],
-            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
-            "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else [],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+        "python": random.getstate(),
+    }
 
 
 def set_rng_states(states: dict) -> None:
@@ -241,22 +290,45 @@ class Training:
         torch.manual_seed(ctx.seed)
         self.dims = ModelDimensions(**p["model"], n_frames=n_frames)
         self.model = SpeechRecognizer(self.dims, decoder).to(ctx.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"],
-                                           fused=p["fused_adamw"] or None)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=p["lr"],
+            weight_decay=p["weight_decay"],
+            fused=p["fused_adamw"] or None,
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]))
-        self.order = torch.Generator().manual_seed(ctx.seed).get_state()  # draws the epoch's batch order
-        self.history: dict[str, list] = {k: [] for k in ("train_loss", "val_loss", "learning_rate", "epoch_seconds",
-                                                          *(f"val_{m}" for m in METRICS))}
+            self.optimizer,
+            lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]),
+        )
+        self.order = (
+            torch.Generator().manual_seed(ctx.seed).get_state()
+        )  # draws the epoch's batch order
+        self.history: dict[str, list] = {
+            k: []
+            for k in (
+                "train_loss",
+                "val_loss",
+                "learning_rate",
+                "epoch_seconds",
+                *(f"val_{m}" for m in METRICS),
+            )
+        }
         self.epoch, self.position, self.losses, self.spent = 0, 0, [], 0.0  # the epoch in progress
         self.checkpoint = ctx.work / f"checkpoint_{decoder}.pt"
-        self.key = fingerprint({**p, "decoder": decoder, "checkpoints": "within epochs"}, ctx.seed, ctx.device)
+        self.key = fingerprint(
+            {**p, "decoder": decoder, "checkpoints": "within epochs"}, ctx.seed, ctx.device
+        )
         if self.checkpoint.exists():
-            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)  # RNG states stay on the CPU
+            state = torch.load(
+                self.checkpoint, map_location="cpu", weights_only=True
+            )  # RNG states stay on the CPU
             if state["fingerprint"] == self.key:
                 self.restore(state)
-                ctx.log(f"{decoder}: resuming in epoch {self.epoch + 1} after batch {self.position}"
-                        if self.position else f"{decoder}: resuming after epoch {self.epoch}")
+                ctx.log(
+                    f"{decoder}: resuming in epoch {self.epoch + 1} after batch {self.position}"
+                    if self.position
+                    else f"{decoder}: resuming after epoch {self.epoch}"
+                )
         self.saved = time.monotonic()
 
     def parts(self) -> dict:
@@ -270,10 +342,20 @@ class Training:
         self.position, self.losses, self.spent = state["position"], state["losses"], state["spent"]
 
     def save(self) -> None:
-        save_atomic(self.checkpoint, {  # an interrupted save keeps the previous one
-            "fingerprint": self.key, "epoch": self.epoch, "position": self.position, "losses": self.losses,
-            "spent": self.spent, "history": self.history, "order": self.order, "rng": rng_states(self.ctx.device),
-            **{name: part.state_dict() for name, part in self.parts().items()}})
+        save_atomic(
+            self.checkpoint,
+            {  # an interrupted save keeps the previous one
+                "fingerprint": self.key,
+                "epoch": self.epoch,
+                "position": self.position,
+                "losses": self.losses,
+                "spent": self.spent,
+                "history": self.history,
+                "order": self.order,
+                "rng": rng_states(self.ctx.device),
+                **{name: part.state_dict() for name, part in self.parts().items()},
+            },
+        )
         self.saved = time.monotonic()
 
     def train(self, data: dict, val_targets: list[str]) -> None:
@@ -289,19 +371,31 @@ class Training:
             train_loss = self.train_epoch(data["train"])
             self.scheduler.step()
             tracker.where = f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, validation"
-            val_loss, outputs, _ = evaluate(self.model, data["val"], p["eval_batch_size"],
-                                            torch.device(self.ctx.device), p["label_smoothing"], p["padding"],
-                                            partial(tracker.items, "validation batches"))
+            val_loss, outputs, _ = evaluate(
+                self.model,
+                data["val"],
+                p["eval_batch_size"],
+                torch.device(self.ctx.device),
+                p["label_smoothing"],
+                p["padding"],
+                partial(tracker.items, "validation batches"),
+            )
             scores = similarities(val_targets, outputs)
-            for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("learning_rate", lr),
-                                *((f"val_{m}", scores[m]) for m in METRICS),
-                                ("epoch_seconds", time.perf_counter() - began)):
+            for name, value in (
+                ("train_loss", train_loss),
+                ("val_loss", val_loss),
+                ("learning_rate", lr),
+                *((f"val_{m}", scores[m]) for m in METRICS),
+                ("epoch_seconds", time.perf_counter() - began),
+            ):
                 self.history[name].append(value)
             self.epoch, self.position, self.losses, self.spent = self.epoch + 1, 0, [], 0.0
-            self.ctx.log(f"{self.decoder} epoch {self.epoch}/{p['epochs']}: train loss {train_loss:.4f}, "
-                         f"val loss {val_loss:.4f}, val Jaccard {scores['jaccard']:.4f}, cosine "
-                         f"{scores['cosine']:.4f}, DL {scores['damerau_levenshtein']:.4f} "
-                         f"({self.history['epoch_seconds'][-1]:.0f} s)")
+            self.ctx.log(
+                f"{self.decoder} epoch {self.epoch}/{p['epochs']}: train loss {train_loss:.4f}, "
+                f"val loss {val_loss:.4f}, val Jaccard {scores['jaccard']:.4f}, cosine "
+                f"{scores['cosine']:.4f}, DL {scores['damerau_levenshtein']:.4f} "
+                f"({self.history['epoch_seconds'][-1]:.0f} s)"
+            )
             self.save()
 
     def train_epoch(self, split: dict) -> float:
@@ -312,14 +406,28 @@ class Training:
         generator.set_state(self.order)
         batches = training_batches(split, p["batch_size"], generator, p["padding"])
         self.model.train()
-        for idx in batches[self.position:]:
-            self.tracker.where = (f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, "
-                                  f"batch {self.position + 1}/{len(batches)}")
-            self.losses.append(train_batch(self.model, self.optimizer, split, idx, torch.device(self.ctx.device),
-                                           p["label_smoothing"], p["padding"]))
+        for idx in batches[self.position :]:
+            self.tracker.where = (
+                f"{self.decoder} epoch {self.epoch + 1}/{p['epochs']}, "
+                f"batch {self.position + 1}/{len(batches)}"
+            )
+            self.losses.append(
+                train_batch(
+                    self.model,
+                    self.optimizer,
+                    split,
+                    idx,
+                    torch.device(self.ctx.device),
+                    p["label_smoothing"],
+                    p["padding"],
+                )
+            )
             self.position += 1
             self.tracker.step("training batches")
-            if self.position < len(batches) and time.monotonic() - self.saved >= self.ctx.checkpoint_seconds:
+            if (
+                self.position < len(batches)
+                and time.monotonic() - self.saved >= self.ctx.checkpoint_seconds
+            ):
                 self.spent = time.perf_counter() - began
                 self.save()
         self.order = generator.get_state()  # the next epoch's order is drawn from here
@@ -333,7 +441,10 @@ def train_and_score(decoders: list[str], ctx: Context) -> list[dict]:
         data = {name: load_split(ctx.needed["q3.features"].dir, name) for name in SPLITS}
         counts = {name: len(data[name]["tokens"]) for name in SPLITS}
         with ctx.track(work(ctx.params, counts, len(decoders))) as tracker:
-            return [score(Training(d, ctx, data["train"]["features"].shape[-1], tracker), data) for d in decoders]
+            return [
+                score(Training(d, ctx, data["train"]["features"].shape[-1], tracker), data)
+                for d in decoders
+            ]
 
 
 def score(training: Training, data: dict) -> dict:
@@ -342,30 +453,48 @@ def score(training: Training, data: dict) -> dict:
     training.train(data, targets(data["val"]))
     began = time.perf_counter()
     training.tracker.where = f"{decoder}: test decoding"
-    test_loss, outputs, decode_seconds = evaluate(training.model, data["test"], p["eval_batch_size"],
-                                                  torch.device(ctx.device), p["label_smoothing"], p["padding"],
-                                                  partial(training.tracker.items, "test batches"))
+    test_loss, outputs, decode_seconds = evaluate(
+        training.model,
+        data["test"],
+        p["eval_batch_size"],
+        torch.device(ctx.device),
+        p["label_smoothing"],
+        p["padding"],
+        partial(training.tracker.items, "test batches"),
+    )
     test_seconds = time.perf_counter() - began
     test_targets, model = targets(data["test"]), training.model
-    transcriptions = [{"id": i, "target": t, "output": until_eos(o)}  # the scored sequences
-                      for i, t, o in zip(data["test"]["ids"], test_targets, outputs)]
+    transcriptions = [
+        {"id": i, "target": t, "output": until_eos(o)}  # the scored sequences
+        for i, t, o in zip(data["test"]["ids"], test_targets, outputs)
+    ]
     model_file = f"model_{decoder}.pt"  # the final weights, for re-use (benchmarks/q3_decode.py)
-    torch.save({"decoder": decoder, "dims": asdict(training.dims), "state_dict": model.state_dict()},
-               ctx.out / model_file)
+    torch.save(
+        {"decoder": decoder, "dims": asdict(training.dims), "state_dict": model.state_dict()},
+        ctx.out / model_file,
+    )
     history = training.history
     return {
-        "decoder": decoder, "device": ctx.device, "seed": ctx.seed,
-        "parameters": {"encoder": count_trainable_parameters(model.encoder),
-                       "decoder": count_trainable_parameters(model.decoder),
-                       "total": count_trainable_parameters(model)},
+        "decoder": decoder,
+        "device": ctx.device,
+        "seed": ctx.seed,
+        "parameters": {
+            "encoder": count_trainable_parameters(model.encoder),
+            "decoder": count_trainable_parameters(model.decoder),
+            "total": count_trainable_parameters(model),
+        },
         "clips": {name: len(data[name]["tokens"]) for name in SPLITS},
         "frames": training.dims.n_frames,
         "epochs": list(range(1, p["epochs"] + 1)),
         "history": {k: [float(v) for v in values] for k, values in history.items()},
         "test": {"loss": test_loss, **similarities(test_targets, outputs)},
         "test_transcriptions": transcriptions,
-        "timing": {"epoch_seconds": [float(s) for s in history["epoch_seconds"]],
-                   "train_seconds": float(sum(history["epoch_seconds"])), "test_seconds": test_seconds,
-                   "decode_seconds": decode_seconds, "decode_seconds_per_clip": decode_seconds / len(test_targets)},
+        "timing": {
+            "epoch_seconds": [float(s) for s in history["epoch_seconds"]],
+            "train_seconds": float(sum(history["epoch_seconds"])),
+            "test_seconds": test_seconds,
+            "decode_seconds": decode_seconds,
+            "decode_seconds_per_clip": decode_seconds / len(test_targets),
+        },
         "model_file": model_file,
     }

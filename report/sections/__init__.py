@@ -35,6 +35,7 @@ A section provides:
 
 Claim names and step names start with the section's name and a dot.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -78,16 +79,24 @@ class Section:
     check_data: Callable | None = None  # (profile, options) -> list[str]
     download: Callable | None = None  # (options) -> where the data is
     data_options: tuple[DataOption, ...] = ()  # the dataset paths the command line takes
-    measured: dict = field(default_factory=dict)  # {"<step>:<path pattern>": what the measured value is}
-    proofs: dict = field(default_factory=dict)  # {claim name pattern: (step it reads, how it is re-derived)}
+    measured: dict = field(
+        default_factory=dict
+    )  # {"<step>:<path pattern>": what the measured value is}
+    proofs: dict = field(
+        default_factory=dict
+    )  # {claim name pattern: (step it reads, how it is re-derived)}
     compare: Callable | None = None  # (results) -> [(what, value, (low, high), inside)]
 
     def __post_init__(self):
         if not NAME.fullmatch(self.name):
-            raise SectionError(f"section name {self.name!r}: use lower-case letters and digits, e.g. 'q4'")
+            raise SectionError(
+                f"section name {self.name!r}: use lower-case letters and digits, e.g. 'q4'"
+            )
         if set(self.profiles) != set(PROFILES):
-            raise SectionError(f"section {self.name}: profiles {sorted(self.profiles)} must be exactly "
-                               f"{sorted(PROFILES)}; declare them with compute.engine.profiles.derive")
+            raise SectionError(
+                f"section {self.name}: profiles {sorted(self.profiles)} must be exactly "
+                f"{sorted(PROFILES)}; declare them with compute.engine.profiles.derive"
+            )
         if not self.template:
             object.__setattr__(self, "template", f"{self.name}.tex.j2")
 
@@ -101,11 +110,15 @@ def discover() -> dict[str, Section]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         section = getattr(module, "SECTION", None)
         if not isinstance(section, Section):
-            raise SectionError(f"{module.__file__}: a section module defines SECTION = Section(...) "
-                               f"(see report/sections/__init__.py); rename helpers to start with '_'")
+            raise SectionError(
+                f"{module.__file__}: a section module defines SECTION = Section(...) "
+                f"(see report/sections/__init__.py); rename helpers to start with '_'"
+            )
         if section.name != info.name:
-            raise SectionError(f"{module.__file__}: SECTION.name is {section.name!r}; it must be the "
-                               f"module's name, {info.name!r}")
+            raise SectionError(
+                f"{module.__file__}: SECTION.name is {section.name!r}; it must be the "
+                f"module's name, {info.name!r}"
+            )
         found[section.name] = section
     return found
 
@@ -115,11 +128,13 @@ def markdown_list(sections: dict[str, Section]) -> str:
     return "\n".join(f"- `{s.name}` {s.title}: {s.summary}" for s in sections.values()) + "\n"
 
 
-README_START, README_END = "<!-- sections: made by python -m report.sections --readme -->", "<!-- /sections -->"
+README_START, README_END = (
+    "<!-- sections: made by python -m report.sections --readme -->",
+    "<!-- /sections -->",
+)
 
 
 def readme_with_sections(text: str, sections: dict[str, Section]) -> str:
     """The README text with the block between the section markers replaced by the current list."""
     start, end = text.index(README_START) + len(README_START), text.index(README_END)
     return text[:start] + "\n" + markdown_list(sections) + text[end:]
-

@@ -5,6 +5,7 @@ running the algorithms on small matrices of a counting number type; leading term
 limits; dimensions by counting monomials with a recurrence; identities numerically; slopes by the
 closed-form least-squares line; settings against the steps' declarations.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,8 +50,13 @@ class Tally:
 
 
 def _matmul(a: list, b: list) -> list:
-    return [[reduce(lambda x, y: x + y, (a[i][k] * b[k][j] for k in range(len(b))))
-             for j in range(len(b[0]))] for i in range(len(a))]
+    return [
+        [
+            reduce(lambda x, y: x + y, (a[i][k] * b[k][j] for k in range(len(b))))
+            for j in range(len(b[0]))
+        ]
+        for i in range(len(a))
+    ]
 
 
 def _sum(row: list):
@@ -113,8 +119,11 @@ def _left_to_right_parts(l: int, d: int, m: int) -> dict:
     return parts | {"division": _take(), "held": len(kernel) * len(kernel[0])}
 
 
-ALGORITHMS = {"softmax": _softmax_parts, "linear_right_to_left": _linear_parts,
-              "linear_left_to_right": _left_to_right_parts}
+ALGORITHMS = {
+    "softmax": _softmax_parts,
+    "linear_right_to_left": _linear_parts,
+    "linear_left_to_right": _left_to_right_parts,
+}
 
 
 @lru_cache(maxsize=None)
@@ -123,10 +132,17 @@ def counted(algorithm: str) -> dict[str, sp.Expr]:
     the algorithm at every point of the grid of sizes."""
     points = {size: ALGORITHMS[algorithm](*size) for size in itertools.product(GRID, repeat=3)}
     monomials = [L**a * D**b * M**c for a, b, c in itertools.product(range(len(GRID)), repeat=3)]
-    system = sp.Matrix([[mono.subs({L: l, D: d, M: m}) for mono in monomials] for l, d, m in points])
+    system = sp.Matrix(
+        [[mono.subs({L: l, D: d, M: m}) for mono in monomials] for l, d, m in points]
+    )
     parts = list(next(iter(points.values())))
-    solved = system.LUsolve(sp.Matrix([[p[what] for what in parts] for p in points.values()]))  # one column per part
-    out = {what: sp.expand(sum(c * mono for c, mono in zip(solved[:, i], monomials))) for i, what in enumerate(parts)}
+    solved = system.LUsolve(
+        sp.Matrix([[p[what] for what in parts] for p in points.values()])
+    )  # one column per part
+    out = {
+        what: sp.expand(sum(c * mono for c, mono in zip(solved[:, i], monomials)))
+        for i, what in enumerate(parts)
+    }
     out["total"] = sp.expand(sum(v for k, v in out.items() if k != "held"))
     return out
 
@@ -163,7 +179,9 @@ def monomials_up_to(dimension: int, degree: int) -> int:
 
 
 def _of_degree(dimension: int, degree: int) -> int:
-    return monomials_up_to(dimension, degree) - (monomials_up_to(dimension, degree - 1) if degree else 0)
+    return monomials_up_to(dimension, degree) - (
+        monomials_up_to(dimension, degree - 1) if degree else 0
+    )
 
 
 def _numeric_phi(x: np.ndarray, terms: int) -> np.ndarray:
@@ -172,7 +190,7 @@ def _numeric_phi(x: np.ndarray, terms: int) -> np.ndarray:
     for degree in range(terms):
         for combo in itertools.combinations_with_replacement(range(len(x)), degree):
             counts = np.bincount(np.array(combo, dtype=int), minlength=len(x))
-            out.append(np.prod(x ** counts) / math.sqrt(np.prod([math.factorial(c) for c in counts])))
+            out.append(np.prod(x**counts) / math.sqrt(np.prod([math.factorial(c) for c in counts])))
     return np.array(out)
 
 
@@ -181,7 +199,9 @@ def _identity_holds_numerically(dimension: int, terms: int, seed: int = 0) -> bo
     rng = np.random.default_rng(seed)
     q, k = rng.normal(size=(2, dimension))
     series = sum((q @ k) ** j / math.factorial(j) for j in range(terms))
-    return bool(np.isclose(_numeric_phi(q, terms) @ _numeric_phi(k, terms), series, rtol=1e-12, atol=1e-12))
+    return bool(
+        np.isclose(_numeric_phi(q, terms) @ _numeric_phi(k, terms), series, rtol=1e-12, atol=1e-12)
+    )
 
 
 @lru_cache(maxsize=None)
@@ -228,27 +248,63 @@ def _crossover(softmax: sp.Expr, linear: sp.Expr, dimension: int, features: int)
 
 def _complexity_claims(cx: dict) -> list[Claim]:
     out = []
-    for name, prefix in (("softmax", "softmax"), ("linear_right_to_left", "linear"),
-                         ("linear_left_to_right", "left_to_right")):
+    for name, prefix in (
+        ("softmax", "softmax"),
+        ("linear_right_to_left", "linear"),
+        ("linear_left_to_right", "left_to_right"),
+    ):
         again = counted(name)
-        out += [Claim(f"q1.part.{prefix}.{part}", _sym(expr), again[part]) for part, expr in cx[name]["parts"].items()]
+        out += [
+            Claim(f"q1.part.{prefix}.{part}", _sym(expr), again[part])
+            for part, expr in cx[name]["parts"].items()
+        ]
         out.append(Claim(f"q1.{prefix}_total", _sym(cx[name]["total"]), again["total"]))
         gens = (L, D) if name == "softmax" else (L, M, D)
-        out.append(Claim(f"q1.{prefix}_leading", _sym(cx[name]["leading"]), _leading_by_scaling(again["total"], gens)))
+        out.append(
+            Claim(
+                f"q1.{prefix}_leading",
+                _sym(cx[name]["leading"]),
+                _leading_by_scaling(again["total"], gens),
+            )
+        )
         out.append(Claim(f"q1.{prefix}_degree_in_L", cx[name]["degree_in_L"], growth_degree(name)))
-    k3 = counted("linear_right_to_left")["total"].subs(M, sp.interpolate([(d, monomials_up_to(d, 2)) for d in range(1, 5)], D))
-    out += [Claim("q1.linear_k3_leading", _sym(cx["linear_k3"]["leading"]), _leading_by_scaling(k3, (L, D))),
-            Claim("q1.memory_softmax", _sym(cx["memory"]["softmax_leading"]),
-                  _leading_by_scaling(counted("softmax")["held"], (L, D))),
-            Claim("q1.memory_linear", _sym(cx["memory"]["linear_leading"]),
-                  _leading_by_scaling(counted("linear_right_to_left")["held"], (L, M, D)))]
+    k3 = counted("linear_right_to_left")["total"].subs(
+        M, sp.interpolate([(d, monomials_up_to(d, 2)) for d in range(1, 5)], D)
+    )
+    out += [
+        Claim(
+            "q1.linear_k3_leading",
+            _sym(cx["linear_k3"]["leading"]),
+            _leading_by_scaling(k3, (L, D)),
+        ),
+        Claim(
+            "q1.memory_softmax",
+            _sym(cx["memory"]["softmax_leading"]),
+            _leading_by_scaling(counted("softmax")["held"], (L, D)),
+        ),
+        Claim(
+            "q1.memory_linear",
+            _sym(cx["memory"]["linear_leading"]),
+            _leading_by_scaling(counted("linear_right_to_left")["held"], (L, M, D)),
+        ),
+    ]
     cross = cx["crossover"]
     soft, lin = counted("softmax")["total"], counted("linear_right_to_left")["total"]
     at = {D: cross["dimension"], M: cross["feature_dimension"]}
     roots = _crossover_roots()
-    out += [Claim("q1.crossover_length", cross["value"], _crossover(soft, lin, *at.values()), tol=1e-6),
-            Claim("q1.crossover_formula", _sym(cross["length"]), max(roots, key=lambda r: float(r.subs(at)))),
-            Claim("q1.crossover_feature_dimension", cross["feature_dimension"], monomials_up_to(cross["dimension"], 2))]
+    out += [
+        Claim("q1.crossover_length", cross["value"], _crossover(soft, lin, *at.values()), tol=1e-6),
+        Claim(
+            "q1.crossover_formula",
+            _sym(cross["length"]),
+            max(roots, key=lambda r: float(r.subs(at))),
+        ),
+        Claim(
+            "q1.crossover_feature_dimension",
+            cross["feature_dimension"],
+            monomials_up_to(cross["dimension"], 2),
+        ),
+    ]
     return out
 
 
@@ -260,40 +316,99 @@ def _monomial_sum() -> sp.Expr:
 
 def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
     dims = sp.interpolate  # a polynomial in D through the counts at D = 1..4
-    tensor = dims([(d, sum(1 for j in range(3) for _ in itertools.product(range(d), repeat=j))) for d in range(1, 5)], D)
+    tensor = dims(
+        [
+            (d, sum(1 for j in range(3) for _ in itertools.product(range(d), repeat=j)))
+            for d in range(1, 5)
+        ],
+        D,
+    )
     wrong, published = fm["wrong_formula"], parse_written_math(cited_value("q1.published_formula"))
     d, k = params["wrong_formula_at"]
     i = sp.Symbol("i", positive=True, integer=True)
-    published = published.subs({s: {"D": D, "K": K, "i": i}.get(s.name, s) for s in published.free_symbols})
+    published = published.subs(
+        {s: {"D": D, "K": K, "i": i}.get(s.name, s) for s in published.free_symbols}
+    )
     out = [
         Claim("q1.M_general", _sym(fm["formula"]["closed_form"]), _monomial_sum()),
-        Claim("q1.M_k3", _sym(fm["formula"]["k3_expression"]), dims([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D)),
-        Claim("q1.M_counts_match_closed_form", fm["counts_all_agree"],
-              all(c["constructed"] == monomials_up_to(c["D"], c["K"] - 1) == c["closed_form"] for c in fm["counts"])),
-        Claim("q1.count_grid", [max(c["D"] for c in fm["counts"]), max(c["K"] for c in fm["counts"])],
-              [max(params["count_dimensions"]), max(params["count_terms"])]),
-        Claim("q1.phi_k3_is_exact", _phi_inner_is_truncated_exp(tuple(_sym(c) for c in fm["phi_k3_d2"]), 3), True),
-        Claim("q1.phi_dimension", len(fm["phi_k3_d2_input"]),
-              next((d for d in range(1, 10) if math.comb(d + 2, 2) == len(fm["phi_k3_d2"])), None)),
-        Claim("q1.identity_grid_exact", fm["identity_all_exact"],
-              all(_identity_holds_numerically(c["D"], c["K"]) for c in fm["identity"])),
-        Claim("q1.identity_grid", [sorted({c["D"] for c in fm["identity"]}), sorted({c["K"] for c in fm["identity"]})],
-              [params["identity_dimensions"], params["identity_terms"]]),
+        Claim(
+            "q1.M_k3",
+            _sym(fm["formula"]["k3_expression"]),
+            dims([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D),
+        ),
+        Claim(
+            "q1.M_counts_match_closed_form",
+            fm["counts_all_agree"],
+            all(
+                c["constructed"] == monomials_up_to(c["D"], c["K"] - 1) == c["closed_form"]
+                for c in fm["counts"]
+            ),
+        ),
+        Claim(
+            "q1.count_grid",
+            [max(c["D"] for c in fm["counts"]), max(c["K"] for c in fm["counts"])],
+            [max(params["count_dimensions"]), max(params["count_terms"])],
+        ),
+        Claim(
+            "q1.phi_k3_is_exact",
+            _phi_inner_is_truncated_exp(tuple(_sym(c) for c in fm["phi_k3_d2"]), 3),
+            True,
+        ),
+        Claim(
+            "q1.phi_dimension",
+            len(fm["phi_k3_d2_input"]),
+            next((d for d in range(1, 10) if math.comb(d + 2, 2) == len(fm["phi_k3_d2"])), None),
+        ),
+        Claim(
+            "q1.identity_grid_exact",
+            fm["identity_all_exact"],
+            all(_identity_holds_numerically(c["D"], c["K"]) for c in fm["identity"]),
+        ),
+        Claim(
+            "q1.identity_grid",
+            [sorted({c["D"] for c in fm["identity"]}), sorted({c["K"] for c in fm["identity"]})],
+            [params["identity_dimensions"], params["identity_terms"]],
+        ),
         Claim("q1.wrong_formula", _sym(wrong["formula"]), published),
         Claim("q1.wrong_formula_at", [wrong["dimension"], wrong["terms"]], [d, k]),
-        Claim("q1.wrong_formula_value", wrong["formula_value"], 1 + d + sum(math.comb(d + k - 2, k - 1) for _ in range(3, k + 1))),
-        Claim("q1.wrong_formula_per_degree", wrong["formula_per_degree"], [1, d] + [math.comb(d + k - 2, k - 1)] * (k - 2)),
+        Claim(
+            "q1.wrong_formula_value",
+            wrong["formula_value"],
+            1 + d + sum(math.comb(d + k - 2, k - 1) for _ in range(3, k + 1)),
+        ),
+        Claim(
+            "q1.wrong_formula_per_degree",
+            wrong["formula_per_degree"],
+            [1, d] + [math.comb(d + k - 2, k - 1)] * (k - 2),
+        ),
         Claim("q1.wrong_formula_truth", wrong["construction_value"], monomials_up_to(d, k - 1)),
-        Claim("q1.construction_per_degree", wrong["construction_per_degree"], [_of_degree(d, j) for j in range(k)]),
+        Claim(
+            "q1.construction_per_degree",
+            wrong["construction_per_degree"],
+            [_of_degree(d, j) for j in range(k)],
+        ),
         Claim("q1.tensor_power_k3", _sym(fm["tensor_power"]["dimension"]), tensor),
-        Claim("q1.table_grid", [sorted({r["D"] for r in fm["table"]}), sorted({r["K"] for r in fm["table"]})],
-              [params["table_dimensions"], params["table_terms"]]),
+        Claim(
+            "q1.table_grid",
+            [sorted({r["D"] for r in fm["table"]}), sorted({r["K"] for r in fm["table"]})],
+            [params["table_dimensions"], params["table_terms"]],
+        ),
     ]
     for row in fm["table"]:
-        out.append(Claim(f"q1.M_table.D{row['D']}.K{row['K']}", row["constructed"] or row["closed_form"],
-                         monomials_up_to(row["D"], row["K"] - 1)))
-        out.append(Claim(f"q1.M_table_constructed.D{row['D']}.K{row['K']}", row["constructed"] is not None,
-                         math.comb(row["D"] + row["K"] - 1, row["K"] - 1) <= params["construct_up_to"]))
+        out.append(
+            Claim(
+                f"q1.M_table.D{row['D']}.K{row['K']}",
+                row["constructed"] or row["closed_form"],
+                monomials_up_to(row["D"], row["K"] - 1),
+            )
+        )
+        out.append(
+            Claim(
+                f"q1.M_table_constructed.D{row['D']}.K{row['K']}",
+                row["constructed"] is not None,
+                math.comb(row["D"] + row["K"] - 1, row["K"] - 1) <= params["construct_up_to"],
+            )
+        )
     return out
 
 
@@ -317,61 +432,128 @@ def _positivity_claims(sym: dict, params: dict) -> list[Claim]:
     a, b, _ = series.all_coeffs()
     vertex = -b / (2 * a)
     critical = [_sym(c) for c in pos["k3_critical_points"]]
-    out = [Claim("q1.k3_square_form", _sym(pos["k3_square_form"]), series.as_expr()),
-           Claim("q1.k3_argmin", critical[0] if len(critical) == 1 else sp.nan, vertex),
-           Claim("q1.k3_minimum", _sym(pos["k3_minimum"]), series.as_expr().subs(t, vertex)),
-           Claim("q1.kernel_identity_holds", sym["kernel_attention"]["all_equal"],
-                 all(_kernel_attention_holds_numerically(c["L"], c["D"], params["kernel_terms"])
-                     for c in sym["kernel_attention"]["checks"])),
-           Claim("q1.kernel_grid", sorted({(c["L"], c["D"]) for c in sym["kernel_attention"]["checks"]}),
-                 sorted(itertools.product(params["kernel_lengths"], params["kernel_dimensions"])))]
+    out = [
+        Claim("q1.k3_square_form", _sym(pos["k3_square_form"]), series.as_expr()),
+        Claim("q1.k3_argmin", critical[0] if len(critical) == 1 else sp.nan, vertex),
+        Claim("q1.k3_minimum", _sym(pos["k3_minimum"]), series.as_expr().subs(t, vertex)),
+        Claim(
+            "q1.kernel_identity_holds",
+            sym["kernel_attention"]["all_equal"],
+            all(
+                _kernel_attention_holds_numerically(c["L"], c["D"], params["kernel_terms"])
+                for c in sym["kernel_attention"]["checks"]
+            ),
+        ),
+        Claim(
+            "q1.kernel_grid",
+            sorted({(c["L"], c["D"]) for c in sym["kernel_attention"]["checks"]}),
+            sorted(itertools.product(params["kernel_lengths"], params["kernel_dimensions"])),
+        ),
+    ]
     for j, x in enumerate(pos["even_k_negative"]):
         value = _series_value(x["K"], x["t"])
-        out += [Claim(f"q1.negative.{j}.series", _sym(x["expression"]), sum(t**i / sp.factorial(i) for i in range(x["K"]))),
-                Claim(f"q1.negative.{j}.value", _sym(x["value"]),
-                      sp.Rational(value.numerator, value.denominator)),
-                Claim(f"q1.negative.{j}.at", x["t"], x["t"] if value < 0 else None)]
+        out += [
+            Claim(
+                f"q1.negative.{j}.series",
+                _sym(x["expression"]),
+                sum(t**i / sp.factorial(i) for i in range(x["K"])),
+            ),
+            Claim(
+                f"q1.negative.{j}.value",
+                _sym(x["value"]),
+                sp.Rational(value.numerator, value.denominator),
+            ),
+            Claim(f"q1.negative.{j}.at", x["t"], x["t"] if value < 0 else None),
+        ]
     return out
 
 
 def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
     timing, error = num["timing"], num["error"]
     p = params["timing"]
-    out = [Claim(f"q1.timing.{k}", timing[k], p[k]) for k in ("dimension", "terms", "threads", "repeats", "fit_from")]
-    out += [Claim("q1.timing.feature_dimension", timing["feature_dimension"], monomials_up_to(p["dimension"], p["terms"] - 1)),
-            Claim("q1.error.length", error["length"], params["error"]["length"]),
-            Claim("q1.error.dimension", error["dimension"], params["error"]["dimension"]),
-            Claim("q1.timing.predicted_crossover", timing["predicted_crossover_length"], crossover, tol=1e-9),
-            Claim("q1.timing.longest_softmax", max(timing["softmax"]["lengths"]),
-                  max(x for x in p["lengths"] if x <= p["softmax_max_length"]))]
+    out = [
+        Claim(f"q1.timing.{k}", timing[k], p[k])
+        for k in ("dimension", "terms", "threads", "repeats", "fit_from")
+    ]
+    out += [
+        Claim(
+            "q1.timing.feature_dimension",
+            timing["feature_dimension"],
+            monomials_up_to(p["dimension"], p["terms"] - 1),
+        ),
+        Claim("q1.error.length", error["length"], params["error"]["length"]),
+        Claim("q1.error.dimension", error["dimension"], params["error"]["dimension"]),
+        Claim(
+            "q1.timing.predicted_crossover",
+            timing["predicted_crossover_length"],
+            crossover,
+            tol=1e-9,
+        ),
+        Claim(
+            "q1.timing.longest_softmax",
+            max(timing["softmax"]["lengths"]),
+            max(x for x in p["lengths"] if x <= p["softmax_max_length"]),
+        ),
+    ]
     for name in ("softmax", "linear"):
         curve = timing[name]
-        out.append(Claim(f"q1.slope_{name}", curve["slope"],
-                         _least_squares(curve["lengths"], curve["seconds"], timing["fit_from"])[0], tol=1e-9))
+        out.append(
+            Claim(
+                f"q1.slope_{name}",
+                curve["slope"],
+                _least_squares(curve["lengths"], curve["seconds"], timing["fit_from"])[0],
+                tol=1e-9,
+            )
+        )
     shared = len(timing["softmax"]["lengths"])
-    measured = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"], timing["linear"]["seconds"][:shared])
+    measured = _crossing(
+        timing["softmax"]["lengths"],
+        timing["softmax"]["seconds"],
+        timing["linear"]["seconds"][:shared],
+    )
     stated = timing["crossover_length"]
-    out.append(Claim("q1.timing.crossover", stated, measured, tol=1e-6) if measured and stated
-               else Claim("q1.timing.crossover", stated, measured))
+    out.append(
+        Claim("q1.timing.crossover", stated, measured, tol=1e-6)
+        if measured and stated
+        else Claim("q1.timing.crossover", stated, measured)
+    )
     if measured and stated:
-        out += [Claim("q1.timing.crossover_over_M", timing["crossover_over_feature_dimension"],
-                      measured / monomials_up_to(p["dimension"], p["terms"] - 1), tol=1e-9),
-                Claim("q1.timing.crossover_over_predicted", timing["crossover_over_predicted"], measured / crossover,
-                      tol=1e-9)]
+        out += [
+            Claim(
+                "q1.timing.crossover_over_M",
+                timing["crossover_over_feature_dimension"],
+                measured / monomials_up_to(p["dimension"], p["terms"] - 1),
+                tol=1e-9,
+            ),
+            Claim(
+                "q1.timing.crossover_over_predicted",
+                timing["crossover_over_predicted"],
+                measured / crossover,
+                tol=1e-9,
+            ),
+        ]
     return out
 
 
 @lru_cache(maxsize=8)
-def approximation_again(dimension: int, length: int, trials: int, terms: tuple, spreads: tuple,
-                        seed: int) -> tuple:
+def approximation_again(
+    dimension: int, length: int, trials: int, terms: tuple, spreads: tuple, seed: int
+) -> tuple:
     """Per spread, per K: the mean relative error of the output, the mean L1 distance of the attention
     weights and the rows left out (normaliser <= 0), computed again through the L x L truncated-series
     kernel (no feature map) in numpy, on the same random draws as q1.numeric."""
     generator, curves = torch.Generator().manual_seed(seed), []
     for spread in spreads:
-        scale = math.sqrt(spread) * dimension ** -0.25
-        draws = [[(torch.randn(length, dimension, generator=generator, dtype=torch.float64) * s).numpy()
-                  for s in (scale, scale, 1.0)] for _ in range(trials)]
+        scale = math.sqrt(spread) * dimension**-0.25
+        draws = [
+            [
+                (
+                    torch.randn(length, dimension, generator=generator, dtype=torch.float64) * s
+                ).numpy()
+                for s in (scale, scale, 1.0)
+            ]
+            for _ in range(trials)
+        ]
         points = []
         for k in terms:
             output, weights, left_out = [], [], 0
@@ -379,11 +561,13 @@ def approximation_again(dimension: int, length: int, trials: int, terms: tuple, 
                 scores = q @ key.T
                 exact = np.exp(scores - scores.max(1, keepdims=True))
                 exact /= exact.sum(1, keepdims=True)
-                kernel = sum(scores ** j / math.factorial(j) for j in range(k))
+                kernel = sum(scores**j / math.factorial(j) for j in range(k))
                 normaliser = kernel.sum(1)
                 use = normaliser > 0
                 approx, wanted = kernel[use] @ v / normaliser[use, None], exact[use] @ v
-                output += list(np.linalg.norm(approx - wanted, axis=1) / np.linalg.norm(wanted, axis=1))
+                output += list(
+                    np.linalg.norm(approx - wanted, axis=1) / np.linalg.norm(wanted, axis=1)
+                )
                 weights += list(np.abs(kernel[use] / normaliser[use, None] - exact[use]).sum(1))
                 left_out += int((~use).sum())
             points.append((float(np.mean(output)), float(np.mean(weights)), left_out))
@@ -394,72 +578,137 @@ def approximation_again(dimension: int, length: int, trials: int, terms: tuple, 
 def _error_figure_claims(record: dict, error: dict, params: dict, seed: int) -> list[Claim]:
     """The error figure: per declared spread, the output error and the weights' distance at each declared
     K, computed again (approximation_again); its legend names the declared spreads."""
-    again = approximation_again(params["dimension"], params["length"], params["trials"],
-                                tuple(params["terms"]), tuple(params["logit_stds"]), seed)
+    again = approximation_again(
+        params["dimension"],
+        params["length"],
+        params["trials"],
+        tuple(params["terms"]),
+        tuple(params["logit_stds"]),
+        seed,
+    )
     lines, legend = [], []
     for spread, points in zip(params["logit_stds"], again):
         label = rf"std$(q^\top k) = {spread:g}$"
-        lines += [line(label, params["terms"], [p[0] for p in points]),
-                  line("", params["terms"], [p[1] for p in points])]
+        lines += [
+            line(label, params["terms"], [p[0] for p in points]),
+            line("", params["terms"], [p[1] for p in points]),
+        ]
         legend.append(label)
         bad = [(k, p[0]) for k, p in zip(params["terms"], points) if p[2]]
         if bad:
             lines.append(line("rows with normaliser $\\leq 0$ left out", *zip(*bad)))
             legend.append(lines[-1]["label"])
     legend += ["output: relative error", "weights: $L^1$ distance"]
-    expected = axes("terms of the series $K$", "mean error (dimensionless)", lines, legend, yscale="log")
-    stored = [[[pt["K"], pt["mean_relative_error"], pt["mean_weights_l1"], pt["rows_nonpositive_normaliser"]]
-               for pt in curve["points"]] + [curve["logit_std"]] for curve in error["curves"]]
-    wanted = [[[k, *p] for k, p in zip(params["terms"], points)] + [spread]
-              for spread, points in zip(params["logit_stds"], again)]
-    return (figure_claims("q1", record, [expected], rtol=1e-6, derived=True)
-            + [Claim(prefix("q1", record["file"]) + ".stored", stored, wanted, rtol=1e-6)])
+    expected = axes(
+        "terms of the series $K$", "mean error (dimensionless)", lines, legend, yscale="log"
+    )
+    stored = [
+        [
+            [
+                pt["K"],
+                pt["mean_relative_error"],
+                pt["mean_weights_l1"],
+                pt["rows_nonpositive_normaliser"],
+            ]
+            for pt in curve["points"]
+        ]
+        + [curve["logit_std"]]
+        for curve in error["curves"]
+    ]
+    wanted = [
+        [[k, *p] for k, p in zip(params["terms"], points)] + [spread]
+        for spread, points in zip(params["logit_stds"], again)
+    ]
+    return figure_claims("q1", record, [expected], rtol=1e-6, derived=True) + [
+        Claim(prefix("q1", record["file"]) + ".stored", stored, wanted, rtol=1e-6)
+    ]
 
 
-def _timing_figure_claims(record: dict, timing: dict, params: dict, predicted: float) -> list[Claim]:
+def _timing_figure_claims(
+    record: dict, timing: dict, params: dict, predicted: float
+) -> list[Claim]:
     """The timing figure: each measured point at its declared length, the fitted lines and their slopes
     from the least-squares fit done again, the measured and the predicted crossover."""
     lines, fits = [], {}
-    declared_lengths = {"linear": params["lengths"],
-                        "softmax": [x for x in params["lengths"] if x <= params["softmax_max_length"]]}
+    declared_lengths = {
+        "linear": params["lengths"],
+        "softmax": [x for x in params["lengths"] if x <= params["softmax_max_length"]],
+    }
     for name in ("softmax", "linear"):
         curve, lengths = timing[name], declared_lengths[name]
         fits[name] = _least_squares(curve["lengths"], curve["seconds"], params["fit_from"])
         slope, intercept = fits[name]
         label = "softmax" if name == "softmax" else f"linear, $K={params['terms']}$"
-        lines += [line(f"{label} (slope {slope:.2f})", map(float, lengths),
-                       [s * 1e3 for s in curve["seconds"]]),
-                  line("", [float(x) for x in lengths if x >= params["fit_from"]],
-                       [math.exp(intercept) * x ** slope * 1e3 for x in lengths if x >= params["fit_from"]])]
+        lines += [
+            line(
+                f"{label} (slope {slope:.2f})",
+                map(float, lengths),
+                [s * 1e3 for s in curve["seconds"]],
+            ),
+            line(
+                "",
+                [float(x) for x in lengths if x >= params["fit_from"]],
+                [math.exp(intercept) * x**slope * 1e3 for x in lengths if x >= params["fit_from"]],
+            ),
+        ]
     shared = len(timing["softmax"]["lengths"])
-    crossing = _crossing(timing["softmax"]["lengths"], timing["softmax"]["seconds"],
-                         timing["linear"]["seconds"][:shared])
+    crossing = _crossing(
+        timing["softmax"]["lengths"],
+        timing["softmax"]["seconds"],
+        timing["linear"]["seconds"][:shared],
+    )
     if crossing:
         lines.append(line(f"measured crossover {crossing:.0f}", [crossing] * 2, [0, 1]))
     lines.append(line(f"flop-count crossover {predicted:.0f}", [predicted] * 2, [0, 1]))
-    expected = axes("sequence length $L$", "wall time per call (ms)", lines, xscale="log", yscale="log")
+    expected = axes(
+        "sequence length $L$", "wall time per call (ms)", lines, xscale="log", yscale="log"
+    )
     name = prefix("q1", record["file"])
     return figure_claims("q1", record, [expected], tol=1e-12, rtol=1e-9) + [
-        Claim(f"{name}.intercepts", [timing[n]["fit_intercept"] for n in fits], [fits[n][1] for n in fits],
-              rtol=1e-9),
-        Claim(f"{name}.lengths", [timing[n]["lengths"] for n in fits], [declared_lengths[n] for n in fits])]
+        Claim(
+            f"{name}.intercepts",
+            [timing[n]["fit_intercept"] for n in fits],
+            [fits[n][1] for n in fits],
+            rtol=1e-9,
+        ),
+        Claim(
+            f"{name}.lengths",
+            [timing[n]["lengths"] for n in fits],
+            [declared_lengths[n] for n in fits],
+        ),
+    ]
 
 
 def claims(results: dict) -> list[Claim]:
     sym, num = results["q1.symbolic"].data, results["q1.numeric"].data
-    symbolic, numeric = declared(results["q1.symbolic"])["params"], declared(results["q1.numeric"])["params"]
+    symbolic, numeric = (
+        declared(results["q1.symbolic"])["params"],
+        declared(results["q1.numeric"])["params"],
+    )
     cross = sym["complexity"]["crossover"]
-    expected_crossover = _crossover(counted("softmax")["total"], counted("linear_right_to_left")["total"],
-                                    cross["dimension"], cross["feature_dimension"])
+    expected_crossover = _crossover(
+        counted("softmax")["total"],
+        counted("linear_right_to_left")["total"],
+        cross["dimension"],
+        cross["feature_dimension"],
+    )
     plotted, numeric_result = results["q1.figures"].data["plotted"], results["q1.numeric"]
-    return (_complexity_claims(sym["complexity"])
-            + [Claim("q1.crossover_dimension", cross["dimension"], symbolic["timing_dimension"])]
-            + _feature_map_claims(sym["feature_map"], symbolic) + _positivity_claims(sym, symbolic)
-            + _numeric_claims(num, numeric, expected_crossover)
-            + _error_figure_claims(plotted["approx_error.pdf"], num["error"], numeric["error"],
-                                   declared(numeric_result)["seed"])
-            + _timing_figure_claims(plotted["attention_timing.pdf"], num["timing"], numeric["timing"],
-                                    expected_crossover))
+    return (
+        _complexity_claims(sym["complexity"])
+        + [Claim("q1.crossover_dimension", cross["dimension"], symbolic["timing_dimension"])]
+        + _feature_map_claims(sym["feature_map"], symbolic)
+        + _positivity_claims(sym, symbolic)
+        + _numeric_claims(num, numeric, expected_crossover)
+        + _error_figure_claims(
+            plotted["approx_error.pdf"],
+            num["error"],
+            numeric["error"],
+            declared(numeric_result)["seed"],
+        )
+        + _timing_figure_claims(
+            plotted["attention_timing.pdf"], num["timing"], numeric["timing"], expected_crossover
+        )
+    )
 
 
 def context(results: dict) -> dict:
@@ -476,79 +725,140 @@ def context(results: dict) -> dict:
     }
 
 
-COUNTED = ("a polynomial fitted through the operations counted while the algorithm runs on small matrices "
-           "of numbers that count")
+COUNTED = (
+    "a polynomial fitted through the operations counted while the algorithm runs on small matrices "
+    "of numbers that count"
+)
 SCALED = "the counted total with every size scaled by s, over the power of s with a finite non-zero limit"
-DECLARED_SYMBOLIC, DECLARED_NUMERIC = ("q1.symbolic", "the setting the step was declared with"), \
-    ("q1.numeric", "the setting the step was declared with")
-RECURRENCE = "monomials counted by a recurrence over the exponent of the last variable (no binomial)"
+DECLARED_SYMBOLIC, DECLARED_NUMERIC = (
+    ("q1.symbolic", "the setting the step was declared with"),
+    ("q1.numeric", "the setting the step was declared with"),
+)
+RECURRENCE = (
+    "monomials counted by a recurrence over the exponent of the last variable (no binomial)"
+)
 PROOFS = {
     "q1.part.*": ("q1.symbolic", COUNTED),
     "q1.*_total": ("q1.symbolic", COUNTED),
     "q1.linear_k3_leading": ("q1.symbolic", SCALED + ", with M replaced by the counted monomials"),
     "q1.*_leading": ("q1.symbolic", SCALED),
-    "q1.*_degree_in_L": ("q1.symbolic", "the base-two logarithm of the ratio of counted operations when L "
-                                        "doubles"),
+    "q1.*_degree_in_L": (
+        "q1.symbolic",
+        "the base-two logarithm of the ratio of counted operations when L doubles",
+    ),
     "q1.memory_*": ("q1.symbolic", "the scaling limit of the entries the counted algorithm holds"),
-    "q1.crossover_length": ("q1.symbolic", "the largest real root of the counted totals' difference at the "
-                                           "stated D and M"),
+    "q1.crossover_length": (
+        "q1.symbolic",
+        "the largest real root of the counted totals' difference at the stated D and M",
+    ),
     "q1.crossover_formula": ("q1.symbolic", "the root SymPy solves from the counted totals"),
     "q1.crossover_feature_dimension": ("q1.symbolic", RECURRENCE),
     "q1.crossover_dimension": DECLARED_SYMBOLIC,
-    "q1.M_general": ("q1.symbolic", "SymPy's closed form of the sum of binomial coefficients over the "
-                                    "degrees"),
-    "q1.M_k3": ("q1.symbolic", "the polynomial in D through the monomials of degree two or less, counted by "
-                               "recurrence"),
-    "q1.M_counts_match_closed_form": ("q1.symbolic", "every constructed count recounted by recurrence"),
+    "q1.M_general": (
+        "q1.symbolic",
+        "SymPy's closed form of the sum of binomial coefficients over the degrees",
+    ),
+    "q1.M_k3": (
+        "q1.symbolic",
+        "the polynomial in D through the monomials of degree two or less, counted by recurrence",
+    ),
+    "q1.M_counts_match_closed_form": (
+        "q1.symbolic",
+        "every constructed count recounted by recurrence",
+    ),
     "q1.count_grid": DECLARED_SYMBOLIC,
     "q1.identity_grid": DECLARED_SYMBOLIC,
     "q1.table_grid": DECLARED_SYMBOLIC,
     "q1.kernel_grid": DECLARED_SYMBOLIC,
     "q1.wrong_formula_at": DECLARED_SYMBOLIC,
-    "q1.phi_k3_is_exact": ("q1.symbolic", "SymPy expands the stated map's inner product minus the truncated "
-                                          "series"),
-    "q1.phi_dimension": ("q1.symbolic", "the D whose count of monomials of degree two or less is the number "
-                                        "of components of the stated map"),
-    "q1.identity_grid_exact": ("q1.symbolic", "the identity evaluated numerically on random vectors"),
-    "q1.wrong_formula": ("q1.symbolic", "the published formula (cited), read by SymPy's LaTeX parser"),
+    "q1.phi_k3_is_exact": (
+        "q1.symbolic",
+        "SymPy expands the stated map's inner product minus the truncated series",
+    ),
+    "q1.phi_dimension": (
+        "q1.symbolic",
+        "the D whose count of monomials of degree two or less is the number "
+        "of components of the stated map",
+    ),
+    "q1.identity_grid_exact": (
+        "q1.symbolic",
+        "the identity evaluated numerically on random vectors",
+    ),
+    "q1.wrong_formula": (
+        "q1.symbolic",
+        "the published formula (cited), read by SymPy's LaTeX parser",
+    ),
     "q1.wrong_formula_value": ("q1.symbolic", "the published sum evaluated with integers"),
     "q1.wrong_formula_per_degree": ("q1.symbolic", "the published summands, one per degree"),
     "q1.wrong_formula_truth": ("q1.symbolic", RECURRENCE),
     "q1.construction_per_degree": ("q1.symbolic", RECURRENCE),
     "q1.M_table.*": ("q1.symbolic", RECURRENCE),
-    "q1.M_table_constructed.*": ("q1.symbolic", "whether the map fits the declared construction limit"),
-    "q1.tensor_power_k3": ("q1.symbolic", "the polynomial in D through the counted ordered index tuples"),
+    "q1.M_table_constructed.*": (
+        "q1.symbolic",
+        "whether the map fits the declared construction limit",
+    ),
+    "q1.tensor_power_k3": (
+        "q1.symbolic",
+        "the polynomial in D through the counted ordered index tuples",
+    ),
     "q1.k3_square_form": ("q1.symbolic", "the truncated series as a polynomial in t"),
     "q1.k3_argmin": ("q1.symbolic", "the vertex of the parabola from its coefficients"),
     "q1.k3_minimum": ("q1.symbolic", "the series at that vertex"),
-    "q1.kernel_identity_holds": ("q1.symbolic", "numerically, on random matrices, against kernel-weighted "
-                                                "rows"),
+    "q1.kernel_identity_holds": (
+        "q1.symbolic",
+        "numerically, on random matrices, against kernel-weighted rows",
+    ),
     "q1.negative.*.series": ("q1.symbolic", "the truncated series summed again"),
     "q1.negative.*.value": ("q1.symbolic", "the series at the point, in exact fractions"),
     "q1.negative.*.at": ("q1.symbolic", "the series is negative there, in exact fractions"),
     "q1.timing.feature_dimension": ("q1.numeric", RECURRENCE),
-    "q1.timing.predicted_crossover": ("q1.numeric", "the crossover solved again from the counted totals"),
-    "q1.timing.longest_softmax": ("q1.numeric", "the longest declared length within the declared softmax "
-                                                "limit"),
-    "q1.timing.crossover": ("q1.numeric", "where the measured times cross, interpolated again in log L"),
-    "q1.timing.crossover_over_*": ("q1.numeric", "that crossing over M, or over the predicted crossover"),
+    "q1.timing.predicted_crossover": (
+        "q1.numeric",
+        "the crossover solved again from the counted totals",
+    ),
+    "q1.timing.longest_softmax": (
+        "q1.numeric",
+        "the longest declared length within the declared softmax limit",
+    ),
+    "q1.timing.crossover": (
+        "q1.numeric",
+        "where the measured times cross, interpolated again in log L",
+    ),
+    "q1.timing.crossover_over_*": (
+        "q1.numeric",
+        "that crossing over M, or over the predicted crossover",
+    ),
     "q1.timing.*": DECLARED_NUMERIC,
     "q1.error.*": DECLARED_NUMERIC,
     "q1.slope_*": ("q1.numeric", "least squares on the logarithms, from the normal equations"),
-    "q1.figure.approx_error.derived": ("q1.figures", "every error computed again through the whole "
-                                                     "truncated-series kernel matrix in numpy, on the same "
-                                                     "random draws"),
-    "q1.figure.approx_error.stored": ("q1.numeric", "the same computation, against the stored errors and "
-                                                    "rows left out"),
-    "q1.figure.attention_timing.drawn": ("q1.figures", "the measured times at the declared lengths; the "
-                                                       "fitted lines, slopes and crossovers derived again"),
+    "q1.figure.approx_error.derived": (
+        "q1.figures",
+        "every error computed again through the whole "
+        "truncated-series kernel matrix in numpy, on the same "
+        "random draws",
+    ),
+    "q1.figure.approx_error.stored": (
+        "q1.numeric",
+        "the same computation, against the stored errors and rows left out",
+    ),
+    "q1.figure.attention_timing.drawn": (
+        "q1.figures",
+        "the measured times at the declared lengths; the "
+        "fitted lines, slopes and crossovers derived again",
+    ),
     "q1.figure.attention_timing.intercepts": ("q1.numeric", "least squares on the logarithms"),
     "q1.figure.attention_timing.lengths": DECLARED_NUMERIC,
 }
 
 SECTION = Section(
-    name="q1", title="Efficient self-attention",
+    name="q1",
+    title="Efficient self-attention",
     summary="complexities, the feature map and its dimension M (SymPy), the linear-attention "
-            "identity, measured softmax vs linear attention timings",
-    profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context, measured=MEASURED,
-    proofs=PROOFS)
+    "identity, measured softmax vs linear attention timings",
+    profiles=steps.PROFILES,
+    steps=steps.steps,
+    claims=claims,
+    context=context,
+    measured=MEASURED,
+    proofs=PROOFS,
+)
