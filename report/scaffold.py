@@ -18,12 +18,16 @@ from report.sections import NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 
-STEPS = '''"""{title}: the settings for every profile and the cached steps."""
+# The files are written as the linter formats them (pyproject.toml), so that a new question leaves
+# `ruff check` and `ruff format --check` clean; {imports} are sorted where they are filled in.
+STEPS = '''"""{title}: the steps.
+
+The settings for every profile, and the cached steps that compute the question's results.
+"""
+
 from __future__ import annotations
 
-from compute.engine.profiles import derive
-from compute.engine.step import Step
-from compute.{name} import work
+{imports}
 
 # The course's settings, written once, one group per step (its parameters) and the seed; the
 # other profiles say only what they change (compute/engine/profiles.py).
@@ -36,7 +40,11 @@ def steps(profile: str, options: dict) -> list[Step]:
     return [Step("{name}.compute", work.run, params=p["compute"], seed=p["seed"])]
 '''
 
-WORK = '''"""{title}: the computation. Its source is in the step's cache key: a change re-runs it."""
+WORK = '''"""{title}: the computation.
+
+Its source is in the step's cache key: a change re-runs it.
+"""
+
 from __future__ import annotations
 
 
@@ -46,19 +54,27 @@ def run(ctx) -> dict:
     return {{"n": n, "sum": sum(k * k for k in range(1, n + 1))}}
 '''
 
-SECTION = '''"""{title}: every number the text states, each checked by a second derivation."""
+SECTION = '''"""{title}: the claims.
+
+Every number the text states, each checked by a second derivation.
+"""
+
 from __future__ import annotations
 
 from compute.{name} import steps
 from report.claims import Claim, declared
 from report.sections import Section
 
+STEP = "{name}.compute"
+
 
 def claims(results) -> list[Claim]:
-    result = results["{name}.compute"]
+    result = results[STEP]
     n = result.data["n"]
-    return [Claim("{name}.n", n, declared(result)["params"]["n"]),
-            Claim("{name}.sum", result.data["sum"], n * (n + 1) * (2 * n + 1) // 6)]
+    return [
+        Claim("{name}.n", n, declared(result)["params"]["n"]),
+        Claim("{name}.sum", result.data["sum"], n * (n + 1) * (2 * n + 1) // 6),
+    ]
 
 
 def context(results) -> dict:
@@ -66,13 +82,20 @@ def context(results) -> dict:
 
 
 PROOFS = {{
-    "{name}.n": ("{name}.compute", "the setting the step was declared with, read from its manifest"),
-    "{name}.sum": ("{name}.compute", "the closed form of the sum of the first n squares"),
+    "{name}.n": (STEP, "the setting the step was declared with, read from its manifest"),
+    "{name}.sum": (STEP, "the closed form of the sum of the first n squares"),
 }}
 
-SECTION = Section(name="{name}", title={title!r}, summary="a new question",
-                  profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
-                  proofs=PROOFS)
+SECTION = Section(
+    name="{name}",
+    title={title_literal},
+    summary="a new question",
+    profiles=steps.PROFILES,
+    steps=steps.steps,
+    claims=claims,
+    context=context,
+    proofs=PROOFS,
+)
 '''
 
 TEMPLATE = r"""%# {title}: numbers through claim(...)|num, figures through fig(step, file).
@@ -82,9 +105,12 @@ TEMPLATE = r"""%# {title}: numbers through claim(...)|num, figures through fig(s
 The first \VAR{{claim('{name}.n')|num}} squares add up to \VAR{{claim('{name}.sum')|num}}.
 """
 
-TEST = '''"""{title}: the step's computation on small inputs."""
-from compute.{name} import work
-from compute.engine.testing import fake_context
+TEST = '''"""{title}: the tests.
+
+The step's computation on small inputs.
+"""
+
+{imports}
 
 
 def test_the_squares_are_added_up(tmp_path):
@@ -94,15 +120,42 @@ def test_the_squares_are_added_up(tmp_path):
 
 def files(name: str, title: str) -> dict[str, str]:
     """{path relative to the project: text} of a new section."""
-    values = {"name": name, "title": title, "title_tex": escape(title)}
+    values = {
+        "name": name,
+        "title": title,
+        "title_tex": escape(title),
+        "title_literal": literal(title),
+    }
+    steps_imports = (
+        "from compute.engine.profiles import derive",
+        "from compute.engine.step import Step",
+        f"from compute.{name} import work",
+    )
+    test_imports = (
+        f"from compute.{name} import work",
+        "from compute.engine.testing import fake_context",
+    )
     return {
         f"compute/{name}/__init__.py": "",
-        f"compute/{name}/steps.py": STEPS.format(**values),
+        f"compute/{name}/steps.py": STEPS.format(**values, imports=imports(steps_imports)),
         f"compute/{name}/work.py": WORK.format(**values),
         f"report/sections/{name}.py": SECTION.format(**values),
         f"templates/{name}.tex.j2": TEMPLATE.format(**values),
-        f"tests/test_{name}.py": TEST.format(**values),
+        f"tests/test_{name}.py": TEST.format(**values, imports=imports(test_imports)),
     }
+
+
+def imports(lines: tuple[str, ...]) -> str:
+    """The import lines in the linter's order, by module: a question's name may sort before or
+    after `engine`."""
+    return "\n".join(sorted(lines))
+
+
+def literal(text: str) -> str:
+    """`text` as a Python string literal quoted as the formatter quotes it: in double quotes unless
+    it holds a double quote (then repr's own choice, which the formatter keeps)."""
+    quoted = repr(text)
+    return f'"{quoted[1:-1]}"' if quoted[0] == "'" and '"' not in text else quoted
 
 
 def new(name: str, title: str, root: Path = ROOT) -> list[Path]:

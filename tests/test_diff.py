@@ -1,8 +1,8 @@
-"""The claims that changed between builds, and why: after each build (report/diff.py, `report_changes`)
-and between two folders (`build.py --diff A B`). In a copy of the project, smoke builds that differ by
-one setting of one profile list exactly the claims that follow from it, under the step whose
-parameter changed; identical builds, and a build beside the folder its results were pushed to, differ
-in nothing; bad folders are one line each."""
+"""The claims that changed between builds, and why: after each build (report/diff.py,
+`report_changes`) and between two folders (`build.py --diff A B`). In a copy of the project, smoke
+builds that differ by one setting of one profile list exactly the claims that follow from it, under
+the step whose parameter changed; identical builds, and a build beside the folder its results were
+pushed to, differ in nothing; bad folders are one line each."""
 
 import json
 import math
@@ -89,7 +89,8 @@ def smoke(tmp_path_factory):
 def rebuilt(
     smoke, name: str, module: str, old: str, new: str
 ) -> tuple[Path, subprocess.CompletedProcess]:
-    """A copy of the smoke build folder, built again with one profile setting edited (then restored)."""
+    """A copy of the smoke build folder, built again with one profile setting edited (then
+    restored)."""
     copy, first = smoke
     target = first.parent / name
     shutil.copytree(first, target)
@@ -212,10 +213,11 @@ def test_a_pushed_folder_states_the_claims_of_the_build_that_pushed_it(smoke, ca
     out = capsys.readouterr().out
     q3 = {n for n in stored_values(first) if n.startswith("q3.")}
     total = len(stored_values(first))
+    # the 5 steps: q3's corpus, features, training, figures and settings table
     assert (
         f"0 of {total} claims differ (0 beyond their tolerance), {len(q3)} only in A, 0 only in B; "
         "5 step(s) differ" in out
-    )  # q3's corpus, features, training, figures and settings table
+    )
     assert f"claims only in A:\n  q3: all {len(q3)} of its claims (B states none of q3)\n" in out
     assert re.search(r"^  q3\.train: [0-9a-f]{16} -> -: only in A$", out, re.M)
 

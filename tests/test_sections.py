@@ -1,9 +1,11 @@
 """The section plug-in contract: discovery, profiles declared one way, and a fourth section added
 in a copy of the project by creating files only."""
 
+import importlib.util
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -158,10 +160,10 @@ def context(results):
     return {}
 
 
+SQUARES = DataOption("squares", "a table of squares", "SQUARES_TABLE", ("homework",), "Squares")
 SECTION = Section(name="q4", title="Sums of squares", summary="a closed form checked by addition",
                   profiles=steps.PROFILES, steps=steps.steps, claims=claims, context=context,
-                  data_options=(DataOption("squares", "a table of squares", "SQUARES_TABLE", ("homework",),
-                                           "Squares"),))
+                  data_options=(SQUARES,))
 """,
     "templates/q4.tex.j2": r"""\clearpage
 \section{Sums of squares}
@@ -205,9 +207,8 @@ def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
         [sys.executable, str(copy / "build.py"), "--help"], capture_output=True, text=True, cwd=copy
     ).stdout
     assert "q4  Sums of squares: a closed form checked by addition" in listed
-    assert (
-        "--squares PATH        a table of squares; or set SQUARES_TABLE" in listed
-    )  # its data option
+    # its data option
+    assert "--squares PATH        a table of squares; or set SQUARES_TABLE" in listed
     assert (
         "Squares    --squares PATH  or  SQUARES_TABLE=...  a table of squares; read by the homework"
         in listed
@@ -256,9 +257,20 @@ def test_a_scaffolded_question_builds_checks_at_full_strength_and_leaves_with_it
         "templates/q9.tex.j2",
         "tests/test_q9.py",
     }
-    run = lambda *args: subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, cwd=copy, timeout=600
-    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, cwd=copy, timeout=600
+        )
+
+    # the linter finds nothing in the new question's code: a newcomer's tree stays clean
+    code = sorted(p.relative_to(copy).as_posix() for p in written if p.suffix == ".py")
+    if importlib.util.find_spec("ruff") is not None:
+        for command in (["check"], ["format", "--check"]):
+            linted = run("-m", "ruff", *command, "--no-cache", *code)
+            assert linted.returncode == 0, linted.stdout + linted.stderr
+    else:
+        warnings.warn("ruff is not installed (the dev group has it): the new code was not linted")
     checked = run(
         "build.py",
         "--profile",
@@ -282,9 +294,11 @@ def test_a_scaffolded_question_builds_checks_at_full_strength_and_leaves_with_it
     assert again.returncode == 1 and "already exist(s); choose another name" in again.stderr
     for path in written:
         path.unlink()
-    kept = lambda p: (
-        not {"__pycache__", ".pytest_cache"} & set(p.parts)
-    )  # what Python and pytest leave
+
+    def kept(p: Path) -> bool:
+        return not {"__pycache__", ".pytest_cache"} & set(p.parts)  # what Python and pytest leave
+
+    # no other file was touched
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and kept(p)} == {
         p: d for p, d in before.items() if kept(p)
-    }  # no other file was touched
+    }

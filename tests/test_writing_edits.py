@@ -134,17 +134,12 @@ def test_editing_text_templates_report_code_and_plots_recomputes_nothing(built, 
     append(copy / "report.toml", "\n# a new contributor line\n")
     states = plan(copy, built)
     assert rerun(states) == {"q1.figures", "q2.figures", "q3.figures"}
-    assert states["q3.figures"].startswith(
-        "would run: code changed in compute/plotted.py"
-    )  # the style
+    style = "would run: code changed in compute/plotted.py"
+    assert states["q3.figures"].startswith(style)
     assert "code changed in compute/q3/figures.py" in states["q3.figures"]
-    assert states["q2.figures"].startswith(
-        "would run: code changed in compute/plotted.py"
-    )  # the style
+    assert states["q2.figures"].startswith(style)
     assert "code changed in compute/q2/figures.py" in states["q2.figures"]
-    assert states["q1.figures"].startswith(
-        "would run: code changed in compute/plotted.py"
-    )  # the style
+    assert states["q1.figures"].startswith(style)
     assert "code changed in compute/q1/figures.py" in states["q1.figures"]
 
 

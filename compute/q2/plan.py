@@ -1,5 +1,5 @@
-"""Projections of Q2's steps (see compute/engine/plan.py): the data from a sample generated or the file
-read once, the training from timed epochs of a few hundred batches of each network on random
+"""Projections of Q2's steps (see compute/engine/plan.py): the data from a sample generated or the
+file read once, the training from timed epochs of a few hundred batches of each network on random
 images at the profile's batch size, scaled by the images and epochs."""
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def train_projection(step, probe: Probe) -> Projection:
     p = step.params
     sizes = split_sizes(probe)
     reads = "q2.data: " + ", ".join(f"{s} {n:,}" for s, n in sizes.items()) + " images"
-    writes = f"curves, predictions and confusion matrices of {len(p['networks']) * len(p['learning_rates'])} runs"
+    runs = len(p["networks"]) * len(p["learning_rates"])
+    writes = f"curves, predictions and confusion matrices of {runs} runs"
     if not probe.measure:
         return Projection(None, "not measured", reads=reads, writes=writes)
     processes = train.process_count(p, probe.device)
@@ -116,17 +117,17 @@ def train_projection(step, probe: Probe) -> Projection:
     evals = -(-sizes["val"] // p["eval_batch"]) * p["epochs"] + -(-sizes["test"] // p["eval_batch"])
     per_net = [p["epochs"] * batches * m["batch"] + evals * m["eval"] for m in measured]
     data_bytes = 4 * data.IMAGE_SIZE**2 * (2 * sizes["train"] + sizes["val"] + sizes["test"])
-    keep = (
-        4 * batches * p["batch_size"] * NETWORKS[p["networks"][0]]().dims.fc1
-    )  # the epoch's dropout masks
+    # the epoch's dropout masks
+    keep = 4 * batches * p["batch_size"] * NETWORKS[p["networks"][0]]().dims.fc1
     ram = [m["ram"] + data_bytes + keep for m in measured]
     basis = (
         f"epochs of {min(batches, EPOCH)} batches of {p['batch_size']} timed now on random images ("
         + ", ".join(
             f"{n} {m['batch'] * 1000:.2f} ms a batch" for n, m in zip(p["networks"], measured)
         )
-        + f"), and an evaluation batch of {p['eval_batch']:,}; times {p['epochs']} epochs of {batches:,} "
-        f"batches and {evals} evaluation batches a network, "
+        + f"), and an evaluation batch of {p['eval_batch']:,}; "
+        f"times {p['epochs']} epochs of {batches:,} batches "
+        f"and {evals} evaluation batches a network, "
         + (
             "the networks at once, one process each"
             if processes > 1

@@ -64,9 +64,8 @@ def steps(profile: str, options: dict) -> list[Step]:
                 raise DataError(
                     f"{path or data.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}."
                 )
-            path = download(
-                options
-            )  # the homework profile fetches the real data when none is given
+            # the homework profile fetches the real data when none is given
+            path = download(options)
         source = Step(
             "q2.data",
             data.run,
@@ -135,5 +134,6 @@ def check_data(profile: str, options: dict) -> list[str]:
 
 
 def download(options: dict) -> Path:
-    """For `make data`: fetches octmnist.npz (to the given path, else data/octmnist.npz) and checks it."""
+    """For `make data`: fetches octmnist.npz (to the given path, else data/octmnist.npz) and checks
+    it."""
     return data.download(data.locate(options.get("octmnist")) or data.DEFAULT_PATH)

@@ -1,6 +1,6 @@
-"""Projections of Q3's steps (see compute/engine/plan.py): the corpus from a few clips spoken, the features
-from a sample of clips, the training from a few timed batches of each decoder at the profile's
-batch size and padded length, each scaled by the counts of the data and the settings.
+"""Projections of Q3's steps (see compute/engine/plan.py): the corpus from a few clips spoken, the
+features from a sample of clips, the training from a few timed batches of each decoder at the
+profile's batch size and padded length, each scaled by the counts of the data and the settings.
 
 The clips' lengths come from the cached features when there are some, else from the wav headers
 (LJ Speech: soundfile reads no audio for them), else, for the offline corpus not yet spoken, from
@@ -80,8 +80,8 @@ def clip_table(probe: Probe) -> dict:
         texts = [s[1] for s in corpus.make_sentences(p["bounds"][2], probe.steps["q3.corpus"].seed)]
         seconds = np.array([len(t) * per_char for t in texts])
         basis = (
-            f"clip lengths from the sentences at {per_char * 1000:.0f} ms a character, as {len(spoken['chars'])} "
-            f"clips spoken now took"
+            f"clip lengths from the sentences at {per_char * 1000:.0f} ms a character, "
+            f"as {len(spoken['chars'])} clips spoken now took"
         )
         return {
             "seconds": seconds,
@@ -143,8 +143,8 @@ def features_projection(step, probe: Probe) -> Projection:
     counts = dict(zip(SPLITS, split_sizes(p["bounds"])))
     written = {name: feature_bytes(p, n) for name, n in counts.items()}
     writes = (
-        f"train.pt, val.pt, test.pt: {sum(counts.values()):,} clips of {p['n_mels']} x {p['frames']:,} "
-        f"float32 log-mel frames"
+        f"train.pt, val.pt, test.pt: {sum(counts.values()):,} clips "
+        f"of {p['n_mels']} x {p['frames']:,} float32 log-mel frames"
     )
     largest = max(written.values())
     if not probe.measure:
@@ -159,8 +159,8 @@ def features_projection(step, probe: Probe) -> Projection:
     basis = (
         f"log-mel features of {sampled} clips ({audio:.0f} s of audio) computed now, times "
         f"{total_audio / 3600:.2f} h; "
-        f"{size(WRITE_SAMPLE * feature_bytes(p, 1))} saved now, times {size(sum(written.values()))}; "
-        + clips["basis"]
+        f"{size(WRITE_SAMPLE * feature_bytes(p, 1))} saved now, "
+        f"times {size(sum(written.values()))}; " + clips["basis"]
     )
     reads = f"{sum(counts.values()):,} wav files, {total_audio / 3600:.2f} h of audio"
     return Projection(
@@ -350,7 +350,10 @@ def train_projection(step, probe: Probe) -> Projection:
         + ", ".join(f"{name} {n:,}" for name, n in counts.items())
         + " clips, memory-mapped"
     )
-    writes = f"model_{{{','.join(p['decoders'])}}}.pt ({size(weights)}), test transcriptions; checkpoints in work/"
+    writes = (
+        f"model_{{{','.join(p['decoders'])}}}.pt ({size(weights)}), "
+        "test transcriptions; checkpoints in work/"
+    )
     disk, scratch = weights + counts["test"] * len(p["decoders"]) * 300, 3 * weights
     mapped = sum(feature_bytes(f, n) for n in counts.values())
     if not probe.measure:
@@ -371,7 +374,8 @@ def train_projection(step, probe: Probe) -> Projection:
     if processes > 1:
         names = [f"{step.name} {d} (plan)" for d in p["decoders"]]
         measured = parallel.in_processes(measure, calls, p["cpu_threads"], names)
-    else:  # in this process, as the build's: what the first optimiser imports is paid before, not timed
+    else:
+        # in this process, as the build's: the first optimiser's imports are paid here, not timed
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=p["fused_adamw"] or None)
         with torch_threads(p["cpu_threads"] if probe.device == "cpu" else None):
             measured = [measure(*call) for call in calls]
@@ -445,16 +449,18 @@ def train_basis(p: dict, chosen: dict, measured: list[dict], epoch: dict, proces
         f"{d} {m['eval'][len(chosen['eval']) // 2]:.2f} s" for d, m in zip(p["decoders"], measured)
     )
     layout = (
-        f"the {len(p['decoders'])} decoders at once, one process of {p['cpu_threads']} thread(s) each"
+        f"the {len(p['decoders'])} decoders at once, "
+        f"one process of {p['cpu_threads']} thread(s) each"
         if processes > 1
         else "the decoders one after the other"
     )
     return (
-        f"at least {repeats} timed batch{'es' if repeats > 1 else ''} a shape, random tensors, {layout}: training "
-        f"{shapes('train')} ({train_s} a batch), evaluation {shapes('eval')} with greedy decoding of all "
-        f"{STEPS} steps ({eval_s}); "
-        f"times {p['epochs']} epochs of {len(epoch['train'])} training and {len(epoch['val'])} validation "
-        f"batches and {len(epoch['test'])} test batches a decoder"
+        f"at least {repeats} timed batch{'es' if repeats > 1 else ''} a shape, random tensors, "
+        f"{layout}: training {shapes('train')} ({train_s} a batch), "
+        f"evaluation {shapes('eval')} with greedy decoding of all {STEPS} steps ({eval_s}); "
+        f"times {p['epochs']} epochs of {len(epoch['train'])} training "
+        f"and {len(epoch['val'])} validation batches "
+        f"and {len(epoch['test'])} test batches a decoder"
     )
 
 

@@ -300,9 +300,8 @@ class Training:
             self.optimizer,
             lambda e: lr_factor(e, p["warmup_epochs"], p["decay_epochs"], p["lr_floor"]),
         )
-        self.order = (
-            torch.Generator().manual_seed(ctx.seed).get_state()
-        )  # draws the epoch's batch order
+        # draws the epoch's batch order
+        self.order = torch.Generator().manual_seed(ctx.seed).get_state()
         self.history: dict[str, list] = {
             k: []
             for k in (
@@ -319,9 +318,8 @@ class Training:
             {**p, "decoder": decoder, "checkpoints": "within epochs"}, ctx.seed, ctx.device
         )
         if self.checkpoint.exists():
-            state = torch.load(
-                self.checkpoint, map_location="cpu", weights_only=True
-            )  # RNG states stay on the CPU
+            # RNG states stay on the CPU
+            state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
             if state["fingerprint"] == self.key:
                 self.restore(state)
                 ctx.log(
@@ -399,8 +397,8 @@ class Training:
             self.save()
 
     def train_epoch(self, split: dict) -> float:
-        """The rest of the epoch in progress (from batch `position`), checkpointing on time; the mean
-        of its batches' losses."""
+        """The rest of the epoch in progress (from batch `position`), checkpointing on time; the
+        mean of its batches' losses."""
         p, began = self.ctx.params, time.perf_counter() - self.spent
         generator = torch.Generator()
         generator.set_state(self.order)

@@ -11,9 +11,10 @@ A section provides:
   `compute.engine.profiles.derive`, in the one shape that module describes: a group per step that
   takes parameters, named by the step's last name part and holding exactly its parameters, and at
   the top level the seed and where the data comes from) and `steps(profile, options) -> [Step]`,
-  the cached steps that compute its results (compute/engine/step.py says what a step declares). `options` holds the dataset
-  paths and device of the command line; `options["download_missing"]` is set only when the
-  section is being computed. A missing dataset raises `compute.engine.step.DataError`.
+  the cached steps that compute its results (compute/engine/step.py says what a step declares).
+  `options` holds the dataset paths and device of the command line; `options["download_missing"]`
+  is set only when the section is being computed. A missing dataset raises
+  `compute.engine.step.DataError`.
 - report: `claims(results) -> [Claim]`, each stated number with its independent verification
   (report/claims.py), and `context(results) -> dict`, the variables of its template; `results`
   maps each step name to its `Result`.
@@ -23,8 +24,9 @@ A section provides:
 - optional: `check_data(profile, options) -> [lines]` for `--check-data`,
   `download(options)` for `--download`, `data_options`, the `DataOption`s of its datasets (name,
   help, environment variable, the profiles that read it): build.py adds each to the command line
-  and its help, and the option under another profile is an error naming these; and `measured`, {result path pattern: what it is} of the values only
-  measured (wall-clock times), which no claim can derive again: the mutation check
+  and its help, and the option under another profile is an error naming these; and `measured`,
+  {result path pattern: what it is} of the values only measured (wall-clock times), which no
+  claim can derive again: the mutation check
   (report/mutate.py) counts them apart and the appendix lists them; `proofs`, {claim name pattern:
   (the step whose stored value the claim states, how the claim re-derives it in one line)}, for the
   appendix of proofs (report/proofs.py; a test checks that every claim has one); and
@@ -79,12 +81,10 @@ class Section:
     check_data: Callable | None = None  # (profile, options) -> list[str]
     download: Callable | None = None  # (options) -> where the data is
     data_options: tuple[DataOption, ...] = ()  # the dataset paths the command line takes
-    measured: dict = field(
-        default_factory=dict
-    )  # {"<step>:<path pattern>": what the measured value is}
-    proofs: dict = field(
-        default_factory=dict
-    )  # {claim name pattern: (step it reads, how it is re-derived)}
+    # {"<step>:<path pattern>": what the measured value is}
+    measured: dict = field(default_factory=dict)
+    # {claim name pattern: (step it reads, how it is re-derived)}
+    proofs: dict = field(default_factory=dict)
     compare: Callable | None = None  # (results) -> [(what, value, (low, high), inside)]
 
     def __post_init__(self):

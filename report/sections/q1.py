@@ -77,8 +77,8 @@ def _take() -> int:
     return done
 
 
-def _softmax_parts(l: int, d: int, m: int) -> dict:
-    q, k, v = _matrix(l, d), _matrix(l, d), _matrix(l, d)
+def _softmax_parts(length: int, d: int, m: int) -> dict:
+    q, k, v = _matrix(length, d), _matrix(length, d), _matrix(length, d)
     _take()
     scores = _matmul(q, _transpose(k))
     parts = {"scores": _take()}
@@ -90,8 +90,8 @@ def _softmax_parts(l: int, d: int, m: int) -> dict:
     return parts | {"values": _take(), "held": len(scores) * len(scores[0])}
 
 
-def _linear_parts(l: int, d: int, m: int) -> dict:
-    phi_q, phi_k, v = _matrix(l, m), _matrix(l, m), _matrix(l, d)
+def _linear_parts(length: int, d: int, m: int) -> dict:
+    phi_q, phi_k, v = _matrix(length, m), _matrix(length, m), _matrix(length, d)
     _take()
     key_values = _matmul(_transpose(phi_k), v)
     parts = {"key_values": _take()}
@@ -102,12 +102,12 @@ def _linear_parts(l: int, d: int, m: int) -> dict:
     normaliser = _matmul(phi_q, [[s] for s in key_sums])
     parts["normaliser"] = _take()
     [[x / z[0] for x in row] for row, z in zip(numerators, normaliser)]
-    held = 2 * l * m + len(key_values) * len(key_values[0]) + len(key_sums) + len(normaliser)
+    held = 2 * length * m + len(key_values) * len(key_values[0]) + len(key_sums) + len(normaliser)
     return parts | {"division": _take(), "held": held}
 
 
-def _left_to_right_parts(l: int, d: int, m: int) -> dict:
-    phi_q, phi_k, v = _matrix(l, m), _matrix(l, m), _matrix(l, d)
+def _left_to_right_parts(length: int, d: int, m: int) -> dict:
+    phi_q, phi_k, v = _matrix(length, m), _matrix(length, m), _matrix(length, d)
     _take()
     kernel = _matmul(phi_q, _transpose(phi_k))
     parts = {"kernel_matrix": _take()}
@@ -133,12 +133,11 @@ def counted(algorithm: str) -> dict[str, sp.Expr]:
     points = {size: ALGORITHMS[algorithm](*size) for size in itertools.product(GRID, repeat=3)}
     monomials = [L**a * D**b * M**c for a, b, c in itertools.product(range(len(GRID)), repeat=3)]
     system = sp.Matrix(
-        [[mono.subs({L: l, D: d, M: m}) for mono in monomials] for l, d, m in points]
+        [[mono.subs({L: length, D: d, M: m}) for mono in monomials] for length, d, m in points]
     )
     parts = list(next(iter(points.values())))
-    solved = system.LUsolve(
-        sp.Matrix([[p[what] for what in parts] for p in points.values()])
-    )  # one column per part
+    # one column per part
+    solved = system.LUsolve(sp.Matrix([[p[what] for what in parts] for p in points.values()]))
     out = {
         what: sp.expand(sum(c * mono for c, mono in zip(solved[:, i], monomials)))
         for i, what in enumerate(parts)
@@ -216,7 +215,8 @@ def _kernel_attention_holds_numerically(length: int, dimension: int, terms: int)
 
 
 def _least_squares(lengths, seconds, fit_from) -> tuple[float, float]:
-    """Slope and intercept of log(seconds) on log(L) for L >= fit_from, from the normal equations."""
+    """Slope and intercept of log(seconds) on log(L) for L >= fit_from, from the normal
+    equations."""
     pairs = [(math.log(x), math.log(s)) for x, s in zip(lengths, seconds) if x >= fit_from]
     mx, my = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
     slope = sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
@@ -248,26 +248,26 @@ def _crossover(softmax: sp.Expr, linear: sp.Expr, dimension: int, features: int)
 
 def _complexity_claims(cx: dict) -> list[Claim]:
     out = []
-    for name, prefix in (
+    for name, stem in (
         ("softmax", "softmax"),
         ("linear_right_to_left", "linear"),
         ("linear_left_to_right", "left_to_right"),
     ):
         again = counted(name)
         out += [
-            Claim(f"q1.part.{prefix}.{part}", _sym(expr), again[part])
+            Claim(f"q1.part.{stem}.{part}", _sym(expr), again[part])
             for part, expr in cx[name]["parts"].items()
         ]
-        out.append(Claim(f"q1.{prefix}_total", _sym(cx[name]["total"]), again["total"]))
+        out.append(Claim(f"q1.{stem}_total", _sym(cx[name]["total"]), again["total"]))
         gens = (L, D) if name == "softmax" else (L, M, D)
         out.append(
             Claim(
-                f"q1.{prefix}_leading",
+                f"q1.{stem}_leading",
                 _sym(cx[name]["leading"]),
                 _leading_by_scaling(again["total"], gens),
             )
         )
-        out.append(Claim(f"q1.{prefix}_degree_in_L", cx[name]["degree_in_L"], growth_degree(name)))
+        out.append(Claim(f"q1.{stem}_degree_in_L", cx[name]["degree_in_L"], growth_degree(name)))
     k3 = counted("linear_right_to_left")["total"].subs(
         M, sp.interpolate([(d, monomials_up_to(d, 2)) for d in range(1, 5)], D)
     )
@@ -539,9 +539,9 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
 def approximation_again(
     dimension: int, length: int, trials: int, terms: tuple, spreads: tuple, seed: int
 ) -> tuple:
-    """Per spread, per K: the mean relative error of the output, the mean L1 distance of the attention
-    weights and the rows left out (normaliser <= 0), computed again through the L x L truncated-series
-    kernel (no feature map) in numpy, on the same random draws as q1.numeric."""
+    """Per spread, per K: the mean relative error of the output, the mean L1 distance of the
+    attention weights and the rows left out (normaliser <= 0), computed again through the L x L
+    truncated-series kernel (no feature map) in numpy, on the same random draws as q1.numeric."""
     generator, curves = torch.Generator().manual_seed(seed), []
     for spread in spreads:
         scale = math.sqrt(spread) * dimension**-0.25
@@ -576,8 +576,8 @@ def approximation_again(
 
 
 def _error_figure_claims(record: dict, error: dict, params: dict, seed: int) -> list[Claim]:
-    """The error figure: per declared spread, the output error and the weights' distance at each declared
-    K, computed again (approximation_again); its legend names the declared spreads."""
+    """The error figure: per declared spread, the output error and the weights' distance at each
+    declared K, computed again (approximation_again); its legend names the declared spreads."""
     again = approximation_again(
         params["dimension"],
         params["length"],
@@ -627,8 +627,8 @@ def _error_figure_claims(record: dict, error: dict, params: dict, seed: int) -> 
 def _timing_figure_claims(
     record: dict, timing: dict, params: dict, predicted: float
 ) -> list[Claim]:
-    """The timing figure: each measured point at its declared length, the fitted lines and their slopes
-    from the least-squares fit done again, the measured and the predicted crossover."""
+    """The timing figure: each measured point at its declared length, the fitted lines and their
+    slopes from the least-squares fit done again, the measured and the predicted crossover."""
     lines, fits = [], {}
     declared_lengths = {
         "linear": params["lengths"],
@@ -729,7 +729,10 @@ COUNTED = (
     "a polynomial fitted through the operations counted while the algorithm runs on small matrices "
     "of numbers that count"
 )
-SCALED = "the counted total with every size scaled by s, over the power of s with a finite non-zero limit"
+SCALED = (
+    "the counted total with every size scaled by s, "
+    "over the power of s with a finite non-zero limit"
+)
 DECLARED_SYMBOLIC, DECLARED_NUMERIC = (
     ("q1.symbolic", "the setting the step was declared with"),
     ("q1.numeric", "the setting the step was declared with"),

@@ -54,7 +54,9 @@ STATED_SIZES = {
     "cnn_strided": ("downsample", "image_size", "conv1_size", "conv2_size", "flat_features"),
 }
 MEASURED = {
-    "q2.train:runs.*.seconds": "Q2, table of all runs: wall time of each run's training and validation",
+    "q2.train:runs.*.seconds": (
+        "Q2, table of all runs: wall time of each run's training and validation"
+    ),
     "q2.cost:networks.*.inference_seconds_per_image.*": "Q2.3: inference time per image",
 }
 
@@ -83,15 +85,16 @@ def _course_subset(labels: np.ndarray) -> list[int]:
 
 
 def _accuracy(predicted: list[int], labels: np.ndarray, images) -> float:
-    """Correct over all on `images`; NaN (which fails every claim) unless each label has a prediction."""
+    """Correct over all on `images`; NaN (which fails every claim) unless each label has a
+    prediction."""
     if len(predicted) != len(labels):
         return math.nan
     return sum(predicted[i] == labels[i] for i in images) / len(images)
 
 
 def _val_accuracy(matrix: list[list[int]], labels: np.ndarray) -> float:
-    """Correct over all from a validation confusion matrix; NaN (which fails every claim) unless each row counts exactly the
-    validation images of its class in the data file."""
+    """Correct over all from a validation confusion matrix; NaN (which fails every claim) unless
+    each row counts exactly the validation images of its class in the data file."""
     counts = Counter(labels.tolist())
     if [sum(row) for row in matrix] != [counts[c] for c in range(len(matrix))]:
         return math.nan
@@ -99,7 +102,8 @@ def _val_accuracy(matrix: list[list[int]], labels: np.ndarray) -> float:
 
 
 def _trace(matrix: list[list[int]]) -> int | float:
-    """The correctly classified images of a confusion matrix: its diagonal; NaN unless it is square."""
+    """The correctly classified images of a confusion matrix: its diagonal; NaN unless it is
+    square."""
     if any(len(row) != len(matrix) for row in matrix):
         return math.nan
     return sum(matrix[c][c] for c in range(len(matrix)))
@@ -148,6 +152,11 @@ def _data_claims(data_result, labels: dict) -> list[Claim]:
     return out
 
 
+def _margin(accuracies: dict, lr: float) -> float:
+    """How far the accuracy at `lr` is above the best of the other rates (NaN if `lr` has none)."""
+    return accuracies.get(lr, math.nan) - max(v for k, v in accuracies.items() if k != lr)
+
+
 def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
     train = train_result.data
     runs, nets = train["runs"], train["settings"]["networks"]
@@ -186,13 +195,12 @@ def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
         finals = {lr: v["val"][-1] for (n, lr), v in redo.items() if n == net}
         best[net], best_again[net] = train["best_lr"][net], best_learning_rate(finals)
         stated = {r["lr"]: r["val_acc"][-1] for r in runs if r["net"] == net}
-        margin = lambda acc, lr: acc.get(lr, math.nan) - max(v for k, v in acc.items() if k != lr)  # noqa: E731
         out += [
             Claim(f"q2.best_lr.{net}", best[net], best_again[net]),
             Claim(
                 f"q2.best_margin.{net}",
-                margin(stated, best[net]),
-                margin(finals, best_again[net]),
+                _margin(stated, best[net]),
+                _margin(finals, best_again[net]),
                 tol=FLOAT32,
             ),
             Claim(
@@ -246,7 +254,8 @@ def _inside(value: float, span) -> bool:
 
 
 def _published_claims(train: dict, redo: dict) -> list[Claim]:
-    """On the real data only: which results fall inside the published ranges (none on generated data)."""
+    """On the real data only: which results fall inside the published ranges (none on generated
+    data)."""
     if train["data"]["source"] != "octmnist":
         return []
     stated = {(r["net"], r["lr"]): r for r in train["runs"]}
@@ -265,8 +274,8 @@ def _published_claims(train: dict, redo: dict) -> list[Claim]:
 
 
 def comparison(results: dict) -> list[tuple[str, float, tuple, bool]]:
-    """(what, this build's value, the published range, inside) of every run with a published counterpart;
-    empty on generated data, whose numbers are compared by their trends only."""
+    """(what, this build's value, the published range, inside) of every run with a published
+    counterpart; empty on generated data, whose numbers are compared by their trends only."""
     train = results["q2.train"].data
     if train["data"]["source"] != "octmnist":
         return []
@@ -353,9 +362,10 @@ def _cost_claims(cost_result) -> list[Claim]:
 
 
 def _curve_claims(train_result, plotted: dict, redo: dict) -> list[Claim]:
-    """The training-loss and validation-accuracy figures of each network: one line per declared rate,
-    one point per declared epoch; the validation accuracies drawn and stored are those re-derived from
-    each epoch's confusion matrix, and their last points are the ones the text states."""
+    """The training-loss and validation-accuracy figures of each network: one line per declared
+    rate, one point per declared epoch; the validation accuracies drawn and stored are those
+    re-derived from each epoch's confusion matrix, and their last points are the ones the text
+    states."""
     train, params = train_result.data, declared(train_result)["params"]
     epochs, rates = range(1, params["epochs"] + 1), params["learning_rates"]
     out = []
@@ -398,9 +408,9 @@ def _curve_claims(train_result, plotted: dict, redo: dict) -> list[Claim]:
 
 
 def _confusion_claims(train_result, plotted: dict, redo: dict, labels: dict) -> list[Claim]:
-    """Each network's confusion-matrix figure: the matrix recounted from the stored predictions of the
-    re-chosen best run; its cells sum to the course's test images and its diagonal over them is the
-    test accuracy the text states."""
+    """Each network's confusion-matrix figure: the matrix recounted from the stored predictions of
+    the re-chosen best run; its cells sum to the course's test images and its diagonal over them is
+    the test accuracy the text states."""
     train = train_result.data
     runs = {(r["net"], r["lr"]): r for r in train["runs"]}
     out, total = [], len(_course_subset(labels["test"]))
@@ -429,7 +439,8 @@ def _confusion_claims(train_result, plotted: dict, redo: dict, labels: dict) -> 
 
 
 def _sample_claims(record: dict, labels: np.ndarray) -> list[Claim]:
-    """The sample figure: one row per class, named by it, each showing that class's first training images."""
+    """The sample figure: one row per class, named by it, each showing that class's first training
+    images."""
     first: dict[int, list[int]] = {c: [] for c in range(len(CLASSES))}
     for i, c in enumerate(labels.tolist()):
         if len(first[c]) < len(record["shown"][0]):
@@ -453,7 +464,8 @@ def _evaluated(formula: str, values: tuple) -> int:
 
 @lru_cache(maxsize=64)
 def _layer_formula(formula: str, values: tuple) -> dict:
-    """A row of the parameter table: the formula, and the formula with the sizes put in, unevaluated."""
+    """A row of the parameter table: the formula, and the formula with the sizes put in,
+    unevaluated."""
     expr = sp.sympify(formula)
     with sp.evaluate(False):
         put_in = expr.subs(_symbols(values))

@@ -342,9 +342,9 @@ def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim
 
 
 def _rates(settings: dict) -> list[float]:
-    """The learning rate of each epoch the declared schedule gives: linear from lr_floor times the rate
-    up to the rate over the warm-up epochs, then linearly down to lr_floor times it over the decay
-    epochs, and there after them."""
+    """The learning rate of each epoch the declared schedule gives: linear from lr_floor times the
+    rate up to the rate over the warm-up epochs, then linearly down to lr_floor times it over the
+    decay epochs, and there after them."""
     rate, floor = settings["lr"], settings["lr_floor"]
     warm, decay = settings["warmup_epochs"], settings["decay_epochs"]
     out = []
@@ -367,8 +367,8 @@ def _targets(features_dir: str, split: str) -> tuple[str, ...]:
 def _curve_claims(decoder: str, result, plotted: dict, features_dir: str) -> list[Claim]:
     """The two figures of a decoder: one point per declared epoch of each recorded curve, the last
     validation loss computed again from the saved weights, the constant baseline's validation
-    similarities scored again; every recorded per-epoch quantity has one value per declared epoch and
-    the learning rates are the declared schedule's."""
+    similarities scored again; every recorded per-epoch quantity has one value per declared epoch
+    and the learning rates are the declared schedule's."""
     r, params = result.data["decoders"][decoder], declared(result)["params"]
     history, epochs = r["history"], range(1, params["epochs"] + 1)
     loss, similarity = plotted[f"loss_{decoder}.pdf"], plotted[f"similarity_{decoder}.pdf"]
