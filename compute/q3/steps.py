@@ -73,7 +73,7 @@ PROFILES = derive(
     # in fewer epochs. The fused AdamW step updates each weight tensor in one operation, not in a
     # series of small ones. Batches of 4 give the attention the updates it needs to align with the
     # audio. 1,200 training clips keep the training to minutes on two CPU cores, one decoder on
-    # each. What each of these saves is measured in README.md, "Benchmarks".
+    # each. README.md's "Benchmarks" gives what each of these saves, as measured.
     quick={
         "source": "corpus",
         "require_complete": False,
