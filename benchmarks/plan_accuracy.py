@@ -16,6 +16,7 @@ work shares, the load can change between them.
 
     .venv/bin/python benchmarks/plan_accuracy.py [--profile smoke|quick|homework] [--clips N] [--epochs N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from q3_train import subset  # noqa: E402  (benchmarks/q3_train.py)
+
 from compute.engine.pipeline import Runner  # noqa: E402
 from compute.engine.plan import Probe, size  # noqa: E402
 from compute.engine.progress import duration  # noqa: E402
+from compute.engine.step import Result, Step  # noqa: E402
+from compute.engine.testing import fake_context  # noqa: E402
 from compute.q3 import features, train  # noqa: E402
 from compute.q3 import plan as q3_plan  # noqa: E402
 from compute.q3 import steps as q3  # noqa: E402
 from compute.q3.model import DECODERS  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
-from compute.engine.step import Result, Step  # noqa: E402
-from compute.engine.testing import fake_context  # noqa: E402
-from q3_train import subset  # noqa: E402  (benchmarks/q3_train.py)
 
 DEFAULTS = {"smoke": (None, None), "quick": (300, 2), "homework": (768, 1)}
 TEXT = "printing, in the only sense with which we are at present concerned, differs from most if not all"
@@ -52,10 +54,16 @@ def random_features(folder: Path, clips: dict[str, int], p: dict) -> Result:
     folder.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(0)
     for name, n in clips.items():
-        torch.save({"ids": [f"{name}-{i}" for i in range(n)], "texts": [TEXT[: p["max_text"]]] * n,
-                    "features": torch.randn(n, p["n_mels"], p["frames"], generator=generator),
-                    "tokens": torch.tensor([encode(TEXT, p["max_text"])] * n),
-                    "frames_used": torch.full((n,), p["frames"])}, folder / f"{name}.pt")
+        torch.save(
+            {
+                "ids": [f"{name}-{i}" for i in range(n)],
+                "texts": [TEXT[: p["max_text"]]] * n,
+                "features": torch.randn(n, p["n_mels"], p["frames"], generator=generator),
+                "tokens": torch.tensor([encode(TEXT, p["max_text"])] * n),
+                "frames_used": torch.full((n,), p["frames"]),
+            },
+            folder / f"{name}.pt",
+        )
     return Result({"splits": clips}, folder)
 
 
@@ -66,8 +74,14 @@ def declared(profile: str, epochs: int | None, build_dir: Path, folder: Path, cl
         feature_step = Step("q3.features", features.run, params={k: p[k] for k in q3.FEATURE_KEYS})
         result = random_features(folder, {"train": clips, "val": 32, "test": 32}, p)
         params = {"decoders": list(DECODERS), **{k: p[k] for k in q3.TRAIN_KEYS}}
-        train_step = Step("q3.train", train.run, params=params, needs=("q3.features",), seed=p["seed"],
-                          uses_device=True)
+        train_step = Step(
+            "q3.train",
+            train.run,
+            params=params,
+            needs=("q3.features",),
+            seed=p["seed"],
+            uses_device=True,
+        )
     else:
         steps = {s.name: s for s in q3.steps(profile, {"ljspeech": None})}
         feature_step, train_step = steps["q3.features"], steps["q3.train"]
@@ -75,8 +89,14 @@ def declared(profile: str, epochs: int | None, build_dir: Path, folder: Path, cl
         if clips:
             result = subset(result.dir, clips, folder)
     if epochs:
-        train_step = Step(train_step.name, train_step.run, params=train_step.params | {"epochs": epochs},
-                          needs=train_step.needs, seed=train_step.seed, uses_device=True)
+        train_step = Step(
+            train_step.name,
+            train_step.run,
+            params=train_step.params | {"epochs": epochs},
+            needs=train_step.needs,
+            seed=train_step.seed,
+            uses_device=True,
+        )
     return feature_step, train_step, result
 
 
@@ -85,25 +105,49 @@ def main() -> None:
     parser.add_argument("--profile", choices=tuple(DEFAULTS), default="smoke")
     parser.add_argument("--clips", type=int, help="training clips (quick: 300, homework: 768)")
     parser.add_argument("--epochs", type=int, help="epochs (quick: 2, homework: 1; smoke: its own)")
-    parser.add_argument("--build-dir", type=Path, default=ROOT / "build", help="where the features are cached")
+    parser.add_argument(
+        "--build-dir", type=Path, default=ROOT / "build", help="where the features are cached"
+    )
     args = parser.parse_args()
-    clips, epochs = args.clips or DEFAULTS[args.profile][0], args.epochs or DEFAULTS[args.profile][1]
+    clips, epochs = (
+        args.clips or DEFAULTS[args.profile][0],
+        args.epochs or DEFAULTS[args.profile][1],
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    with tempfile.TemporaryDirectory(dir=args.build_dir if args.build_dir.exists() else None) as tmp:
-        feature_step, train_step, result = declared(args.profile, epochs, args.build_dir, Path(tmp) / "features",
-                                                    clips)
+    with tempfile.TemporaryDirectory(
+        dir=args.build_dir if args.build_dir.exists() else None
+    ) as tmp:
+        feature_step, train_step, result = declared(
+            args.profile, epochs, args.build_dir, Path(tmp) / "features", clips
+        )
         counts = {name: len(train.load_split(result.dir, name)["tokens"]) for name in train.SPLITS}
-        print(f"plan accuracy: q3.train of the {args.profile} profile, {counts} clips, "
-              f"{train_step.params['epochs']} epoch(s), {device}, {os.cpu_count()} cores, "
-              f"load {os.getloadavg()[0]:.1f}")
-        probe = Probe(device, {"q3.features": feature_step, "q3.train": train_step}, {"q3.features": result},
-                      Path(tmp), thorough=True)
+        print(
+            f"plan accuracy: q3.train of the {args.profile} profile, {counts} clips, "
+            f"{train_step.params['epochs']} epoch(s), {device}, {os.cpu_count()} cores, "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+        probe = Probe(
+            device,
+            {"q3.features": feature_step, "q3.train": train_step},
+            {"q3.features": result},
+            Path(tmp),
+            thorough=True,
+        )
         began = time.perf_counter()
         projection = q3_plan.train_projection(train_step, probe)
-        print(f"projected: {projection.seconds:.1f} s ({duration(projection.seconds)}), RAM {size(projection.ram)}, "
-              f"measured in {time.perf_counter() - began:.0f} s from {projection.basis}", flush=True)
-        ctx = fake_context(Path(tmp) / "run", train_step.params, train_step.seed, {"q3.features": result},
-                           device, "q3.train")
+        print(
+            f"projected: {projection.seconds:.1f} s ({duration(projection.seconds)}), RAM {size(projection.ram)}, "
+            f"measured in {time.perf_counter() - began:.0f} s from {projection.basis}",
+            flush=True,
+        )
+        ctx = fake_context(
+            Path(tmp) / "run",
+            train_step.params,
+            train_step.seed,
+            {"q3.features": result},
+            device,
+            "q3.train",
+        )
         began = time.perf_counter()
         train.run(ctx)
         measured = time.perf_counter() - began

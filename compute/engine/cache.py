@@ -16,6 +16,7 @@ A folder written by --push holds entries as <step>/<key>/, as a build's cache do
 Results are written atomically and only after the step succeeded, so an interrupted or failed run
 never leaves an entry behind; an entry is trusted only when it proves what it is (`verify`).
 """
+
 from __future__ import annotations
 
 import json
@@ -114,9 +115,14 @@ class Cache:
     def entries(self, step: str | None = None) -> list[Entry]:
         """Every entry that has a manifest file (intact or not), by step and key; of one step when
         given. Folders being written (.tmp-*) are not entries."""
-        found = (self.root / step).glob(f"*/{MANIFEST}") if step else self.root.glob(f"*/*/{MANIFEST}")
-        return [Entry(p.parent.parent.name, p.parent.name, p.parent) for p in sorted(found)
-                if not p.parent.name.startswith(".")]
+        found = (
+            (self.root / step).glob(f"*/{MANIFEST}") if step else self.root.glob(f"*/*/{MANIFEST}")
+        )
+        return [
+            Entry(p.parent.parent.name, p.parent.name, p.parent)
+            for p in sorted(found)
+            if not p.parent.name.startswith(".")
+        ]
 
     def exists(self, step: str, key: str) -> bool:
         """Something lies where the entry's folder goes (an entry, intact or not, or a stray file)."""
@@ -147,12 +153,16 @@ class Cache:
         if not isinstance(manifest, dict):
             return "manifest.json is missing or not valid JSON"
         if (manifest.get("step"), manifest.get("key")) != (step, key):
-            return (f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not {step} "
-                    f"[{key}] (an entry filed under another step or key)")
+            return (
+                f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not {step} "
+                f"[{key}] (an entry filed under another step or key)"
+            )
         components = manifest.get("components")
         if not isinstance(components, dict) or cache_key(components) != key:
-            return (f"the key computed from its manifest's components is not {key} (the manifest was "
-                    f"edited, or the entry comes from an incompatible version)")
+            return (
+                f"the key computed from its manifest's components is not {key} (the manifest was "
+                f"edited, or the entry comes from an incompatible version)"
+            )
         recorded = manifest.get("digests")
         if not isinstance(recorded, dict):
             return "manifest.json records no file digests (an entry from an older version)"
