@@ -19,40 +19,34 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compute.engine.cache import Cache  # noqa: E402
-from compute.engine.devices import device_kind, resolve_device  # noqa: E402
-from compute.engine.errors import BuildError, describe  # noqa: E402
-from compute.engine.files import user_path, write_atomic  # noqa: E402
-from compute.engine.jobs import Jobs  # noqa: E402
-from compute.engine.keys import library_version, program_version  # noqa: E402
-from compute.engine.pipeline import Runner, build_lock  # noqa: E402
-from compute.engine.plan import (
-    plan_lines,
-    project,
-)  # noqa: E402
-from compute.engine.plan import (
-    preflight as preflight_plan,
-)
-from compute.engine.plan import (
-    where as device_text,
-)
-from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE  # noqa: E402
+from compute.engine.cache import Cache
+from compute.engine.devices import device_kind, resolve_device
+from compute.engine.errors import BuildError, describe
+from compute.engine.files import user_path, write_atomic
+from compute.engine.jobs import Jobs
+from compute.engine.keys import library_version, program_version
+from compute.engine.pipeline import Runner, build_lock
+from compute.engine.plan import plan_lines, project
+from compute.engine.plan import preflight as preflight_plan
+from compute.engine.plan import where as device_text
+from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE
 from compute.engine.profiles import PROFILES
-from compute.engine.share import check_folder, pull, summary, transfer  # noqa: E402
-from compute.engine.step import DataError  # noqa: E402
-from report import numerals  # noqa: E402
-from report.claims import ClaimError, ClaimRegistry  # noqa: E402
-from report.diff import compare_folders, report_changes  # noqa: E402
-from report.latex import check_installed, compile_pdf  # noqa: E402
-from report.meta import check_typesets, load_meta  # noqa: E402
-from report.mutate import check_section, measured_values  # noqa: E402
-from report.proofs import Proofs, appendix  # noqa: E402
-from report.render import TemplateProblem, Tex, check_templates, make_environment, template_message  # noqa: E402
-from report.sections import discover  # noqa: E402
-from report.watch import watch  # noqa: E402
+from compute.engine.share import check_folder, pull, summary, transfer
+from compute.engine.step import DataError
+from report import numerals
+from report.claims import ClaimError, ClaimRegistry
+from report.diff import compare_folders, report_changes
+from report.latex import check_installed, compile_pdf
+from report.meta import check_typesets, load_meta
+from report.mutate import check_section, measured_values
+from report.proofs import Proofs, appendix
+from report.render import TemplateProblem, Tex, check_templates, make_environment, template_message
+from report.sections import discover
+from report.watch import watch
+
+ROOT = Path(__file__).resolve().parent
 
 DEBUG_VARIABLE = "BUILD_DEBUG"
 
@@ -125,11 +119,11 @@ examples:
   python build.py --profile homework --plan
                                            what it would cost here: time, memory, disk per step
   python build.py --check                  verify every claim against its computation
-  python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
+  python build.py --watch                  rebuild on every save (templates, report.toml, code)
   python build.py --diff build other       which stated numbers differ between two builds, and why
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
-  python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
-                                           compute as Slurm jobs, copy the results to a shared folder
+  python build.py --profile homework --executor slurm --slurm partition=gpu --push /mnt/results
+                                           compute as Slurm jobs, copy results to a shared folder
   python build.py --profile homework --device cuda --pull /mnt/results --frozen
                                            the PDF from those results, computing nothing
 """
@@ -224,7 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         type=slurm_option,
-        help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME (repeatable)",
+        help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME "
+        "(repeatable)",
     )
     parser.add_argument(
         "--frozen",
@@ -279,12 +274,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, o)
     ]
     if args.watch and one_shot:
-        parser.error(
-            f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}"
-        )
+        combined = ", ".join(one_shot)
+        parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {combined}")
     if (args.json or args.fail_on_change) and not args.diff:
         parser.error(
-            "--json and --fail-on-change work with --diff: python build.py --diff A B --fail-on-change"
+            "--json and --fail-on-change work with --diff: "
+            "python build.py --diff A B --fail-on-change"
         )
     if args.mutate and not args.check:
         parser.error("--mutate works with --check: python build.py --check --mutate")
@@ -362,7 +357,8 @@ class Document:
     def render(self, template: str, output: str, variables: dict) -> None:
         try:
             text = self.env.get_template(template).render(**variables)
-        except Exception as error:  # noqa: BLE001 - any failure inside a template is reported at its line
+        # any failure inside a template is reported at its line
+        except Exception as error:  # noqa: BLE001
             raise TemplateProblem(template_message(self.env, error, template)) from error
         write_atomic(self.tex_dir / output, text)
         self.sources[output] = template
@@ -597,7 +593,8 @@ def compare_with_published(sections: list[str], results: dict) -> None:
         for what, value, (low, high), inside in compare(results) if compare else []:
             if not inside:
                 print(
-                    f"warning: {name}: {what} is {value:.4f}, outside the published {low:g} to {high:g}",
+                    f"warning: {name}: {what} is {value:.4f}, "
+                    f"outside the published {low:g} to {high:g}",
                     file=sys.stderr,
                 )
 
@@ -625,11 +622,11 @@ def explain(runner: Runner, profile: str, options: dict) -> int:
 
 
 def plan(runner: Runner, args: argparse.Namespace, options: dict, selected: list[str]) -> int:
-    """--plan: the projected cost of each step the build would run, measured now; nothing is kept."""
+    """--plan: the projected cost of each step a build would run, measured now; nothing kept."""
     steps, status = planned_steps(args.profile, options, selected)
     print(
-        f"plan of the {args.profile} profile: projections from short runs measured now on this machine; "
-        f"nothing is computed or kept",
+        f"plan of the {args.profile} profile: projections from short runs measured now on this "
+        f"machine; nothing is computed or kept",
         flush=True,
     )
     rows = project(runner, steps)
@@ -659,8 +656,8 @@ def check_data_options(args: argparse.Namespace) -> None:
             readers = option.profiles
             if getattr(args, option.name, None) is not None and args.profile not in readers:
                 raise BuildError(
-                    f"--{option.name}: the {args.profile} profile does not read it ({name} makes its "
-                    f"own data there); it is read by the {' and '.join(readers)} profile: add "
+                    f"--{option.name}: the {args.profile} profile does not read it ({name} makes "
+                    f"its own data there); it is read by the {' and '.join(readers)} profile: add "
                     f"--profile {readers[0]}, or leave out --{option.name}"
                 )
 
@@ -677,8 +674,8 @@ def run_once(args: argparse.Namespace) -> int:
         return build(args)
     except KeyboardInterrupt:
         print(
-            "\ninterrupted: finished steps stay cached and a training keeps its last checkpoint; the next build "
-            "resumes from them",
+            "\ninterrupted: finished steps stay cached and a training keeps its last checkpoint; "
+            "the next build resumes from them",
             file=sys.stderr,
         )
         return 130

@@ -73,7 +73,7 @@ class Claim:
 
 
 def _caller() -> str:
-    """project file:line of the code that constructed a claim (the first frame outside this module)."""
+    """project file:line of the code that made a claim (the first frame outside this module)."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename in HELPERS | {"<string>"}:
         frame = frame.f_back  # "<string>": the dataclass's generated __init__
@@ -111,8 +111,9 @@ def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str,
 
 
 def declared(result) -> dict:
-    """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of), from the
-    manifest the runner wrote beside the result: settings the text states are checked against them."""
+    """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of),
+    from the manifest the runner wrote beside the result: settings the text states are checked
+    against them."""
     return _declared(entry_of(result))
 
 
@@ -202,7 +203,7 @@ class ClaimRegistry:
             self.used.setdefault(name)
 
     def written(self, source: str, name: str) -> str:
-        """Hand-written LaTeX that states claim `name` again: parsed back, then checked as a claim."""
+        """Hand-written LaTeX stating claim `name` again: parsed back, then checked as a claim."""
         value = self.value(name)
         parsed = parse_written_math(source)
         ours = {s.name: s for s in sympy.sympify(value).free_symbols}

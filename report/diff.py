@@ -39,7 +39,7 @@ DAMAGED = "a damaged entry ({}); remove that folder, or rebuild or push it again
 
 
 def plain(value):
-    """A claim's value as JSON: numbers, booleans, strings and lists as they are, a formula as its text."""
+    """A claim's value as JSON: numbers, booleans, strings, lists as they are; a formula as text."""
     if isinstance(value, sympy.Basic):
         return str(value)
     if hasattr(value, "tolist"):  # a NumPy scalar or array
@@ -57,8 +57,9 @@ def section_of(name: str) -> str:
 
 @dataclass
 class Side:
-    """One build as compared: its claims {name: {"value", "tol"}}, its steps {name: {"key", "result"}}
-    in the order they ran, the cache holding their entries, and where its claims come from."""
+    """One build as compared: its claims {name: {"value", "tol"}}, its steps
+    {name: {"key", "result"}} in the order they ran, the cache holding their entries, and where its
+    claims come from."""
 
     folder: Path
     cache: Cache
@@ -71,7 +72,7 @@ class Side:
         return self.cache.entry(step, self.steps[step]["key"]).manifest()
 
     def result(self, step: str) -> Result | None:
-        """The step's result, None when its entry is no longer there; a damaged entry is an error."""
+        """The step's result, None when its entry is gone; a damaged entry is an error."""
         key = self.steps[step]["key"]
         if not self.cache.exists(step, key):
             return None
@@ -125,8 +126,8 @@ def _numbers(value) -> list[float] | None:
 
 
 def difference(a, b) -> float | int | None:
-    """b - a for two numbers; for two lists of numbers of one shape, the element difference largest in
-    size; None when the values are not numbers (a formula, a word, a yes/no)."""
+    """b - a for two numbers; for two lists of numbers of one shape, the element difference largest
+    in size; None when the values are not numbers (a formula, a word, a yes/no)."""
     xs, ys = _numbers(a), _numbers(b)
     if xs is None or ys is None or len(xs) != len(ys) or isinstance(a, list) != isinstance(b, list):
         return None
@@ -169,8 +170,8 @@ def cause(a: Side, b: Side, step: str, reasons: dict) -> str:
 
 
 def dotted(params: dict, prefix: str = "") -> dict:
-    """Nested settings by dotted name ({"timing": {"lengths": ...}} gives "timing.lengths"), so that a
-    cause names the one setting that changed."""
+    """Nested settings by dotted name ({"timing": {"lengths": ...}} gives "timing.lengths"), so that
+    a cause names the one setting that changed."""
     out = {}
     for name, value in params.items():
         nested = isinstance(value, dict) and value
@@ -194,7 +195,8 @@ def step_rows(a: Side, b: Side, reasons: dict) -> list[dict]:
 
 
 def sources(names: list[str], a: Side, b: Side, changed: list[str]) -> dict[str, str | None]:
-    """{claim: the step it follows from, None when no one step} for the changed claims (module docstring)."""
+    """{claim: the step it follows from, None when no one step} for the changed claims (see the
+    module's docstring)."""
     found: dict[str, str | None] = {}
     for section in dict.fromkeys(map(section_of, names)):
         mine = [n for n in names if section_of(n) == section]
@@ -226,9 +228,10 @@ def sources(names: list[str], a: Side, b: Side, changed: list[str]) -> dict[str,
 
 
 def compare(a: Side, b: Side, reasons: dict | None = None) -> dict:
-    """The difference of two builds: every claim of either (with its status, and for a changed one the
-    difference, whether it is within the claim's tolerance and the step it follows from), and every
-    step whose key or result differs, with the cause. `reasons` names why a step re-ran (this build)."""
+    """The difference of two builds: every claim of either (with its status, and for a changed one
+    the difference, whether it is within the claim's tolerance and the step it follows from), and
+    every step whose key or result differs, with the cause. `reasons` names why a step re-ran
+    (this build)."""
     names = list(a.claims) + [n for n in b.claims if n not in a.claims]
     rows = [claim_row(n, a.claims.get(n), b.claims.get(n)) for n in names]
     steps = step_rows(a, b, reasons or {})
@@ -287,9 +290,10 @@ def claim_line(row: dict) -> str:
     delta = (
         "" if diff is None else (f"{diff:+d}" if isinstance(diff, int) else f"{diff:+.3g}") + ", "
     )
+    where = "within" if row["within"] else "beyond"
     return (
         f"{row['name']}: {show(row['a'])} -> {show(row['b'])} ({delta}"
-        f"{'within' if row['within'] else 'beyond'} its tolerance, {f'{tol:g}' if tol else 'exact'})"
+        f"{where} its tolerance, {f'{tol:g}' if tol else 'exact'})"
     )
 
 
@@ -410,7 +414,8 @@ def report_changes(
     previous = stored["sections"] if valid(stored) else {}
     if path.exists() and not valid(stored):
         print(
-            f"{path}: damaged; the changes since the previous build cannot be shown; it is written anew",
+            f"{path}: damaged; the changes since the previous build cannot be shown; "
+            f"it is written anew",
             file=sys.stderr,
         )
     now = snapshot(registry, runner, profile, computed)
@@ -508,7 +513,8 @@ def evaluated_side(folder: Path, cache: Cache, chosen: dict[str, dict]) -> Side:
 
 
 def read_folder(folder: Path, digests: DigestMemo) -> Side:
-    """A build folder (its claims.json, or its cache when it has none) or a folder written by --push."""
+    """A build folder (its claims.json, or its cache when it has none) or a folder that --push
+    wrote."""
     if not folder.is_dir():
         what = "not a folder" if folder.exists() else "no such folder"
         raise BuildError(
@@ -539,8 +545,8 @@ def read_folder(folder: Path, digests: DigestMemo) -> Side:
             if not any(folder.iterdir())
             else "a build folder whose cache holds no results"
             if cache.root != folder
-            else "neither a build folder (no claims.json, no cache/) nor a folder written by --push "
-            "(no <step>/<key>/manifest.json)"
+            else "neither a build folder (no claims.json, no cache/) nor a folder written by "
+            "--push (no <step>/<key>/manifest.json)"
         )
         raise BuildError(
             f"{folder}: {what}; --diff compares two build folders or folders written by --push"
@@ -549,8 +555,8 @@ def read_folder(folder: Path, digests: DigestMemo) -> Side:
 
 
 def compare_folders(a: Path, b: Path, as_json: bool = False, fail_on_change: bool = False) -> int:
-    """build.py --diff A B: prints the difference (text or JSON); with `fail_on_change`, returns 1 when a
-    claim differs beyond its tolerance or is stated in one build only."""
+    """build.py --diff A B: prints the difference (text or JSON); with `fail_on_change`, returns 1
+    when a claim differs beyond its tolerance or is stated in one build only."""
     with tempfile.TemporaryDirectory() as tmp:
         digests = DigestMemo(Path(tmp) / "digests.json")  # the folders compared are only read
         diff = compare(read_folder(a, digests), read_folder(b, digests))
@@ -558,8 +564,8 @@ def compare_folders(a: Path, b: Path, as_json: bool = False, fail_on_change: boo
     bad = failing(diff)
     if fail_on_change and bad:
         print(
-            f"--fail-on-change: {len(bad)} claim(s) differ beyond their tolerance or are stated in one "
-            f"build only: {', '.join(bad[:8])}" + (", ..." if len(bad) > 8 else ""),
+            f"--fail-on-change: {len(bad)} claim(s) differ beyond their tolerance or are stated in "
+            f"one build only: {', '.join(bad[:8])}" + (", ..." if len(bad) > 8 else ""),
             file=sys.stderr,
         )
         return 1

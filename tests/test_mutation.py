@@ -126,7 +126,8 @@ def test_wall_clock_times_are_counted_apart_as_measured_values(smoke_build):
 
 
 def _problems(results: dict, section: str, step: str, path: tuple, corrupt) -> set[str]:
-    """The claims that fail once the value at `path` of `step`'s result is corrupted (text unchanged or not)."""
+    """The claims that fail once the value at `path` of `step`'s result is corrupted (the text
+    unchanged or not)."""
     node = results[step].data
     for key in path:
         node = node[key]

@@ -411,8 +411,8 @@ def device_kind_stand_in(device: str) -> str:
 def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other_numbers(
     project, tmp_path
 ):
-    """A measurement recomputed under the same key (here: a damaged manifest) gives other numbers; the
-    figure step drawn from the old ones must not stay cached, while the same numbers keep it."""
+    """A measurement recomputed under the same key (here: a damaged manifest) gives other numbers;
+    the figure step drawn from the old ones must not stay cached, while the same numbers keep it."""
     pkg, work = project
     (pkg / "timing.py").write_text(
         "import time\n\ndef run(ctx):\n    return {'seconds': time.perf_counter()}\n"

@@ -80,7 +80,7 @@ def _write_json_atomic(path: Path, data) -> None:
 
 
 def entry_digests(entry: Path) -> dict[str, str]:
-    """SHA-256 of an entry's result.json and of every file under files/, by path within the entry."""
+    """SHA-256 of an entry's result.json and of each file under files/, by path in the entry."""
     paths = [entry / RESULT] + sorted(p for p in (entry / FILES).rglob("*") if p.is_file())
     return {p.relative_to(entry).as_posix(): file_digest(p) for p in paths if p.is_file()}
 
@@ -125,7 +125,7 @@ class Cache:
         ]
 
     def exists(self, step: str, key: str) -> bool:
-        """Something lies where the entry's folder goes (an entry, intact or not, or a stray file)."""
+        """Something lies where the entry's folder goes (an entry, intact or not, or a file)."""
         path = self.entry(step, key).path
         return path.exists() or path.is_symlink()
 
@@ -154,8 +154,8 @@ class Cache:
             return "manifest.json is missing or not valid JSON"
         if (manifest.get("step"), manifest.get("key")) != (step, key):
             return (
-                f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not {step} "
-                f"[{key}] (an entry filed under another step or key)"
+                f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not "
+                f"{step} [{key}] (an entry filed under another step or key)"
             )
         components = manifest.get("components")
         if not isinstance(components, dict) or cache_key(components) != key:
@@ -240,7 +240,7 @@ class Cache:
         return damage
 
     def clean_leftovers(self) -> list[Path]:
-        """Removes the temporary folders and files of runs that were killed (their process is gone)."""
+        """Removes the temporary folders and files of killed runs (their process is gone)."""
         removed = []
         for path in self.root.glob("*/.*tmp*"):
             pid = re.search(r"-(\d+)$|\.(\d+)\.tmp$", path.name)

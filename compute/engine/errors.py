@@ -66,8 +66,8 @@ def _os_problem(error: OSError, build_dir: Path) -> str | None:
         )
     if error.errno in (errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP):
         return (
-            f"cannot use {where}: {error.strerror.lower()}. A path given to the build (an option, a "
-            f"variable such as OCTMNIST_PATH or LJSPEECH_PATH) has the wrong shape: check it"
+            f"cannot use {where}: {error.strerror.lower()}. A path given to the build (an option, "
+            f"a variable such as OCTMNIST_PATH or LJSPEECH_PATH) has the wrong shape: check it"
         )
     if error.errno == errno.EFBIG:
         return f"a file under {where} is larger than this system allows ({error.strerror.lower()})"
@@ -78,13 +78,15 @@ def _memory_problem(error: BaseException) -> str | None:
     """A computation that ran out of memory, on the GPU (torch's OutOfMemoryError) or in RAM."""
     if isinstance(error, MemoryError):
         return (
-            "the machine ran out of memory (RAM). Close other programs, or run the build where there "
-            "is more memory (with --executor slurm, --slurm mem=NGB); finished steps stay cached"
+            "the machine ran out of memory (RAM). Close other programs, or run the build where "
+            "there is more memory (with --executor slurm, --slurm mem=NGB); finished steps stay "
+            "cached"
         )
     if type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(error):
         return (
-            "the GPU ran out of memory. Use a GPU with more memory, or free it (nvidia-smi shows what "
-            "else runs there); finished steps stay cached and the training resumes from its checkpoints"
+            "the GPU ran out of memory. Use a GPU with more memory, or free it (nvidia-smi shows "
+            "what else runs there); finished steps stay cached and the training resumes from its "
+            "checkpoints"
         )
     return None
 

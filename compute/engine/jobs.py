@@ -47,7 +47,8 @@ SCHEDULER_FIXES = {
     "Resources(memory_gb=...) in compute/{section}/steps.py",
     "PREEMPTED": "run the build again (finished steps stay cached; the training resumes from its "
     "checkpoints), or choose a partition without preemption: --slurm partition=NAME",
-    "NODE_FAIL": "run the build again (finished steps stay cached; the training resumes from its checkpoints)",
+    "NODE_FAIL": "run the build again (finished steps stay cached; the training resumes from its "
+    "checkpoints)",
     "CANCELLED": "see who cancelled it (sacct -j {job}); run the build again to resume",
 }
 SCHEDULER_SAID = re.compile(

@@ -215,7 +215,8 @@ def explain_change(old: dict | None, new: dict) -> str:
                 }[part]
                 detail = ""
                 if part in ("libraries", "programs", "params"):
-                    detail = f" ({_short(before.get(name, 'unset'))} -> {_short(after.get(name, 'unset'))})"
+                    was, now = before.get(name, "unset"), after.get(name, "unset")
+                    detail = f" ({_short(was)} -> {_short(now)})"
                 reasons.append(f"{what} {name}{detail}")
     for part in ("function", "device", "seed", "engine"):
         if old.get(part) != new[part]:

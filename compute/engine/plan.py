@@ -287,14 +287,13 @@ def check_disk(rows, build_dir: Path) -> None:
     """BuildError in one line when the build folder's disk cannot hold what the steps write."""
     t, free = totals(rows), free_space(build_dir)
     if t["peak_disk"] > free:
-        biggest = sorted(((p.disk + p.scratch, s.name) for s, why, p in rows if why), reverse=True)[
-            :2
-        ]
+        written = [(p.disk + p.scratch, s.name) for s, why, p in rows if why]
+        biggest = sorted(written, reverse=True)[:2]
         parts = ", ".join(f"{name} {size(n)}" for n, name in biggest)
         raise BuildError(
-            f"{build_dir}: {size(free)} free, but the steps that would run write {size(t['peak_disk'])} "
-            f"at their peak ({parts}); free {size(t['peak_disk'] - free)} more, or choose a folder "
-            f"on a larger disk with --build-dir"
+            f"{build_dir}: {size(free)} free, but the steps that would run write "
+            f"{size(t['peak_disk'])} at their peak ({parts}); free {size(t['peak_disk'] - free)} "
+            f"more, or choose a folder on a larger disk with --build-dir"
         )
 
 

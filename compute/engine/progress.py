@@ -98,7 +98,7 @@ class Tracker:
         self.last = now
 
     def items(self, kind: str, iterable: Iterable) -> Iterable:
-        """Yields the items unchanged, counting each one of `kind` when the loop asks for the next."""
+        """Yields the items unchanged, counting one of `kind` when the loop asks for the next."""
         for item in iterable:
             yield item
             self.step(kind)

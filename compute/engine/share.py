@@ -49,7 +49,8 @@ def check_folder(folder: Path, option: str) -> None:
     if is_build_folder(folder):
         raise BuildError(
             f"{option} {folder}: is a build folder, not a shared folder. Its results are in "
-            f"{Cache.of(folder).root}: use {option} {Cache.of(folder).root}, or a folder written by --push"
+            f"{Cache.of(folder).root}: use {option} {Cache.of(folder).root}, or a folder written "
+            f"by --push"
         )
     if option == "--push":
         if not folder.exists() and not folder.parent.is_dir():
@@ -96,7 +97,8 @@ def pull(shared: Cache, target: Cache, planned: dict[str, Plan]) -> dict[str, li
     print(summary("pulled from", shared.root, report), file=sys.stderr)
     if planned and not report["copied"] and not report["present"]:
         print(
-            f"warning: {shared.root} holds nothing usable for this build (profile, device and code):",
+            f"warning: {shared.root} holds nothing usable for this build "
+            f"(profile, device and code):",
             file=sys.stderr,
         )
         reasons = {
@@ -119,8 +121,8 @@ TIMING = re.compile(r"seconds|ms_per|^timing$")
 
 
 def comparable_results(folder: Path) -> dict:
-    """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`), without what a
-    figure step read back from its drawing (`plotted`: the timing figure draws measured times) and
+    """{step/key: result} without timings (fields named *seconds*, *ms_per*, `timing`), without what
+    a figure step read back from its drawing (`plotted`: the timing figure draws measured times) and
     without where an upstream's files lay: what must agree wherever and however a step computed."""
 
     def strip(value):

@@ -25,7 +25,7 @@ def fake_context(
     device: str = "cpu",
     name: str = "test",
 ) -> Context:
-    """A context whose `out` and `work` folders are under `tmp`; progress is printed as log lines."""
+    """A context whose `out` and `work` folders are under `tmp`; progress printed as log lines."""
     (tmp / "out").mkdir(parents=True, exist_ok=True)
     (tmp / "work").mkdir(parents=True, exist_ok=True)
     return Context(
