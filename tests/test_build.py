@@ -184,7 +184,8 @@ def test_push_pull_frozen_renders_the_pdf_computing_nothing(q1_build, tmp_path):
     assert push.returncode == 0, push.stderr
     assert f"pushed to {shared}: 3 copied (q1.symbolic, q1.numeric, q1.figures)" in push.stdout
     assert not (shared / "report.pdf").exists()
-    # the README's laptop render: --device cuda names the results wanted, and this machine has no GPU
+    # the README's laptop render: --device cuda names the results wanted, and this machine has no
+    # GPU
     frozen = build(
         "--section", "q1", "--pull", str(shared), "--frozen", "--device", "cuda", build_dir=laptop
     )

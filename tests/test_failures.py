@@ -554,10 +554,8 @@ def test_an_unexpected_error_names_the_project_line_and_the_debug_flag(tmp_path)
         message = errors.describe(error, tmp_path)
     lines = message.splitlines()
     assert lines[0].startswith("error: unexpected JSONDecodeError: Expecting property name")
-    assert (
-        lines[1]
-        == f"  at tests/test_failures.py:{test_an_unexpected_error_names_the_project_line_and_the_debug_flag.__code__.co_firstlineno + 2}"
-    )
+    raised = test_an_unexpected_error_names_the_project_line_and_the_debug_flag.__code__
+    assert lines[1] == f"  at tests/test_failures.py:{raised.co_firstlineno + 2}"
     assert lines[2] == "  while computing q9.step (nothing of it was cached)"
     assert "--debug" in lines[3]
 

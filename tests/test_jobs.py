@@ -100,7 +100,8 @@ def test_a_job_that_dies_is_reported_with_its_log(project, tmp_path):
             [Step("t.die", project.die)]
         )
     assert re.match(
-        r"t.die failed \(local job\): job \d+ ended without a result \(state: [A-Z]+\) \(log: .+_0_log.err\)$",
+        r"t.die failed \(local job\): job \d+ ended without a result \(state: [A-Z]+\) "
+        r"\(log: .+_0_log.err\)$",
         str(caught.value),
     ), str(caught.value)
     assert Path(re.search(r"\(log: (.+)\)$", str(caught.value)).group(1)).exists()
@@ -110,7 +111,8 @@ def test_ctrl_c_cancels_the_running_jobs(project, tmp_path):
     flag = tmp_path / "job.pid"
     script = textwrap.dedent(f"""
         import signal, sys; sys.path[:0] = [{str(ROOT)!r}, {str(tmp_path)!r}]
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+        # also when started with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import compute.engine.keys as keys
         import compute.engine.pipeline as pipeline
         keys.PROJECT_PACKAGES = ("jobproj",)
@@ -284,14 +286,21 @@ class EndedJob:
         raise RuntimeError(f"Job 4242 (task: 0) has not produced any output (state: {self.state})")
 
 
+# what Slurm writes to the log of a job that ran past its time limit
+TIME_LIMIT_SAID = (
+    "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 "
+    "DUE TO TIME LIMIT ***"
+)
+
+
 @pytest.mark.parametrize(
     "state, said, fix",
     [
         (
             "TIMEOUT",
-            "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 DUE TO TIME LIMIT ***",
-            "raise the step's time limit: --slurm time=MINUTES (it asked for 720 min), or Resources(hours=...) in "
-            "compute/q3/steps.py",
+            TIME_LIMIT_SAID,
+            "raise the step's time limit: --slurm time=MINUTES (it asked for 720 min), or "
+            "Resources(hours=...) in compute/q3/steps.py",
         ),
         (
             "OUT_OF_MEMORY",
@@ -301,7 +310,7 @@ class EndedJob:
         ),
         (
             "UNKNOWN",
-            "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-12-03T10:00:00 DUE TO TIME LIMIT ***",
+            TIME_LIMIT_SAID,
             "raise the step's time limit",
         ),
     ],

@@ -115,7 +115,8 @@ def test_a_claim_that_cannot_fail_lets_its_corrupted_value_slip_through(smoke_bu
 def test_wall_clock_times_are_counted_apart_as_measured_values(smoke_build):
     _, _, results = smoke_build
     outcome = check_section("q2", results)
-    # the inference times always reach the text; a run's time only when its corruption changes a digit
+    # the inference times always reach the text; a run's time only when its corruption changes a
+    # digit
     assert {
         f"q2.cost:networks.{net}.inference_seconds_per_image.{batch}"
         for net in ("cnn_maxpool", "cnn_strided")
@@ -218,8 +219,9 @@ def test_every_stated_number_links_to_an_entry_of_the_appendix_and_every_entry_i
     assert len(linked["claim"]) >= 150 and linked["claim"] <= entries["claim"]
     assert linked["cited"] and linked["cited"] <= entries["cited"]
     assert linked["figure"] == entries["figure"] and len(entries["figure"]) == 13
-    # an entry the text links to no number is a check of a figure (its caption links to it) or a claim that
-    # decides the wording: a template tests it in a \BLOCK{if ...}, \BLOCK{elif ...} or \BLOCK{set ...}
+    # an entry the text links to no number is a check of a figure (its caption links to it) or a
+    # claim that decides the wording: a template tests it in a \BLOCK{if ...}, \BLOCK{elif ...} or
+    # \BLOCK{set ...}
     blocks = "".join(
         re.findall(
             r"\\BLOCK\{(?:if|elif|set) [^\n]*",
