@@ -78,9 +78,8 @@ def main() -> int:
             build_dir = Path(tmp) / executor
             seconds[executor] = timed_build(build_dir, executor, args)
             results[executor] = comparable_results(build_dir)
-            print(
-                f"{executor:>6}: {seconds[executor]:6.1f} s, {len(results[executor])} steps computed"
-            )
+            computed = len(results[executor])
+            print(f"{executor:>6}: {seconds[executor]:6.1f} s, {computed} steps computed")
         print(f"one empty local job: {job_overhead(Path(tmp) / 'empty'):.2f} s")
     same_keys = sorted(results["inline"]) == sorted(results["local"])
     print(f"same cache keys: {'yes' if same_keys else 'NO'}")

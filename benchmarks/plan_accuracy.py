@@ -1,5 +1,5 @@
-"""How close `build.py --plan` comes: q3.train projected as --plan projects it (compute/q3/plan.py: a
-few timed batches of each decoder at the step's shapes, scaled by its counts), then run for real,
+"""How close `build.py --plan` comes: q3.train projected as --plan projects it (compute/q3/plan.py:
+a few timed batches of each decoder at the step's shapes, scaled by its counts), then run for real,
 a run many times longer than the batches the projection timed; prints the projection, the
 measured time and, last, `plan accuracy: N.NNx` (measured / projected).
 
@@ -14,7 +14,7 @@ The smoke and quick features are computed into --build-dir (default build/) when
 build would. The projection and the run see the same machine a few minutes apart: on cores other
 work shares, the load can change between them.
 
-    .venv/bin/python benchmarks/plan_accuracy.py [--profile smoke|quick|homework] [--clips N] [--epochs N]
+    .venv/bin/python benchmarks/plan_accuracy.py [--profile PROFILE] [--clips N] [--epochs N]
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ from compute.q3.model import DECODERS  # noqa: E402
 from compute.q3.text import encode  # noqa: E402
 
 DEFAULTS = {"smoke": (None, None), "quick": (300, 2), "homework": (768, 1)}
-TEXT = "printing, in the only sense with which we are at present concerned, differs from most if not all"
+TEXT = (
+    "printing, in the only sense with which we are at present concerned, differs from most if not "
+    "all"
+)
 
 
 def random_features(folder: Path, clips: dict[str, int], p: dict) -> Result:
@@ -136,8 +139,9 @@ def main() -> None:
         began = time.perf_counter()
         projection = q3_plan.train_projection(train_step, probe)
         print(
-            f"projected: {projection.seconds:.1f} s ({duration(projection.seconds)}), RAM {size(projection.ram)}, "
-            f"measured in {time.perf_counter() - began:.0f} s from {projection.basis}",
+            f"projected: {projection.seconds:.1f} s ({duration(projection.seconds)}), "
+            f"RAM {size(projection.ram)}, measured in {time.perf_counter() - began:.0f} s "
+            f"from {projection.basis}",
             flush=True,
         )
         ctx = fake_context(

@@ -119,8 +119,8 @@ def main() -> None:
             data[name] = subset(features.dir, clips, Path(tmp) / f"features-{name}")
             params[name] = steps["q3.train"].params
         print(
-            f"q3 train: {data['now'].data['splits']} clips of the quick corpus, runs of 1 and 2 epochs, "
-            f"{rounds} round(s), {os.cpu_count()} CPU cores, torch {torch.__version__}"
+            f"q3 train: {data['now'].data['splits']} clips of the quick corpus, runs of 1 and 2 "
+            f"epochs, {rounds} round(s), {os.cpu_count()} CPU cores, torch {torch.__version__}"
         )
         seconds = {(name, e): [] for name in ways for e in (1, 2)}
         for r in range(rounds):  # a round runs each way once, so both see the same changes of load
@@ -144,8 +144,8 @@ def main() -> None:
             whole[name] = one + (epochs - 1) * epoch
             settings = {k: (steps["q3.features"].params | params[name])[k] for k in SHOWN}
             print(
-                f"round {r + 1}, {name}: {settings}: {epoch:.1f} s an epoch, {one - epoch:.1f} s fixed, "
-                f"{whole[name]:.0f} s for {epochs} epochs"
+                f"round {r + 1}, {name}: {settings}: {epoch:.1f} s an epoch, "
+                f"{one - epoch:.1f} s fixed, {whole[name]:.0f} s for {epochs} epochs"
             )
         ratios.append(whole["before"] / whole["now"])
     print(f"ratio of each round: {', '.join(f'{x:.2f}' for x in ratios)}; the median:")
