@@ -28,24 +28,9 @@ from compute.engine.share import comparable_results  # noqa: E402
 def timed_build(build_dir: Path, executor: str, args: argparse.Namespace) -> float:
     sections = [a for name in args.section or [] for a in ("--section", name)]
     start = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--profile",
-            args.profile,
-            "--build-dir",
-            str(build_dir),
-            "--executor",
-            executor,
-            "--check",
-            *sections,
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", args.profile]
+    command += ["--build-dir", str(build_dir), "--executor", executor, "--check", *sections]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
     return time.monotonic() - start
 
 

@@ -21,21 +21,9 @@ needs_latex = pytest.mark.skipif(
 
 
 def build(*args, build_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--profile",
-            "smoke",
-            "--build-dir",
-            str(build_dir),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "smoke"]
+    command += ["--build-dir", str(build_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -129,23 +117,9 @@ def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
 
 
 def test_check_data_refuses_missing_datasets_naming_each_path(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--profile",
-            "homework",
-            "--check-data",
-            "--octmnist",
-            str(tmp_path / "none.npz"),
-            "--ljspeech",
-            str(tmp_path / "none"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "homework", "--check-data"]
+    command += ["--octmnist", str(tmp_path / "none.npz"), "--ljspeech", str(tmp_path / "none")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1
     assert f"q2: unusable: {tmp_path / 'none.npz'}: no such file" in result.stderr
     assert f"q3: unusable: {tmp_path / 'none'} (the given path): no metadata.csv" in result.stderr

@@ -187,16 +187,8 @@ def case_partial_ljspeech(p, b, t):
     root = fake_ljspeech(
         t / "LJSpeech-1.1", ["LJ001-0001", "LJ002-0201", "LJ003-0001"], ["LJ001-0001"]
     )
-    return [
-        "--profile",
-        "homework",
-        "--section",
-        "q3",
-        "--ljspeech",
-        str(root),
-        "--build-dir",
-        str(b),
-    ], None
+    given = ["--ljspeech", str(root), "--build-dir", str(b)]
+    return ["--profile", "homework", "--section", "q3", *given], None
 
 
 def case_empty_metadata(p, b, t):
@@ -223,9 +215,8 @@ def case_latex_not_installed(p, b, t):
 
 def case_push_to_a_folder_under_home_written_with_a_tilde(p, b, t):
     (t / "home").mkdir()
-    return ["--section", "q1", "--build-dir", str(b), "--push=~/dl-results"], {
-        "HOME": str(t / "home")
-    }
+    home = {"HOME": str(t / "home")}
+    return ["--section", "q1", "--build-dir", str(b), "--push=~/dl-results"], home
 
 
 def case_build_dir_from_a_variable_in_quotes(p, b, t):
@@ -251,28 +242,13 @@ def case_pull_from_an_empty_folder(p, b, t):
 
 
 def case_push_under_a_missing_folder(p, b, t):
-    return [
-        "--section",
-        "q1",
-        "--build-dir",
-        str(b),
-        "--push",
-        str(t / "no" / "such" / "dl-results"),
-    ], None
+    shared = t / "no" / "such" / "dl-results"
+    return ["--section", "q1", "--build-dir", str(b), "--push", str(shared)], None
 
 
 def case_pull_of_another_profiles_results(p, b, t):
-    return [
-        "--profile",
-        "quick",
-        "--section",
-        "q1",
-        "--frozen",
-        "--build-dir",
-        str(t / "laptop"),
-        "--pull",
-        str(b / "cache"),
-    ], None
+    laptop = ["--frozen", "--build-dir", str(t / "laptop")]
+    return ["--profile", "quick", "--section", "q1", *laptop, "--pull", str(b / "cache")], None
 
 
 def case_slurm_settings_without_slurm(p, b, t):

@@ -218,24 +218,11 @@ def test_slurm_on_a_machine_without_it_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     with pytest.raises(JobFailed, match="this machine has no Slurm"):
         Jobs("slurm", tmp_path, "cpu")
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "smoke", "--section", "q1"]
+    command += ["--executor", "slurm", "--build-dir", str(tmp_path / "build")]
+    without_slurm = {**os.environ, "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--profile",
-            "smoke",
-            "--section",
-            "q1",
-            "--executor",
-            "slurm",
-            "--build-dir",
-            str(tmp_path / "build"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "PATH": "/usr/bin:/bin"},
+        command, capture_output=True, text=True, cwd=ROOT, timeout=300, env=without_slurm
     )
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {NO_SLURM}"

@@ -34,20 +34,9 @@ needs_latex = pytest.mark.skipif(  # the smoke build speaks Q3's corpus with esp
 def smoke_build(tmp_path_factory):
     """One smoke build of every section, and its results as the build computed them."""
     build_dir = tmp_path_factory.mktemp("build")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--profile",
-            "smoke",
-            "--build-dir",
-            str(build_dir),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=1800,
-    )
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "smoke"]
+    command += ["--build-dir", str(build_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=1800)
     runner = Runner(build_dir, device="cpu")
     results = {}
     for section in discover().values():
@@ -256,20 +245,9 @@ def test_a_hand_typed_numeral_in_a_template_stops_the_build_at_its_line(
     template.write_text("".join(lines))
     # the same code: every step cached
     shutil.copytree(build_dir / "cache", tmp_path / "build" / "cache")
-    checked = subprocess.run(
-        [
-            sys.executable,
-            str(project_copy / "build.py"),
-            "--profile",
-            "smoke",
-            "--check",
-            "--build-dir",
-            str(tmp_path / "build"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = [sys.executable, str(project_copy / "build.py"), "--profile", "smoke", "--check"]
+    command += ["--build-dir", str(tmp_path / "build")]
+    checked = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert checked.returncode == 1
     assert f"templates/q2.tex.j2:{at + 1}: the numeral 529 comes from no claim" in checked.stderr
 

@@ -103,9 +103,8 @@ def run(tmp_path, features, decoder, **kw):
     ],
 )
 def test_learning_rate_warms_up_over_2_epochs_and_decays_over_12(epoch, factor):
-    assert train.lr_factor(epoch, warmup_epochs=2, decay_epochs=12, floor=0.01) == pytest.approx(
-        factor
-    )
+    found = train.lr_factor(epoch, warmup_epochs=2, decay_epochs=12, floor=0.01)
+    assert found == pytest.approx(factor)
 
 
 def test_learning_rate_stays_at_the_floor_after_the_decay():
@@ -333,31 +332,15 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, features):
 
 def test_homework_profile_has_the_course_settings():
     homework = PROFILES["homework"]
-    assert (
-        homework["source"],
-        homework["bounds"],
-        homework["frames"],
-        homework["mel_sample_rate"],
-    ) == ("ljspeech", [9825, 10480, 13100], 2754, 16000)
-    training = (
-        "epochs",
-        "batch_size",
-        "eval_batch_size",
-        "lr",
-        "weight_decay",
-        "label_smoothing",
-        "seed",
-    )
+    data = ("source", "bounds", "frames", "mel_sample_rate")
+    assert [homework[k] for k in data] == ["ljspeech", [9825, 10480, 13100], 2754, 16000]
+    training = "epochs batch_size eval_batch_size lr weight_decay label_smoothing seed".split()
     assert [homework[k] for k in training] == [15, 64, 16, 1e-3, 0.01, 0.1, 42]
     assert homework["padding"] == train.FIXED  # every clip padded to 2,754 frames, as the course
     # the course's features and AdamW
     assert (homework["hop"], homework["fused_adamw"]) == (160, False)
-    assert [
-        train.lr_factor(
-            e, homework["warmup_epochs"], homework["decay_epochs"], homework["lr_floor"]
-        )
-        for e in (0, 2, 14)
-    ] == pytest.approx([0.01, 1.0, 0.01])
+    schedule = homework["warmup_epochs"], homework["decay_epochs"], homework["lr_floor"]
+    assert [train.lr_factor(e, *schedule) for e in (0, 2, 14)] == pytest.approx([0.01, 1.0, 0.01])
     assert homework["require_complete"] is True
 
 
