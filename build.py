@@ -5,6 +5,7 @@ Each section (a plug-in under report/sections/) is a list of cached steps under 
 results fill the templates under templates/, every stated number and formula is a verified claim,
 and latexmk turns the rendered LaTeX into build/report.pdf.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,30 +19,34 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compute.engine.errors import BuildError, describe  # noqa: E402
-from compute.engine.jobs import Jobs  # noqa: E402
-from compute.engine.files import user_path, write_atomic  # noqa: E402
-from compute.engine.cache import Cache  # noqa: E402
-from compute.engine.devices import device_kind, resolve_device  # noqa: E402
-from compute.engine.keys import library_version, program_version  # noqa: E402
-from compute.engine.pipeline import Runner, build_lock  # noqa: E402
-from compute.engine.plan import plan_lines, preflight as preflight_plan, project, where as device_text  # noqa: E402
-from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE, PROFILES  # noqa: E402
-from compute.engine.share import check_folder, pull, summary, transfer  # noqa: E402
-from compute.engine.step import DataError  # noqa: E402
-from report.claims import ClaimError, ClaimRegistry  # noqa: E402
-from report.diff import compare_folders, report_changes  # noqa: E402
-from report.latex import check_installed, compile_pdf  # noqa: E402
-from report.meta import check_typesets, load_meta  # noqa: E402
-from report.render import Tex, TemplateProblem, check_templates, make_environment, template_message  # noqa: E402
-from report.mutate import check_section, measured_values  # noqa: E402
-from report import numerals  # noqa: E402
-from report.proofs import Proofs, appendix  # noqa: E402
-from report.sections import discover  # noqa: E402
-from report.watch import watch  # noqa: E402
+from compute.engine.cache import Cache
+from compute.engine.devices import device_kind, resolve_device
+from compute.engine.errors import BuildError, describe
+from compute.engine.files import user_path, write_atomic
+from compute.engine.jobs import Jobs
+from compute.engine.keys import library_version, program_version
+from compute.engine.pipeline import Runner, build_lock
+from compute.engine.plan import plan_lines, project
+from compute.engine.plan import preflight as preflight_plan
+from compute.engine.plan import where as device_text
+from compute.engine.profiles import DEFAULT as DEFAULT_PROFILE
+from compute.engine.profiles import PROFILES
+from compute.engine.share import check_folder, pull, summary, transfer
+from compute.engine.step import DataError
+from report import numerals
+from report.claims import ClaimError, ClaimRegistry
+from report.diff import compare_folders, report_changes
+from report.latex import check_installed, compile_pdf
+from report.meta import check_typesets, load_meta
+from report.mutate import check_section, measured_values
+from report.proofs import Proofs, appendix
+from report.render import TemplateProblem, Tex, check_templates, make_environment, template_message
+from report.sections import discover
+from report.watch import watch
+
+ROOT = Path(__file__).resolve().parent
 
 DEBUG_VARIABLE = "BUILD_DEBUG"
 
@@ -60,8 +65,18 @@ except Exception as error:  # noqa: BLE001 - a broken section module is a messag
     sys.exit(describe(error, ROOT / "build"))
 
 DATA_OPTIONS = [option for section in SECTIONS.values() for option in section.data_options]
-LIBRARIES = ("torch", "torchaudio", "sympy", "numpy", "jinja2", "matplotlib", "rapidfuzz",
-             "soundfile", "lark", "tqdm")
+LIBRARIES = (
+    "torch",
+    "torchaudio",
+    "sympy",
+    "numpy",
+    "jinja2",
+    "matplotlib",
+    "rapidfuzz",
+    "soundfile",
+    "lark",
+    "tqdm",
+)
 PROGRAMS = ("espeak-ng", "latexmk", "pdflatex")  # the offline speech corpus; the PDF
 
 
@@ -69,13 +84,28 @@ def _wrapped(text: str, indent: str, width: int = 96) -> str:
     return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent + "    ")
 
 
-EPILOG = "sections:\n" + "".join(_wrapped(f"{s.name:<3} {s.title}: {s.summary}", "  ") + "\n"
-                                 for s in SECTIONS.values()) + """
+EPILOG = (
+    "sections:\n"
+    + "".join(
+        _wrapped(f"{s.name:<3} {s.title}: {s.summary}", "  ") + "\n" for s in SECTIONS.values()
+    )
+    + """
 profiles:
-""" + "".join(f"  {name:<9} {text}\n" for name, text in PROFILES.items()) + """
+"""
+    + "".join(f"  {name:<9} {text}\n" for name, text in PROFILES.items())
+    + """
 data (the sections' datasets; the quick profile makes its own):
-""" + "".join(_wrapped(f"{o.dataset:<10} --{o.name} PATH  or  {o.variable}=...  {o.help}; read by the "
-                       f"{' and '.join(o.profiles)} profile", "  ") + "\n" for o in DATA_OPTIONS) + """
+"""
+    + "".join(
+        _wrapped(
+            f"{o.dataset:<10} --{o.name} PATH  or  {o.variable}=...  {o.help}; read by the "
+            f"{' and '.join(o.profiles)} profile",
+            "  ",
+        )
+        + "\n"
+        for o in DATA_OPTIONS
+    )
+    + """
 
 outputs:
   build/report.pdf   the report
@@ -89,84 +119,174 @@ examples:
   python build.py --profile homework --plan
                                            what it would cost here: time, memory, disk per step
   python build.py --check                  verify every claim against its computation
-  python build.py --watch                  rebuild the PDF on every save (templates, report.toml, code)
+  python build.py --watch                  rebuild on every save (templates, report.toml, code)
   python build.py --diff build other       which stated numbers differ between two builds, and why
   python build.py --profile homework --ljspeech ~/data/LJSpeech-1.1 --device cuda
-  python build.py --profile homework --executor slurm --slurm partition=gpu --push /shared/results
-                                           compute as Slurm jobs, copy the results to a shared folder
+  python build.py --profile homework --executor slurm --slurm partition=gpu --push /mnt/results
+                                           compute as Slurm jobs, copy results to a shared folder
   python build.py --profile homework --device cuda --pull /mnt/results --frozen
                                            the PDF from those results, computing nothing
 """
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="build.py", description=__doc__, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--section", action="append", metavar="NAME",
-                        help="recompute only this section (repeatable); the others come from the "
-                             "cache or show a placeholder page. Default: all sections")
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME",
-                        help="settings for the run: " + ", ".join(PROFILES) + f" (default: {DEFAULT_PROFILE})")
-    parser.add_argument("--force", action="store_true", help="recompute the selected sections even when cached")
-    parser.add_argument("--explain", action="store_true",
-                        help="print for each step whether it is cached and, if not, what changed; run nothing")
-    parser.add_argument("--plan", action="store_true",
-                        help="print for each step that would run what it reads and writes, its projected time, "
-                             "memory and disk on this device (measured now at the step's true shapes), and the "
-                             "total; compute nothing that is kept")
-    parser.add_argument("--check", action="store_true",
-                        help="compute what is missing, verify all claims, and stop before LaTeX")
-    parser.add_argument("--mutate", action="store_true",
-                        help="with --check: corrupt each stored value that reaches the text, one at a time, and "
-                             "report per section the fraction a claim catches (non-zero exit below 100 %%)")
-    parser.add_argument("--check-data", action="store_true",
-                        help="summarise the datasets the profile uses and stop (non-zero if unusable)")
-    parser.add_argument("--download", action="store_true", help="download the real datasets and stop")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="where torch computes (default: auto = CUDA when present)")
+        prog="build.py",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--section",
+        action="append",
+        metavar="NAME",
+        help="recompute only this section (repeatable); the others come from the "
+        "cache or show a placeholder page. Default: all sections",
+    )
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help="settings for the run: " + ", ".join(PROFILES) + f" (default: {DEFAULT_PROFILE})",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="recompute the selected sections even when cached"
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print for each step whether it is cached and, if not, what changed; run nothing",
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print for each step that would run what it reads and writes, its projected time, "
+        "memory and disk on this device (measured now at the step's true shapes), and the "
+        "total; compute nothing that is kept",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compute what is missing, verify all claims, and stop before LaTeX",
+    )
+    parser.add_argument(
+        "--mutate",
+        action="store_true",
+        help="with --check: corrupt each stored value that reaches the text, one at a time, and "
+        "report per section the fraction a claim catches (non-zero exit below 100 %%)",
+    )
+    parser.add_argument(
+        "--check-data",
+        action="store_true",
+        help="summarise the datasets the profile uses and stop (non-zero if unusable)",
+    )
+    parser.add_argument(
+        "--download", action="store_true", help="download the real datasets and stop"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where torch computes (default: auto = CUDA when present)",
+    )
     for option in DATA_OPTIONS:
-        parser.add_argument(f"--{option.name}", type=user_path, metavar="PATH",
-                            help=f"{option.help}; or set {option.variable}")
-    parser.add_argument("--build-dir", type=user_path, default=str(ROOT / "build"), metavar="DIR",
-                        help="where the cache, the LaTeX and the PDF go (default: build/)")
-    parser.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
-                        help="where the steps compute: inline (in this process, one after the other; the "
-                             "default), local (subprocesses, independent steps at once) or slurm (one "
-                             "Slurm job per step, with the step's declared resources)")
-    parser.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE", type=slurm_option,
-                        help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME (repeatable)")
-    parser.add_argument("--frozen", action="store_true",
-                        help="render from existing results only: compute nothing; a missing result is an error")
-    parser.add_argument("--push", type=user_path, metavar="DIR",
-                        help="after computing, copy the build's verified results into DIR and stop (no LaTeX)")
-    parser.add_argument("--pull", type=user_path, metavar="DIR",
-                        help="first copy the verified results this build needs from DIR into the cache")
-    parser.add_argument("--watch", action="store_true",
-                        help="build, then rebuild on every saved template, report.toml or project source, "
-                             "recomputing only what changed; errors are printed and the watch goes on")
-    parser.add_argument("--diff", nargs=2, type=Path, metavar=("A", "B"),
-                        help="compare the claims of two build folders or --push folders, and the steps they "
-                             "follow from, and stop")
-    parser.add_argument("--json", action="store_true", help="with --diff: print the comparison as JSON")
-    parser.add_argument("--fail-on-change", action="store_true",
-                        help="with --diff: exit 1 when a claim differs beyond its tolerance")
-    parser.add_argument("--debug", action="store_true",
-                        help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)")
+        parser.add_argument(
+            f"--{option.name}",
+            type=user_path,
+            metavar="PATH",
+            help=f"{option.help}; or set {option.variable}",
+        )
+    parser.add_argument(
+        "--build-dir",
+        type=user_path,
+        default=str(ROOT / "build"),
+        metavar="DIR",
+        help="where the cache, the LaTeX and the PDF go (default: build/)",
+    )
+    parser.add_argument(
+        "--executor",
+        default="inline",
+        choices=("inline", "local", "slurm"),
+        help="where the steps compute: inline (in this process, one after the other; the "
+        "default), local (subprocesses, independent steps at once) or slurm (one "
+        "Slurm job per step, with the step's declared resources)",
+    )
+    parser.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=slurm_option,
+        help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="render from existing results only: compute nothing; a missing result is an error",
+    )
+    parser.add_argument(
+        "--push",
+        type=user_path,
+        metavar="DIR",
+        help="after computing, copy the build's verified results into DIR and stop (no LaTeX)",
+    )
+    parser.add_argument(
+        "--pull",
+        type=user_path,
+        metavar="DIR",
+        help="first copy the verified results this build needs from DIR into the cache",
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="build, then rebuild on every saved template, report.toml or project source, "
+        "recomputing only what changed; errors are printed and the watch goes on",
+    )
+    parser.add_argument(
+        "--diff",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="compare the claims of two build folders or --push folders, and the steps they "
+        "follow from, and stop",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --diff: print the comparison as JSON"
+    )
+    parser.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="with --diff: exit 1 when a claim differs beyond its tolerance",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)",
+    )
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
-    one_shot = [f"--{o.replace('_', '-')}" for o in ("explain", "plan", "check_data", "download", "push", "force",
-                                                     "diff")
-                if getattr(args, o)]
+    one_shot = [
+        f"--{o.replace('_', '-')}"
+        for o in ("explain", "plan", "check_data", "download", "push", "force", "diff")
+        if getattr(args, o)
+    ]
     if args.watch and one_shot:
-        parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {', '.join(one_shot)}")
+        combined = ", ".join(one_shot)
+        parser.error(f"--watch rebuilds the PDF on every save; it does not combine with {combined}")
     if (args.json or args.fail_on_change) and not args.diff:
-        parser.error("--json and --fail-on-change work with --diff: python build.py --diff A B --fail-on-change")
+        parser.error(
+            "--json and --fail-on-change work with --diff: "
+            "python build.py --diff A B --fail-on-change"
+        )
     if args.mutate and not args.check:
         parser.error("--mutate works with --check: python build.py --check --mutate")
     if args.slurm and args.executor != "slurm":
-        parser.error("--slurm sets #SBATCH options of Slurm jobs: add --executor slurm, or leave out --slurm")
+        parser.error(
+            "--slurm sets #SBATCH options of Slurm jobs: add --executor slurm, or leave out --slurm"
+        )
     for name in args.section or []:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; valid sections: {', '.join(SECTIONS)}")
@@ -187,15 +307,27 @@ def data_options(args: argparse.Namespace) -> dict:
     data module falls back on its environment variable (OCTMNIST_PATH, LJSPEECH_PATH) itself.
     `download_missing` is set only for the sections being computed, so listing the others never
     starts a download."""
-    return {**{option.name: getattr(args, option.name) for option in DATA_OPTIONS}, "device": args.device}
+    return {
+        **{option.name: getattr(args, option.name) for option in DATA_OPTIONS},
+        "device": args.device,
+    }
 
 
 def git_commit() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return commit + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
@@ -225,21 +357,42 @@ class Document:
     def render(self, template: str, output: str, variables: dict) -> None:
         try:
             text = self.env.get_template(template).render(**variables)
-        except Exception as error:  # noqa: BLE001 - any failure inside a template is reported at its line
+        # any failure inside a template is reported at its line
+        except Exception as error:  # noqa: BLE001
             raise TemplateProblem(template_message(self.env, error, template)) from error
         write_atomic(self.tex_dir / output, text)
         self.sources[output] = template
 
 
 def provenance(runner: Runner, profile: str, device: str) -> dict:
-    steps = [{"name": o.name, "key": o.key, "cached": o.cached, "seconds": o.seconds, "device": o.device,
-              "machine": o.machine, "seed": o.seed} for o in runner.outcomes.values()]
+    steps = [
+        {
+            "name": o.name,
+            "key": o.key,
+            "cached": o.cached,
+            "seconds": o.seconds,
+            "device": o.device,
+            "machine": o.machine,
+            "seed": o.seed,
+        }
+        for o in runner.outcomes.values()
+    ]
     recorded = sorted({o.device for o in runner.outcomes.values()} - {"not recorded"})
-    here = (", ".join(recorded) or device) + " (as the results record)" if runner.frozen else device_kind(device)
-    return {"commit": git_commit(), "profile": profile, "device": here,
-            "python": sys.version.split()[0], "built": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "libraries": [(name, library_version(name)) for name in LIBRARIES],
-            "programs": [(name, program_version(name)) for name in PROGRAMS], "steps": steps}
+    here = (
+        (", ".join(recorded) or device) + " (as the results record)"
+        if runner.frozen
+        else device_kind(device)
+    )
+    return {
+        "commit": git_commit(),
+        "profile": profile,
+        "device": here,
+        "python": sys.version.split()[0],
+        "built": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "libraries": [(name, library_version(name)) for name in LIBRARIES],
+        "programs": [(name, program_version(name)) for name in PROGRAMS],
+        "steps": steps,
+    }
 
 
 def preflight(args: argparse.Namespace) -> dict:
@@ -272,20 +425,38 @@ def build(args: argparse.Namespace) -> int:
     meta = None if args.explain or args.plan else preflight(args)
     where = "nowhere" if args.frozen else "slurm" if args.executor == "slurm" else "here"
     device = resolve_device(args.device, where)
-    jobs = None if args.executor == "inline" else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
+    jobs = (
+        None
+        if args.executor == "inline"
+        else Jobs(args.executor, args.build_dir, device, dict(args.slurm))
+    )
     with build_lock(args.build_dir):
-        runner = Runner(args.build_dir, device=device, force=args.force, frozen=args.frozen, jobs=jobs,
-                        profile=args.profile)
+        runner = Runner(
+            args.build_dir,
+            device=device,
+            force=args.force,
+            frozen=args.frozen,
+            jobs=jobs,
+            profile=args.profile,
+        )
         if args.explain:
             return explain(runner, args.profile, options)
         if args.plan:
             return plan(runner, args, options, selected)
         plans = section_plans(args, options, selected)
         if args.pull:
-            pull(Cache(args.pull, runner.digests), runner.cache,
-                 {s.name: runner.plan(s) for steps in plans.values() for s in steps or []})
+            pull(
+                Cache(args.pull, runner.digests),
+                runner.cache,
+                {s.name: runner.plan(s) for steps in plans.values() for s in steps or []},
+            )
         if not args.frozen:  # the disk holds what the steps write; a long build says so first
-            preflight_plan(runner, [s for name in selected for s in plans[name]], args.executor != "slurm", sys.stderr)
+            preflight_plan(
+                runner,
+                [s for name in selected for s in plans[name]],
+                args.executor != "slurm",
+                sys.stderr,
+            )
         results = runner.run_all([s for name in selected for s in plans[name]])
         computed = list(selected)
         for name in SECTIONS:
@@ -297,17 +468,28 @@ def build(args: argparse.Namespace) -> int:
                 computed.append(name)
                 print(f"{name}: from the cache", file=sys.stderr)
             else:
-                damaged = [f"{s.name}: {note}" for s in plans[name]
-                           if cached[s.name] is None and (note := runner.damaged(s.name))]
-                print(f"{name}: not computed for this profile and code; placeholder page "
-                      f"(run: python build.py --section {name})" + "".join(f"\n  {d}" for d in damaged),
-                      file=sys.stderr)
+                damaged = [
+                    f"{s.name}: {note}"
+                    for s in plans[name]
+                    if cached[s.name] is None and (note := runner.damaged(s.name))
+                ]
+                print(
+                    f"{name}: not computed for this profile and code; placeholder page "
+                    f"(run: python build.py --section {name})"
+                    + "".join(f"\n  {d}" for d in damaged),
+                    file=sys.stderr,
+                )
         if args.push:
-            report = transfer(runner.cache, Cache(args.push, runner.digests),
-                              {o.name: o.key for o in runner.outcomes.values()})
+            report = transfer(
+                runner.cache,
+                Cache(args.push, runner.digests),
+                {o.name: o.key for o in runner.outcomes.values()},
+            )
             print(summary("pushed to", args.push, report))
             return 1 if report["refused"] else 0
-        return render(args, runner, device, results, [name for name in SECTIONS if name in computed], meta)
+        return render(
+            args, runner, device, results, [name for name in SECTIONS if name in computed], meta
+        )
 
 
 def section_plans(args, options: dict, selected: list[str]) -> dict:
@@ -316,7 +498,9 @@ def section_plans(args, options: dict, selected: list[str]) -> dict:
     plans = {}
     for name in SECTIONS:
         if name in selected:
-            plans[name] = SECTIONS[name].steps(args.profile, options | {"download_missing": not args.frozen})
+            plans[name] = SECTIONS[name].steps(
+                args.profile, options | {"download_missing": not args.frozen}
+            )
             continue
         try:
             plans[name] = SECTIONS[name].steps(args.profile, options)
@@ -326,7 +510,9 @@ def section_plans(args, options: dict, selected: list[str]) -> dict:
     return plans
 
 
-def render(args, runner: Runner, device: str, results: dict, computed: list[str], meta: dict) -> int:
+def render(
+    args, runner: Runner, device: str, results: dict, computed: list[str], meta: dict
+) -> int:
     tex_dir = args.build_dir / "tex"
     shutil.rmtree(tex_dir / "figures", ignore_errors=True)
     tex_dir.mkdir(parents=True, exist_ok=True)
@@ -338,8 +524,11 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
         if name in computed:
             doc.render(section.template, f"{name}.tex", section.context(results))
         else:
-            doc.render("placeholder.tex.j2", f"{name}.tex",
-                       {"name": name, "title": section.title, "profile": args.profile})
+            doc.render(
+                "placeholder.tex.j2",
+                f"{name}.tex",
+                {"name": name, "title": section.title, "profile": args.profile},
+            )
     problems, stray = registry.problems(set(computed)), numerals.problems(tex_dir, doc.sources)
     for problem in problems:
         print(f"claim check failed: {problem}", file=sys.stderr)
@@ -347,8 +536,10 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     problems += stray
     report_changes(args.build_dir, args.profile, registry, runner, computed, keep=not problems)
     if args.check:
-        print(f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
-              f"{len(problems)} problem(s)")
+        print(
+            f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
+            f"{len(problems)} problem(s)"
+        )
         compare_with_published(computed, results)
         if args.mutate and not problems:
             return mutation_check(computed, results)
@@ -356,11 +547,18 @@ def render(args, runner: Runner, device: str, results: dict, computed: list[str]
     if problems:
         print("not building the PDF: the text would state something unverified", file=sys.stderr)
         return 1
-    doc.render("main.tex.j2", "main.tex", {"meta": meta, "sections": list(SECTIONS), "profile": args.profile,
-                                           "provenance": provenance(runner, args.profile, device),
-                                           "measured_values": [what for _, what in measured_values(computed)],
-                                           "proofs": appendix(doc.proofs, registry, SECTIONS,
-                                                              runner.outcomes)})
+    doc.render(
+        "main.tex.j2",
+        "main.tex",
+        {
+            "meta": meta,
+            "sections": list(SECTIONS),
+            "profile": args.profile,
+            "provenance": provenance(runner, args.profile, device),
+            "measured_values": [what for _, what in measured_values(computed)],
+            "proofs": appendix(doc.proofs, registry, SECTIONS, runner.outcomes),
+        },
+    )
     stray = numerals.problems(tex_dir, {"main.tex": "main.tex.j2"})
     print("".join(f"{problem}\n" for problem in stray), end="", file=sys.stderr)
     if stray:
@@ -392,10 +590,13 @@ def compare_with_published(sections: list[str], results: dict) -> None:
     """On the real data: a warning for every result outside its published range."""
     for name in sections:
         compare = SECTIONS[name].compare
-        for what, value, (low, high), inside in (compare(results) if compare else []):
+        for what, value, (low, high), inside in compare(results) if compare else []:
             if not inside:
-                print(f"warning: {name}: {what} is {value:.4f}, outside the published {low:g} to {high:g}",
-                      file=sys.stderr)
+                print(
+                    f"warning: {name}: {what} is {value:.4f}, "
+                    f"outside the published {low:g} to {high:g}",
+                    file=sys.stderr,
+                )
 
 
 def planned_steps(profile: str, options: dict, names) -> tuple[list, int]:
@@ -421,10 +622,13 @@ def explain(runner: Runner, profile: str, options: dict) -> int:
 
 
 def plan(runner: Runner, args: argparse.Namespace, options: dict, selected: list[str]) -> int:
-    """--plan: the projected cost of each step the build would run, measured now; nothing is kept."""
+    """--plan: the projected cost of each step a build would run, measured now; nothing kept."""
     steps, status = planned_steps(args.profile, options, selected)
-    print(f"plan of the {args.profile} profile: projections from short runs measured now on this machine; "
-          f"nothing is computed or kept", flush=True)
+    print(
+        f"plan of the {args.profile} profile: projections from short runs measured now on this "
+        f"machine; nothing is computed or kept",
+        flush=True,
+    )
     rows = project(runner, steps)
     print("\n".join(plan_lines(rows, args.build_dir, device_text(runner.device))))
     return 1 if status or any(p is not None and p.failed for _, _, p in rows) else 0
@@ -451,9 +655,11 @@ def check_data_options(args: argparse.Namespace) -> None:
         for option in section.data_options:
             readers = option.profiles
             if getattr(args, option.name, None) is not None and args.profile not in readers:
-                raise BuildError(f"--{option.name}: the {args.profile} profile does not read it ({name} makes its "
-                                 f"own data there); it is read by the {' and '.join(readers)} profile: add "
-                                 f"--profile {readers[0]}, or leave out --{option.name}")
+                raise BuildError(
+                    f"--{option.name}: the {args.profile} profile does not read it ({name} makes "
+                    f"its own data there); it is read by the {' and '.join(readers)} profile: add "
+                    f"--profile {readers[0]}, or leave out --{option.name}"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,10 +673,14 @@ def run_once(args: argparse.Namespace) -> int:
     try:
         return build(args)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished steps stay cached and a training keeps its last checkpoint; the next build "
-              "resumes from them", file=sys.stderr)
+        print(
+            "\ninterrupted: finished steps stay cached and a training keeps its last checkpoint; "
+            "the next build resumes from them",
+            file=sys.stderr,
+        )
         return 130
-    except BrokenPipeError:  # the output was piped into a reader that stopped (`| head`): not a failure
+    # the output was piped into a reader that stopped (`| head`): not a failure
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as error:  # noqa: BLE001 - every failure ends here, as a message
@@ -483,6 +693,7 @@ def run_once(args: argparse.Namespace) -> int:
 def watching(args: argparse.Namespace) -> int:
     """--watch: builds, then rebuilds on every saved template, report.toml or project source
     (report/watch.py); a failed build is reported and the watch goes on. Ctrl-C stops it."""
+
     def build_once() -> int:
         status = run_once(args)
         if status == 130:

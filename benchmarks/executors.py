@@ -9,6 +9,7 @@ On two cores the local executor runs the independent steps at once, but they the
 cores, and each job pays for starting Python and importing torch: the ratio says what that costs
 or saves on this machine. The last line is `local/inline wall time: N.NNx`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ from compute.engine.share import comparable_results  # noqa: E402
 def timed_build(build_dir: Path, executor: str, args: argparse.Namespace) -> float:
     sections = [a for name in args.section or [] for a in ("--section", name)]
     start = time.monotonic()
-    subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", args.profile, "--build-dir",
-                    str(build_dir), "--executor", executor, "--check", *sections],
-                   check=True, cwd=ROOT, capture_output=True, text=True)
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", args.profile]
+    command += ["--build-dir", str(build_dir), "--executor", executor, "--check", *sections]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
     return time.monotonic() - start
 
 
@@ -48,8 +49,12 @@ def job_overhead(folder: Path, repeats: int = 3) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--section", action="append", help="only this section (repeatable; default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--section", action="append", help="only this section (repeatable; default: all)"
+    )
     parser.add_argument("--profile", default="smoke")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +63,8 @@ def main() -> int:
             build_dir = Path(tmp) / executor
             seconds[executor] = timed_build(build_dir, executor, args)
             results[executor] = comparable_results(build_dir)
-            print(f"{executor:>6}: {seconds[executor]:6.1f} s, {len(results[executor])} steps computed")
+            computed = len(results[executor])
+            print(f"{executor:>6}: {seconds[executor]:6.1f} s, {computed} steps computed")
         print(f"one empty local job: {job_overhead(Path(tmp) / 'empty'):.2f} s")
     same_keys = sorted(results["inline"]) == sorted(results["local"])
     print(f"same cache keys: {'yes' if same_keys else 'NO'}")

@@ -27,37 +27,41 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from compute.engine.cache import Cache  # noqa: E402
 from compute.q3.decode import course_greedy_decode, greedy_decode  # noqa: E402
 from compute.q3.model import DECODERS, ModelDimensions, SpeechRecognizer  # noqa: E402
 from compute.q3.train import load_trained  # noqa: E402
 
 
-def newest(cache: Path, pattern: str) -> Path | None:
-    found = sorted(cache.glob(pattern), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+def newest(cache: Cache, step: str, name: str) -> Path | None:
+    """The file `name` of the step's newest cached entry that holds one: by the time its manifest
+    records the entry finished, then by the file's time."""
+    held = [(entry, entry.files / name) for entry in cache.entries(step)]
+    found = [
+        (str((entry.manifest() or {}).get("finished", "")), path.stat().st_mtime, path)
+        for entry, path in held
+        if path.is_file()
+    ]
+    return max(found)[-1] if found else None
 
 
 def setting(
     decoder: str, clips: int, trained_in: Path | None
 ) -> tuple[SpeechRecognizer, torch.Tensor, str]:
     """The model and input features to decode, and a description of them."""
-    cache = trained_in / "cache" if trained_in else None
-    model_file = newest(cache, f"q3.train/*/files/model_{decoder}.pt") if cache else None
-    features_file = newest(cache, "q3.features/*/files/test.pt") if cache else None
+    cache = Cache.of(trained_in) if trained_in else None
+    model_file = newest(cache, "q3.train", f"model_{decoder}.pt") if cache else None
+    features_file = newest(cache, "q3.features", "test.pt") if cache else None
     if model_file and features_file:
         model = load_trained(model_file)
-        features = torch.load(features_file, mmap=True, weights_only=True)["features"][
-            :clips
-        ].clone()
+        test = torch.load(features_file, mmap=True, weights_only=True)
+        features = test["features"][:clips].clone()
         if features.shape[-1] == model.dims.n_frames:
-            return (
-                model,
-                features,
-                f"trained weights ({model_file.name}, {model.dims.n_frames} frames), test clips",
-            )
-    if trained_in:
+            what = f"trained weights ({model_file.name}, {model.dims.n_frames} frames), test clips"
+            return model, features, what
+    if cache:
         print(
-            f"{decoder}: no cached trained model with matching features in {cache}; "
+            f"{decoder}: no cached trained model with matching features in {cache.root}; "
             "using random weights"
         )
     torch.manual_seed(0)

@@ -16,6 +16,7 @@ the ratio is lower than on an idle one.
 
     .venv/bin/python benchmarks/q3_train.py [--quick] [--clips N] [--rounds N] [--build-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,36 @@ sys.path.insert(0, str(ROOT))
 
 from compute.engine.pipeline import Runner  # noqa: E402
 from compute.engine.profiles import merged  # noqa: E402
-from compute.q3 import steps as q3  # noqa: E402
-from compute.q3 import train  # noqa: E402
 from compute.engine.step import Result  # noqa: E402
 from compute.engine.testing import fake_context  # noqa: E402
+from compute.q3 import steps as q3  # noqa: E402
+from compute.q3 import train  # noqa: E402
 
-BEFORE = {"features": {"hop": 160, "frames": 800},
-          "train": {"padding": train.FIXED, "batch_size": 4, "eval_batch_size": 16, "lr": 1e-3,
-                    "fused_adamw": False, "epochs": 10, "warmup_epochs": 1, "decay_epochs": 8,
-                    "workers": 1, "cpu_threads": os.cpu_count() or 1}}
-SHOWN = ("hop", "frames", "padding", "batch_size", "fused_adamw", "epochs", "workers", "cpu_threads")
+BEFORE = {
+    "features": {"hop": 160, "frames": 800},
+    "train": {
+        "padding": train.FIXED,
+        "batch_size": 4,
+        "eval_batch_size": 16,
+        "lr": 1e-3,
+        "fused_adamw": False,
+        "epochs": 10,
+        "warmup_epochs": 1,
+        "decay_epochs": 8,
+        "workers": 1,
+        "cpu_threads": os.cpu_count() or 1,
+    },
+}
+SHOWN = (
+    "hop",
+    "frames",
+    "padding",
+    "batch_size",
+    "fused_adamw",
+    "epochs",
+    "workers",
+    "cpu_threads",
+)
 
 
 def profile_steps(settings: dict, name: str) -> dict:
@@ -59,8 +80,10 @@ def subset(features: Path, clips: int, out: Path) -> Result:
     for name in train.SPLITS:
         split = train.load_split(features, name)
         n = clips if name == "train" else max(4, clips * len(split["tokens"]) // n_train)
-        torch.save({k: v[:n].clone() if isinstance(v, torch.Tensor) else v[:n] for k, v in split.items()},
-                   out / f"{name}.pt")
+        torch.save(
+            {k: v[:n].clone() if isinstance(v, torch.Tensor) else v[:n] for k, v in split.items()},
+            out / f"{name}.pt",
+        )
         sizes[name] = min(n, len(split["tokens"]))
     return Result({"splits": sizes}, out)
 
@@ -76,9 +99,15 @@ def timed(params: dict, seed: int, features: Result, scratch: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="120 training clips, 1 round")
-    parser.add_argument("--clips", type=int, help="training clips (default 120 quick, 400 otherwise)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four runs (default 3, 1 with --quick)")
-    parser.add_argument("--build-dir", type=Path, default=ROOT / "build", help="where the corpus is cached")
+    parser.add_argument(
+        "--clips", type=int, help="training clips (default 120 quick, 400 otherwise)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the four runs (default 3, 1 with --quick)"
+    )
+    parser.add_argument(
+        "--build-dir", type=Path, default=ROOT / "build", help="where the corpus is cached"
+    )
     args = parser.parse_args()
     clips, rounds = args.clips or (120 if args.quick else 400), 1 if args.quick else args.rounds
 
@@ -90,27 +119,42 @@ def main() -> None:
             features = runner.run_all([steps["q3.corpus"], steps["q3.features"]])["q3.features"]
             data[name] = subset(features.dir, clips, Path(tmp) / f"features-{name}")
             params[name] = steps["q3.train"].params
-        print(f"q3 train: {data['now'].data['splits']} clips of the quick corpus, runs of 1 and 2 epochs, "
-              f"{rounds} round(s), {os.cpu_count()} CPU cores, torch {torch.__version__}")
+        print(
+            f"q3 train: {data['now'].data['splits']} clips of the quick corpus, "
+            "runs of 1 and 2 epochs, "
+            f"{rounds} round(s), {os.cpu_count()} CPU cores, torch {torch.__version__}"
+        )
         seconds = {(name, e): [] for name in ways for e in (1, 2)}
         for r in range(rounds):  # a round runs each way once, so both see the same changes of load
             for (name, e), times in seconds.items():
-                times.append(timed(params[name] | {"epochs": e}, ways[name]["q3.train"].seed, data[name],
-                                   Path(tmp) / f"{name}-{e}-{r}"))
+                times.append(
+                    timed(
+                        params[name] | {"epochs": e},
+                        ways[name]["q3.train"].seed,
+                        data[name],
+                        Path(tmp) / f"{name}-{e}-{r}",
+                    )
+                )
                 print(f"  {name}, {e} epoch(s): {times[-1]:.1f} s", flush=True)
     ratios = []
-    for r in range(rounds):  # each round's own epoch and fixed costs: the load can change between rounds
+    for r in range(
+        rounds
+    ):  # each round's own epoch and fixed costs: the load can change between rounds
         whole = {}
         for name, steps in ways.items():
             one, epochs = seconds[name, 1][r], params[name]["epochs"]
             epoch = seconds[name, 2][r] - one
             whole[name] = one + (epochs - 1) * epoch
             settings = {k: (steps["q3.features"].params | params[name])[k] for k in SHOWN}
-            print(f"round {r + 1}, {name}: {settings}: {epoch:.1f} s an epoch, {one - epoch:.1f} s fixed, "
-                  f"{whole[name]:.0f} s for {epochs} epochs")
+            print(
+                f"round {r + 1}, {name}: {settings}: {epoch:.1f} s an epoch, "
+                f"{one - epoch:.1f} s fixed, "
+                f"{whole[name]:.0f} s for {epochs} epochs"
+            )
         ratios.append(whole["before"] / whole["now"])
     print(f"ratio of each round: {', '.join(f'{x:.2f}' for x in ratios)}; the median:")
     print(f"q3 train speedup: {statistics.median(ratios):.1f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ independent count, a recomputation from the raw per-epoch logs, a closed form). 
 fails when a template uses a claim that is not defined, when a defined claim is never used, or when
 a value disagrees with its verification.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,6 @@ import sympy
 
 from compute.engine.cache import Entry, entry_of
 from compute.engine.errors import BuildError
-
 from report.links import linked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,8 @@ class Claim:
     expected: Any
     tol: float = 0.0
     where: str = ""
-    rtol: float = 0.0  # floats also agree within rtol times the expected value (values of many scales)
+    # floats also agree within rtol times the expected value (values of many scales)
+    rtol: float = 0.0
 
     def __post_init__(self):
         if not self.where:
@@ -58,14 +59,21 @@ class Claim:
         if first is None:
             return None
         at, a, b = first
-        where = f" (first difference at {at}: {_short(a, 60)} against {_short(b, 60)})" if at else ""
+        where = (
+            f" (first difference at {at}: {_short(a, 60)} against {_short(b, 60)})" if at else ""
+        )
         tolerance = (f" (tolerance {self.tol})" if self.tol else "") + (
-            f" (relative tolerance {self.rtol})" if self.rtol else "")
-        return f"{self.name}: states {_short(v)} but verification gives {_short(e)}" + where + tolerance
+            f" (relative tolerance {self.rtol})" if self.rtol else ""
+        )
+        return (
+            f"{self.name}: states {_short(v)} but verification gives {_short(e)}"
+            + where
+            + tolerance
+        )
 
 
 def _caller() -> str:
-    """project file:line of the code that constructed a claim (the first frame outside this module)."""
+    """project file:line of the code that made a claim (the first frame outside this module)."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename in HELPERS | {"<string>"}:
         frame = frame.f_back  # "<string>": the dataclass's generated __init__
@@ -87,11 +95,15 @@ def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str,
         return None if _sympy_equal(sympy.sympify(v), sympy.sympify(e)) else (at, v, e)
     if isinstance(v, float) or isinstance(e, float):
         numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (v, e))
-        return None if numbers and math.isfinite(v) and abs(v - e) <= tol + rtol * abs(e) else (at, v, e)
+        return (
+            None
+            if numbers and math.isfinite(v) and abs(v - e) <= tol + rtol * abs(e)
+            else (at, v, e)
+        )
     if isinstance(v, (list, tuple, dict)) and type(v) is type(e):
         if len(v) != len(e) or (isinstance(v, dict) and v.keys() != e.keys()):
             return at + " (the number of entries)", len(v), len(e)
-        for key in (v.keys() if isinstance(v, dict) else range(len(v))):
+        for key in v.keys() if isinstance(v, dict) else range(len(v)):
             if (first := _difference(v[key], e[key], tol, rtol, f"{at}[{key!r}]")) is not None:
                 return first
         return None
@@ -99,8 +111,9 @@ def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str,
 
 
 def declared(result) -> dict:
-    """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of), from the
-    manifest the runner wrote beside the result: settings the text states are checked against them."""
+    """{"params": ..., "seed": ...} a step was declared with (what its cache key is made of),
+    from the manifest the runner wrote beside the result: settings the text states are checked
+    against them."""
     return _declared(entry_of(result))
 
 
@@ -109,8 +122,10 @@ def _declared(entry: Entry) -> dict:
     """Read once per entry: an entry's folder is named by its key, so its manifest never changes."""
     manifest = entry.manifest()
     if manifest is None:
-        raise ClaimError(f"{entry.path}: no manifest beside this result, so its stated settings cannot be "
-                         f"checked; rebuild the step (python build.py --force --section ...)")
+        raise ClaimError(
+            f"{entry.path}: no manifest beside this result, so its stated settings cannot be "
+            f"checked; rebuild the step (python build.py --force --section ...)"
+        )
     components = manifest["components"]
     return {"params": components["params"], "seed": components["seed"]}
 
@@ -122,7 +137,8 @@ def _sympy_equal(a: sympy.Basic, b: sympy.Basic) -> bool:
     return bool(a == b)
 
 
-@functools.lru_cache(maxsize=256)  # the same source parses to the same expression; --watch rebuilds often
+# the same source parses to the same expression; --watch rebuilds often
+@functools.lru_cache(maxsize=256)
 def parse_written_math(source: str, seconds: float = 5.0) -> sympy.Expr:
     """Hand-written LaTeX maths back into SymPy (lark backend), with a time limit; an ambiguous or
     non-expression parse is refused rather than guessed."""
@@ -139,8 +155,10 @@ def parse_written_math(source: str, seconds: float = 5.0) -> sympy.Expr:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     if not isinstance(parsed, sympy.Expr):
-        raise ClaimError(f"the hand-written maths {source!r} does not parse to one expression "
-                         f"(got {type(parsed).__name__}); write it without ambiguity")
+        raise ClaimError(
+            f"the hand-written maths {source!r} does not parse to one expression "
+            f"(got {type(parsed).__name__}); write it without ambiguity"
+        )
     return parsed
 
 
@@ -177,13 +195,15 @@ class ClaimRegistry:
         prefix = f"{section}.figure.{Path(file).stem}."
         found = [n for n in self.claims if n.startswith(prefix)]
         if not found:
-            raise ClaimError(f"figure {file} of {section} has no checks of its drawn data (claims named "
-                             f"{prefix}...); add them to the section's claims (report/figures.py)")
+            raise ClaimError(
+                f"figure {file} of {section} has no checks of its drawn data (claims named "
+                f"{prefix}...); add them to the section's claims (report/figures.py)"
+            )
         for name in found:
             self.used.setdefault(name)
 
     def written(self, source: str, name: str) -> str:
-        """Hand-written LaTeX that states claim `name` again: parsed back, then checked as a claim."""
+        """Hand-written LaTeX stating claim `name` again: parsed back, then checked as a claim."""
         value = self.value(name)
         parsed = parse_written_math(source)
         ours = {s.name: s for s in sympy.sympify(value).free_symbols}
@@ -195,11 +215,17 @@ class ClaimRegistry:
 
     def problems(self, sections: set[str] | None = None) -> list[str]:
         """Everything wrong with the claims of the given sections (all when None)."""
+
         def mine(name: str) -> bool:
             return sections is None or name.split(".", 1)[0] in sections
 
-        out = [f"{n}: used in a template but not defined" for n in sorted(self.undefined) if mine(n)]
-        out += [f"{n}: defined but never used in a template"
-                for n in sorted(self.claims.keys() - self.used.keys()) if mine(n)]
+        out = [
+            f"{n}: used in a template but not defined" for n in sorted(self.undefined) if mine(n)
+        ]
+        out += [
+            f"{n}: defined but never used in a template"
+            for n in sorted(self.claims.keys() - self.used.keys())
+            if mine(n)
+        ]
         failures = (c.failure() for n, c in sorted(self.claims.items()) if mine(n))
         return out + [f for f in failures if f]

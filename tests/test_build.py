@@ -1,4 +1,5 @@
 """build.py end to end on the smoke profile: sections, cache, placeholders, claims, LaTeX."""
+
 import hashlib
 import json
 import re
@@ -13,14 +14,16 @@ from compute.engine.share import comparable_results
 from compute.engine.testing import pdf_text
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_latex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
-                                 reason="latexmk/pdftotext are not installed (make test installs them as root)")
+needs_latex = pytest.mark.skipif(
+    shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+    reason="latexmk/pdftotext are not installed (make test installs them as root)",
+)
 
 
 def build(*args, build_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", "smoke",
-                           "--build-dir", str(build_dir), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "smoke"]
+    command += ["--build-dir", str(build_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +35,31 @@ def q1_build(tmp_path_factory):
 
 
 def test_help_reads_like_a_manual():
-    out = subprocess.run([sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True, text=True).stdout
-    for text in ("--section", "--profile", "--explain", "--check", "--check-data", "quick", "homework",
-                 "smoke", "build/report.pdf", "examples:"):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True, text=True
+    ).stdout
+    for text in (
+        "--section",
+        "--profile",
+        "--explain",
+        "--check",
+        "--check-data",
+        "quick",
+        "homework",
+        "smoke",
+        "build/report.pdf",
+        "examples:",
+    ):
         assert text in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--section", "q9"], "unknown section 'q9'; valid sections: q1, q2, q3"),
-    (["--profile", "fast"], "unknown profile 'fast'; valid profiles: quick, homework, smoke"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--section", "q9"], "unknown section 'q9'; valid sections: q1, q2, q3"),
+        (["--profile", "fast"], "unknown profile 'fast'; valid profiles: quick, homework, smoke"),
+    ],
+)
 def test_unknown_names_are_errors_listing_the_valid_ones(tmp_path, args, message):
     result = build(*args, build_dir=tmp_path)
     assert result.returncode == 2
@@ -87,7 +105,8 @@ def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
     (result,) = (copy / "cache" / "q1.symbolic").glob("*/result.json")
     data = json.loads(result.read_text())
     row = next(r for r in data["feature_map"]["table"] if r["D"] == 64 and r["K"] == 3)
-    row["constructed"] = row["closed_form"] = 2146  # what a typo in a hand-written table would look like
+    # what a typo in a hand-written table would look like
+    row["constructed"] = row["closed_form"] = 2146
     result.write_text(json.dumps(data))
     manifest = json.loads((result.parent / "manifest.json").read_text())  # stored as if computed so
     manifest["digests"]["result.json"] = hashlib.sha256(result.read_bytes()).hexdigest()
@@ -98,17 +117,22 @@ def test_check_passes_then_fails_on_a_corrupted_result(q1_build, tmp_path):
 
 
 def test_check_data_refuses_missing_datasets_naming_each_path(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--profile", "homework", "--check-data",
-                             "--octmnist", str(tmp_path / "none.npz"), "--ljspeech", str(tmp_path / "none")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    command = [sys.executable, str(ROOT / "build.py"), "--profile", "homework", "--check-data"]
+    command += ["--octmnist", str(tmp_path / "none.npz"), "--ljspeech", str(tmp_path / "none")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1
     assert f"q2: unusable: {tmp_path / 'none.npz'}: no such file" in result.stderr
     assert f"q3: unusable: {tmp_path / 'none'} (the given path): no metadata.csv" in result.stderr
 
 
 def test_check_data_summarises_the_offline_datasets():
-    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--check-data"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "--check-data"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "q2: project-generated OCTMNIST-like data" in result.stdout
     assert "q3: splits: train 1200, val 150, test 250" in result.stdout
@@ -134,8 +158,11 @@ def test_push_pull_frozen_renders_the_pdf_computing_nothing(q1_build, tmp_path):
     assert push.returncode == 0, push.stderr
     assert f"pushed to {shared}: 3 copied (q1.symbolic, q1.numeric, q1.figures)" in push.stdout
     assert not (shared / "report.pdf").exists()
-    # the README's laptop render: --device cuda names the results wanted, and this machine has no GPU
-    frozen = build("--section", "q1", "--pull", str(shared), "--frozen", "--device", "cuda", build_dir=laptop)
+    # the README's laptop render: --device cuda names the results wanted, and this machine has no
+    # GPU
+    frozen = build(
+        "--section", "q1", "--pull", str(shared), "--frozen", "--device", "cuda", build_dir=laptop
+    )
     assert frozen.returncode == 0, frozen.stderr
     assert f"pulled from {shared}: 3 copied (q1.symbolic, q1.numeric, q1.figures)" in frozen.stderr
     assert "running" not in frozen.stderr and "q1.numeric: cached" in frozen.stderr
@@ -150,16 +177,28 @@ def test_a_damaged_shared_entry_is_refused_with_a_message(q1_build, tmp_path):
     assert build("--section", "q1", "--push", str(shared), build_dir=build_dir).returncode == 0
     (result,) = shared.glob("q1.symbolic/*/result.json")
     result.write_text(result.read_text().replace("2145", "2146"))
-    pulled = build("--section", "q1", "--pull", str(shared), "--frozen", build_dir=tmp_path / "laptop")
-    assert f"refused {result.parent}: result.json differs from the digest recorded when it was stored" \
+    pulled = build(
+        "--section", "q1", "--pull", str(shared), "--frozen", build_dir=tmp_path / "laptop"
+    )
+    assert (
+        f"refused {result.parent}: result.json differs from the digest recorded when it was stored"
         in pulled.stderr
-    assert pulled.returncode == 1 and not (tmp_path / "laptop" / "cache" / "q1.symbolic" / result.parent.name).exists()
+    )
+    assert (
+        pulled.returncode == 1
+        and not (tmp_path / "laptop" / "cache" / "q1.symbolic" / result.parent.name).exists()
+    )
 
 
 def test_frozen_with_a_missing_result_names_the_step_its_key_and_the_command(tmp_path):
     result = build("--section", "q1", "--frozen", build_dir=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    key = re.search(r"q1.symbolic: no result for key ([0-9a-f]{16}) \(never computed\)", result.stderr).group(1)
-    assert "Compute it with: python build.py --profile smoke --section q1 --device cpu" in result.stderr
+    key = re.search(
+        r"q1.symbolic: no result for key ([0-9a-f]{16}) \(never computed\)", result.stderr
+    ).group(1)
+    assert (
+        "Compute it with: python build.py --profile smoke --section q1 --device cpu"
+        in result.stderr
+    )
     assert f"[{key}]" in build("--explain", build_dir=tmp_path).stdout

@@ -1,4 +1,5 @@
 """Claims: verification by type, and the registry's used/undefined/unused bookkeeping."""
+
 import pytest
 import sympy
 
@@ -33,9 +34,11 @@ def test_registry_reports_undefined_unused_and_failing_claims():
     with pytest.raises(ClaimError):
         reg.value("q1.nowhere")
     problems = reg.problems({"q1"})
-    assert problems == ["q1.nowhere: used in a template but not defined",
-                        "q1.unused: defined but never used in a template",
-                        "q1.wrong: states 3 but verification gives 4"]
+    assert problems == [
+        "q1.nowhere: used in a template but not defined",
+        "q1.unused: defined but never used in a template",
+        "q1.wrong: states 3 but verification gives 4",
+    ]
     assert reg.problems({"q2"}) == []
 
 
@@ -65,8 +68,15 @@ def test_ambiguous_hand_written_maths_is_refused():
 
 def test_a_written_sum_is_evaluated_before_comparing():
     n = sympy.Symbol("n", integer=True, nonnegative=True)
-    reg = ClaimRegistry([Claim("q1.m", sympy.binomial(D + K - 1, K - 1),
-                               sympy.summation(sympy.binomial(D + n - 1, n), (n, 0, K - 1)))])
+    reg = ClaimRegistry(
+        [
+            Claim(
+                "q1.m",
+                sympy.binomial(D + K - 1, K - 1),
+                sympy.summation(sympy.binomial(D + n - 1, n), (n, 0, K - 1)),
+            )
+        ]
+    )
     reg.written(r"\sum_{n=0}^{K-1}\binom{D+n-1}{n}", "q1.m")
     assert reg.problems({"q1"}) == []
 

@@ -4,6 +4,7 @@ file (and line) and the fix, a non-zero exit status where the build cannot go on
 The cases run build.py in a copy of the project (so report.toml and the templates can be broken
 without touching the checkout) whose build folder starts from one cached smoke build of Q1.
 """
+
 import errno
 import json
 import os
@@ -17,14 +18,18 @@ import numpy as np
 import pytest
 
 from compute.engine import errors
-
 from compute.engine.testing import copy_project
 
 
 def build(project: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(project / "build.py"), "--profile", "smoke", *args],
-                          capture_output=True, text=True, cwd=project, timeout=600,
-                          env={**os.environ, "BUILD_DEBUG": "", **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(project / "build.py"), "--profile", "smoke", *args],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=600,
+        env={**os.environ, "BUILD_DEBUG": "", **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +82,7 @@ def octmnist_file(path: Path, train_size: int) -> Path:
 # Each case: (setup(project, build_dir, tmp) -> extra args, environment or None), the exit status,
 # and texts the output must hold (the file and line it names). `{p}`, `{b}`, `{t}` stand for the
 # project, the build folder and the case's temporary folder.
+
 
 def case_ljspeech_under_quick(p, b, t):
     return ["--profile", "quick", "--check-data", "--ljspeech", str(t / "nowhere")], None
@@ -170,15 +176,19 @@ def case_deleted_figure_recomputed(p, b, t):
 
 
 def case_leftover_of_a_killed_run(p, b, t):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     (b / "cache" / "q1.numeric" / f".tmp-0000000000000000-{dead}" / "files").mkdir(parents=True)
     return ["--explain", "--build-dir", str(b)], None
 
 
 def case_partial_ljspeech(p, b, t):
-    root = fake_ljspeech(t / "LJSpeech-1.1", ["LJ001-0001", "LJ002-0201", "LJ003-0001"], ["LJ001-0001"])
-    return ["--profile", "homework", "--section", "q3", "--ljspeech", str(root), "--build-dir", str(b)], None
+    root = fake_ljspeech(
+        t / "LJSpeech-1.1", ["LJ001-0001", "LJ002-0201", "LJ003-0001"], ["LJ001-0001"]
+    )
+    given = ["--ljspeech", str(root), "--build-dir", str(b)]
+    return ["--profile", "homework", "--section", "q3", *given], None
 
 
 def case_empty_metadata(p, b, t):
@@ -205,7 +215,8 @@ def case_latex_not_installed(p, b, t):
 
 def case_push_to_a_folder_under_home_written_with_a_tilde(p, b, t):
     (t / "home").mkdir()
-    return ["--section", "q1", "--build-dir", str(b), "--push=~/dl-results"], {"HOME": str(t / "home")}
+    home = {"HOME": str(t / "home")}
+    return ["--section", "q1", "--build-dir", str(b), "--push=~/dl-results"], home
 
 
 def case_build_dir_from_a_variable_in_quotes(p, b, t):
@@ -231,12 +242,13 @@ def case_pull_from_an_empty_folder(p, b, t):
 
 
 def case_push_under_a_missing_folder(p, b, t):
-    return ["--section", "q1", "--build-dir", str(b), "--push", str(t / "no" / "such" / "dl-results")], None
+    shared = t / "no" / "such" / "dl-results"
+    return ["--section", "q1", "--build-dir", str(b), "--push", str(shared)], None
 
 
 def case_pull_of_another_profiles_results(p, b, t):
-    return ["--profile", "quick", "--section", "q1", "--frozen", "--build-dir", str(t / "laptop"),
-            "--pull", str(b / "cache")], None
+    laptop = ["--frozen", "--build-dir", str(t / "laptop")]
+    return ["--profile", "quick", "--section", "q1", *laptop, "--pull", str(b / "cache")], None
 
 
 def case_slurm_settings_without_slurm(p, b, t):
@@ -251,7 +263,9 @@ def case_a_file_where_an_entry_should_be(p, b, t):
 
 
 def case_section_with_a_syntax_error(p, b, t):
-    (p / "report" / "sections" / "q9.py").write_text("from report.sections import Section\nSECTION = Section(\n")
+    (p / "report" / "sections" / "q9.py").write_text(
+        "from report.sections import Section\nSECTION = Section(\n"
+    )
     return ["--explain", "--build-dir", str(b)], None
 
 
@@ -261,70 +275,193 @@ def case_section_without_its_declaration(p, b, t):
 
 
 CASES = [
-    (case_ljspeech_under_quick, 1, ["error: --ljspeech: the quick profile does not read it",
-                                    "--profile homework"]),
-    (case_octmnist_under_smoke, 1, ["error: --octmnist: the smoke profile does not read it", "--profile homework"]),
-    (case_cuda_without_gpu, 1, ["error: --device cuda: torch sees no CUDA device", "--device auto"]),
-    (case_build_dir_under_a_file, 1, ["error: build folder {t}/afile/build: cannot be created", "--build-dir"]),
-    (case_explain_build_dir_under_a_file, 1, ["error: build folder {t}/afile/build: cannot be created"]),
+    (
+        case_ljspeech_under_quick,
+        1,
+        ["error: --ljspeech: the quick profile does not read it", "--profile homework"],
+    ),
+    (
+        case_octmnist_under_smoke,
+        1,
+        ["error: --octmnist: the smoke profile does not read it", "--profile homework"],
+    ),
+    (
+        case_cuda_without_gpu,
+        1,
+        ["error: --device cuda: torch sees no CUDA device", "--device auto"],
+    ),
+    (
+        case_build_dir_under_a_file,
+        1,
+        ["error: build folder {t}/afile/build: cannot be created", "--build-dir"],
+    ),
+    (
+        case_explain_build_dir_under_a_file,
+        1,
+        ["error: build folder {t}/afile/build: cannot be created"],
+    ),
     (case_report_toml_missing, 1, ["error: {p}/report.toml: no such file"]),
     (case_report_toml_malformed, 1, ["error: {p}/report.toml:3: not valid TOML", "double quotes"]),
-    (case_report_toml_number_for_text, 1, ["error: {p}/report.toml:13: authors[2].student_id must be "
-                                           "non-empty text in quotes, not 1100002"]),
+    (
+        case_report_toml_number_for_text,
+        1,
+        [
+            "error: {p}/report.toml:13: authors[2].student_id must be "
+            "non-empty text in quotes, not 1100002"
+        ],
+    ),
     (case_report_toml_missing_key, 1, ["error: {p}/report.toml: course is missing"]),
-    (case_report_toml_name_latex_cannot_print, 1, ["error: {p}/report.toml:12: the character 王 (U+738B) "
-                                                   "cannot be printed", "(a transliteration)"]),
+    (
+        case_report_toml_name_latex_cannot_print,
+        1,
+        [
+            "error: {p}/report.toml:12: the character 王 (U+738B) cannot be printed",
+            "(a transliteration)",
+        ],
+    ),
     (case_template_unclosed_block, 1, ["error: templates/q2.tex.j2:5: Unexpected end of template"]),
     (case_template_bad_expression, 1, ["error: templates/q3.tex.j2:5: unexpected '*'"]),
-    (case_template_undefined_variable, 1, ["error: templates/q1.tex.j2:5: 'no_such_variable' is undefined"]),
-    (case_preamble_undefined_variable, 1, ["error: templates/preamble.tex.j2:5: 'no_such_variable' is undefined"]),
-    (case_truncated_result_explained, 0, ["q1.numeric: would run: damaged, will recompute: result.json differs",
-                                          "{b}/cache/q1.numeric/", "q1.symbolic: cached"]),
-    (case_garbage_manifest_recomputed, 0, ["q1.numeric: running (damaged, will recompute: manifest.json is "
-                                           "missing or not valid JSON in {b}/cache/q1.numeric/", "0 problem(s)"]),
-    (case_deleted_figure_recomputed, 0, ["q1.figures: running (damaged, will recompute: files/approx_error.pdf "
-                                         "is missing", "q1.numeric: cached", "0 problem(s)"]),
-    (case_leftover_of_a_killed_run, 0, ["removed 1 leftover temporary folder(s) of interrupted runs from "
-                                        "{b}/cache"]),
-    (case_partial_ljspeech, 1, ["error: {t}/LJSpeech-1.1: 2 of the 3 wav files metadata.csv lists are missing "
-                                "from wavs/ (LJ002-0201.wav, LJ003-0001.wav)", "--check-data"]),
+    (
+        case_template_undefined_variable,
+        1,
+        ["error: templates/q1.tex.j2:5: 'no_such_variable' is undefined"],
+    ),
+    (
+        case_preamble_undefined_variable,
+        1,
+        ["error: templates/preamble.tex.j2:5: 'no_such_variable' is undefined"],
+    ),
+    (
+        case_truncated_result_explained,
+        0,
+        [
+            "q1.numeric: would run: damaged, will recompute: result.json differs",
+            "{b}/cache/q1.numeric/",
+            "q1.symbolic: cached",
+        ],
+    ),
+    (
+        case_garbage_manifest_recomputed,
+        0,
+        [
+            "q1.numeric: running (damaged, will recompute: manifest.json is "
+            "missing or not valid JSON in {b}/cache/q1.numeric/",
+            "0 problem(s)",
+        ],
+    ),
+    (
+        case_deleted_figure_recomputed,
+        0,
+        [
+            "q1.figures: running (damaged, will recompute: files/approx_error.pdf is missing",
+            "q1.numeric: cached",
+            "0 problem(s)",
+        ],
+    ),
+    (
+        case_leftover_of_a_killed_run,
+        0,
+        ["removed 1 leftover temporary folder(s) of interrupted runs from {b}/cache"],
+    ),
+    (
+        case_partial_ljspeech,
+        1,
+        [
+            "error: {t}/LJSpeech-1.1: 2 of the 3 wav files metadata.csv lists are missing "
+            "from wavs/ (LJ002-0201.wav, LJ003-0001.wav)",
+            "--check-data",
+        ],
+    ),
     (case_empty_metadata, 1, ["q3: unusable: {t}/LJSpeech-1.1/metadata.csv: empty"]),
-    (case_octmnist_empty_arrays, 1, ["q2: unusable: {t}/octmnist.npz: train_images or train_labels is empty"]),
+    (
+        case_octmnist_empty_arrays,
+        1,
+        ["q2: unusable: {t}/octmnist.npz: train_images or train_labels is empty"],
+    ),
     (case_octmnist_not_a_zip, 1, ["q2: unusable: {t}/octmnist.npz: not a .npz file"]),
     (case_latex_not_installed, 1, ["error: latexmk is not installed"]),
-    (case_push_to_a_folder_under_home_written_with_a_tilde, 0, ["pushed to {t}/home/dl-results: 3 copied"]),
+    (
+        case_push_to_a_folder_under_home_written_with_a_tilde,
+        0,
+        ["pushed to {t}/home/dl-results: 3 copied"],
+    ),
     (case_build_dir_from_a_variable_in_quotes, 0, ["q1.numeric: cached"]),
-    (case_pull_from_a_folder_that_does_not_exist, 1, ["error: --pull {t}/dl-results: no such folder. Check "
-                                                      "the path"]),
+    (
+        case_pull_from_a_folder_that_does_not_exist,
+        1,
+        ["error: --pull {t}/dl-results: no such folder. Check the path"],
+    ),
     (case_pull_from_a_file, 1, ["error: --pull {t}/dl-results.tar: is a file, not a folder"]),
-    (case_pull_from_a_build_folder, 1, ["error: --pull {b}: is a build folder, not a shared folder. Its "
-                                        "results are in {b}/cache: use --pull {b}/cache"]),
+    (
+        case_pull_from_a_build_folder,
+        1,
+        [
+            "error: --pull {b}: is a build folder, not a shared folder. Its "
+            "results are in {b}/cache: use --pull {b}/cache"
+        ],
+    ),
     (case_pull_from_an_empty_folder, 1, ["error: --pull {t}/dl-results: holds no shared results"]),
-    (case_push_under_a_missing_folder, 1, ["error: --push {t}/no/such/dl-results: its parent folder "
-                                           "{t}/no/such does not exist"]),
-    (case_pull_of_another_profiles_results, 1, ["pulled from {b}/cache: 11 absent",
-                                                "warning: {b}/cache holds nothing usable for this build",
-                                                "  q1.numeric: 1 entry of other keys; the newest (",
-                                                ") differs: parameter changed: ",
-                                                "  no entry at all of q2.data, q2.train,",
-                                                "q1.symbolic: no result for key"]),
-    (case_slurm_settings_without_slurm, 2, ["--slurm sets #SBATCH options of Slurm jobs: add --executor slurm"]),
-    (case_a_file_where_an_entry_should_be, 0, ["q1.numeric: running (damaged, will recompute: a file lies "
-                                               "where the entry's folder should be"]),
-    (case_section_with_a_syntax_error, 1, ["error: unexpected SyntaxError: '(' was never closed",
-                                           "at report/sections/q9.py:2"]),
-    (case_section_without_its_declaration, 1, ["error: {p}/report/sections/q9.py: a section module defines "
-                                               "SECTION = Section(...)"]),
+    (
+        case_push_under_a_missing_folder,
+        1,
+        ["error: --push {t}/no/such/dl-results: its parent folder {t}/no/such does not exist"],
+    ),
+    (
+        case_pull_of_another_profiles_results,
+        1,
+        [
+            "pulled from {b}/cache: 11 absent",
+            "warning: {b}/cache holds nothing usable for this build",
+            "  q1.numeric: 1 entry of other keys; the newest (",
+            ") differs: parameter changed: ",
+            "  no entry at all of q2.data, q2.train,",
+            "q1.symbolic: no result for key",
+        ],
+    ),
+    (
+        case_slurm_settings_without_slurm,
+        2,
+        ["--slurm sets #SBATCH options of Slurm jobs: add --executor slurm"],
+    ),
+    (
+        case_a_file_where_an_entry_should_be,
+        0,
+        [
+            "q1.numeric: running (damaged, will recompute: a file lies "
+            "where the entry's folder should be"
+        ],
+    ),
+    (
+        case_section_with_a_syntax_error,
+        1,
+        ["error: unexpected SyntaxError: '(' was never closed", "at report/sections/q9.py:2"],
+    ),
+    (
+        case_section_without_its_declaration,
+        1,
+        ["error: {p}/report/sections/q9.py: a section module defines SECTION = Section(...)"],
+    ),
 ]
 LATEX_CASES = {case_preamble_undefined_variable}
-BEFORE_COMPUTING = {case_report_toml_missing, case_report_toml_malformed, case_report_toml_number_for_text,
-                    case_report_toml_name_latex_cannot_print,
-                    case_report_toml_missing_key, case_template_unclosed_block, case_template_bad_expression,
-                    case_partial_ljspeech, case_latex_not_installed, case_cuda_without_gpu,
-                    case_pull_from_a_folder_that_does_not_exist, case_pull_from_a_file,
-                    case_pull_from_a_build_folder, case_pull_from_an_empty_folder,
-                    case_push_under_a_missing_folder, case_pull_of_another_profiles_results,
-                    case_slurm_settings_without_slurm}
+BEFORE_COMPUTING = {
+    case_report_toml_missing,
+    case_report_toml_malformed,
+    case_report_toml_number_for_text,
+    case_report_toml_name_latex_cannot_print,
+    case_report_toml_missing_key,
+    case_template_unclosed_block,
+    case_template_bad_expression,
+    case_partial_ljspeech,
+    case_latex_not_installed,
+    case_cuda_without_gpu,
+    case_pull_from_a_folder_that_does_not_exist,
+    case_pull_from_a_file,
+    case_pull_from_a_build_folder,
+    case_pull_from_an_empty_folder,
+    case_push_under_a_missing_folder,
+    case_pull_of_another_profiles_results,
+    case_slurm_settings_without_slurm,
+}
 
 
 @pytest.mark.parametrize("prepare, status, expected", CASES, ids=[c[0].__name__[5:] for c in CASES])
@@ -364,6 +501,7 @@ def test_a_recomputed_entry_is_trusted_again(setup):
 
 # --- failures that cannot be caused from the command line ------------------------------------
 
+
 def test_a_full_disk_is_named_as_such(tmp_path):
     with pytest.raises(OSError) as raised:
         with open("/dev/full", "w") as full:
@@ -376,8 +514,10 @@ def test_a_full_disk_is_named_as_such(tmp_path):
 
 def test_torch_reporting_a_full_disk_as_a_position_is_named_a_full_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(errors, "_free_bytes", lambda folder: 3 * 2**20)
-    message = errors.describe(RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos "
-                                           "17344 vs 17232"), tmp_path)
+    message = errors.describe(
+        RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 17344 vs 17232"),
+        tmp_path,
+    )
     assert message.startswith(f"error: no space left on the disk holding {tmp_path}")
     assert "only 3 MiB free" in message and "unexpected pos 17344 vs 17232" in message
 
@@ -390,7 +530,8 @@ def test_an_unexpected_error_names_the_project_line_and_the_debug_flag(tmp_path)
         message = errors.describe(error, tmp_path)
     lines = message.splitlines()
     assert lines[0].startswith("error: unexpected JSONDecodeError: Expecting property name")
-    assert lines[1] == f"  at tests/test_failures.py:{test_an_unexpected_error_names_the_project_line_and_the_debug_flag.__code__.co_firstlineno + 2}"
+    raised = test_an_unexpected_error_names_the_project_line_and_the_debug_flag.__code__
+    assert lines[1] == f"  at tests/test_failures.py:{raised.co_firstlineno + 2}"
     assert lines[2] == "  while computing q9.step (nothing of it was cached)"
     assert "--debug" in lines[3]
 
@@ -406,11 +547,13 @@ def test_a_write_that_fails_leaves_neither_the_file_nor_a_temporary_one(tmp_path
 
 
 def test_an_octmnist_split_without_images_is_refused_by_the_loader(tmp_path):
-    from compute.q2 import data
     from compute.engine.step import DataError
+    from compute.q2 import data
 
     arrays = dict(np.load(octmnist_file(tmp_path / "c.npz", train_size=3)))
-    np.savez(tmp_path / "d.npz", **{k: (v[:0] if k.startswith("val") else v) for k, v in arrays.items()})
+    np.savez(
+        tmp_path / "d.npz", **{k: (v[:0] if k.startswith("val") else v) for k, v in arrays.items()}
+    )
     with pytest.raises(DataError, match="d.npz: val_images or val_labels is empty"):
         data.load_arrays(tmp_path / "d.npz")
 
@@ -418,7 +561,9 @@ def test_an_octmnist_split_without_images_is_refused_by_the_loader(tmp_path):
 def test_running_out_of_gpu_or_main_memory_is_named_as_such(tmp_path):
     import torch
 
-    gpu = errors.describe(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), tmp_path)
+    gpu = errors.describe(
+        torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), tmp_path
+    )
     assert gpu.startswith("error: the GPU ran out of memory. Use a GPU with more memory")
     ram = errors.describe(MemoryError(), tmp_path)
     assert ram.startswith("error: the machine ran out of memory (RAM)") and "--slurm mem=NGB" in ram
@@ -434,12 +579,17 @@ def test_a_path_through_a_file_is_named_with_the_path_to_check(tmp_path):
     assert "bug" not in message
 
 
-NAMES = ["Zoe\u0308 Ångström-Łukasiewicz", "José Nuñez & Hijos_50% {sic} ~ #1 $x$",
-         "Maria da Conceição " + "Albuquerque-" * 6 + "Sousa"]
+NAMES = [
+    "Zoe\u0308 Ångström-Łukasiewicz",
+    "José Nuñez & Hijos_50% {sic} ~ #1 $x$",
+    "Maria da Conceição " + "Albuquerque-" * 6 + "Sousa",
+]
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("latexmk") is None,
-                    reason="latexmk/pdftotext are not installed (make test installs them as root)")
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("latexmk") is None,
+    reason="latexmk/pdftotext are not installed (make test installs them as root)",
+)
 def test_report_toml_as_people_write_it_renders_every_name_on_the_page(setup):
     """Names with accents, LaTeX's special characters and great length, in a file with a byte-order
     mark and Windows line endings (as some editors save it), all reach the title page."""
@@ -450,9 +600,13 @@ def test_report_toml_as_people_write_it_renders_every_name_on_the_page(setup):
     (project / "report.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
     result = build(project, "--section", "q1", "--build-dir", str(build_dir))
     assert result.returncode == 0, result.stderr
-    page = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(build_dir / "report.pdf"), "-"],
-                          capture_output=True, text=True).stdout
+    page = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(build_dir / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
     flat = "".join(page.split()).replace("-", "")
     for name in NAMES:
-        name = unicodedata.normalize("NFC", name)  # the e and its combining diaeresis print as one ë
+        # the e and its combining diaeresis print as one ë
+        name = unicodedata.normalize("NFC", name)
         assert "".join(name.split()).replace("-", "") in flat, (name, page)

@@ -1,4 +1,5 @@
 """The step cache: keys, reruns with reasons, atomic writes, failures never cached."""
+
 import hashlib
 import json
 import os
@@ -23,7 +24,8 @@ def project(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "scaling.py").write_text("def scale():\n    return 2\n")
-    (pkg / "work.py").write_text(textwrap.dedent('''
+    (pkg / "work.py").write_text(
+        textwrap.dedent('''
         """Doubles a number."""
         from fakeproj import scaling
 
@@ -40,12 +42,14 @@ def project(tmp_path, monkeypatch):
 
         def where(ctx):
             return {"value": ctx.params["x"], "device": ctx.device}
-    '''))
+    ''')
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(keys, "PROJECT_PACKAGES", ("fakeproj",))
     for name in [m for m in sys.modules if m.startswith("fakeproj")]:
         del sys.modules[name]
     import fakeproj.work
+
     yield pkg, fakeproj.work
     for name in [m for m in sys.modules if m.startswith("fakeproj")]:
         del sys.modules[name]
@@ -60,9 +64,9 @@ def test_code_files_follow_project_imports_transitively(project):
 def test_docstrings_and_comments_do_not_change_the_normalised_source(tmp_path):
     a, b = tmp_path / "a.py", tmp_path / "b.py"
     a.write_text('"""Doc."""\nx = 1  # one\n')
-    b.write_text('x = 1\n')
+    b.write_text("x = 1\n")
     assert keys.normalised_source(a) == keys.normalised_source(b)
-    b.write_text('x = 2\n')
+    b.write_text("x = 2\n")
     assert keys.normalised_source(a) != keys.normalised_source(b)
 
 
@@ -88,7 +92,9 @@ def test_editing_an_imported_module_reruns_and_names_the_file(project, tmp_path)
 def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
     _, work = project
     pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
-    reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4})).reason
+    reason = (
+        pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4})).reason
+    )
     assert reason == "parameter changed: x (3 -> 4)"
 
 
@@ -199,18 +205,24 @@ def _a_file_in_its_place(entry):
     entry.write_text("not an entry")
 
 
-@pytest.mark.parametrize("damage, named", [
-    (_manifest_of_another_key, "its manifest describes t.double [0123456789abcdef], not t.double ["),
-    (_components_edited, "the key computed from its manifest's components is not "),
-    (_a_file_in_its_place, "a file lies where the entry's folder should be"),
-    (_damage_result, "result.json differs"),
-    (_empty_result, "result.json differs"),
-    (_garbage_manifest, "manifest.json is missing or not valid JSON"),
-    (_changed_file, "files/note.txt differs"),
-    (_deleted_file, "files/note.txt is missing"),
-    (_result_edited_to_valid_json, "result.json differs"),
-    (_older_entry_without_digests, "manifest.json records no file digests"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (
+            _manifest_of_another_key,
+            "its manifest describes t.double [0123456789abcdef], not t.double [",
+        ),
+        (_components_edited, "the key computed from its manifest's components is not "),
+        (_a_file_in_its_place, "a file lies where the entry's folder should be"),
+        (_damage_result, "result.json differs"),
+        (_empty_result, "result.json differs"),
+        (_garbage_manifest, "manifest.json is missing or not valid JSON"),
+        (_changed_file, "files/note.txt differs"),
+        (_deleted_file, "files/note.txt is missing"),
+        (_result_edited_to_valid_json, "result.json differs"),
+        (_older_entry_without_digests, "manifest.json records no file digests"),
+    ],
+)
 def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys, damage, named):
     _, work = project
     step = Step("t.double", work.run, params={"x": 3})
@@ -232,16 +244,20 @@ def test_a_damaged_entry_is_explained_then_recomputed(project, tmp_path, capsys,
 
 def test_the_manifest_records_the_digest_of_every_file(project, tmp_path):
     _, work = project
-    result = pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
+    result = pipeline.Runner(tmp_path / "build").run(
+        Step("t.double", work.run, params={"x": 3}), {}
+    )
     manifest = json.loads((result.dir.parent / "manifest.json").read_text())
     assert manifest["digests"] == {
         "result.json": hashlib.sha256((result.dir.parent / "result.json").read_bytes()).hexdigest(),
-        "files/note.txt": hashlib.sha256(b"hi").hexdigest()}
+        "files/note.txt": hashlib.sha256(b"hi").hexdigest(),
+    }
 
 
 def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, capsys):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     step_dir = tmp_path / "build" / "cache" / "t.double"
     (step_dir / f".tmp-0123456789abcdef-{dead}" / "files").mkdir(parents=True)
     (step_dir / f".latest.json.{dead}.tmp").write_text("{")
@@ -256,15 +272,21 @@ def test_input_digests_are_remembered_inside_the_build_folder(project, tmp_path)
     _, work = project
     data = tmp_path / "data.bin"
     data.write_bytes(b"one")
-    pipeline.Runner(tmp_path / "build").run(Step("t.input", work.run, params={"x": 1}, input_files=(data,)), {})
+    pipeline.Runner(tmp_path / "build").run(
+        Step("t.input", work.run, params={"x": 1}, input_files=(data,)), {}
+    )
     table = json.loads((tmp_path / "build" / "digests.json").read_text())
     assert hashlib.sha256(b"one").hexdigest() in table.values()
 
 
 def test_a_missing_input_file_is_a_data_error_naming_it(project, tmp_path):
     _, work = project
-    step = Step("t.input", work.run, params={"x": 1}, input_files=(tmp_path / "wavs" / "LJ002-0201.wav",))
-    with pytest.raises(DataError, match=r"wavs/LJ002-0201.wav: input file of t.input is missing.*--check-data"):
+    step = Step(
+        "t.input", work.run, params={"x": 1}, input_files=(tmp_path / "wavs" / "LJ002-0201.wav",)
+    )
+    with pytest.raises(
+        DataError, match=r"wavs/LJ002-0201.wav: input file of t.input is missing.*--check-data"
+    ):
         pipeline.Runner(tmp_path / "build").plan(step)
 
 
@@ -306,7 +328,9 @@ def test_a_stray_file_in_place_of_a_step_folder_is_replaced_by_the_result(projec
     _, work = project
     (tmp_path / "build" / "cache").mkdir(parents=True)
     (tmp_path / "build" / "cache" / "t.double").write_text("left here by hand")
-    result = pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params={"x": 3}), {})
+    result = pipeline.Runner(tmp_path / "build").run(
+        Step("t.double", work.run, params={"x": 3}), {}
+    )
     assert result.data == {"value": 6}
 
 
@@ -330,7 +354,8 @@ def _shuffled(shared: Path, entries: dict, how: str) -> None:
         shutil.copytree(shared / "t.where" / entries[name], contents[name])
     for source, target in zip(names, names[1:] + names[:1]):
         place = shared / "t.where" / entries[target]
-        if how == "results copied over":  # the target's manifest stays, the source's results come in
+        # the target's manifest stays, the source's results come in
+        if how == "results copied over":
             shutil.copyfile(contents[source] / "result.json", place / "result.json")
             continue
         shutil.rmtree(place)
@@ -344,9 +369,13 @@ def _shuffled(shared: Path, entries: dict, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["renamed", "manifest key rewritten", "results copied over"])
-def test_entries_copied_between_keys_profiles_and_devices_are_never_used(project, tmp_path, monkeypatch, how):
+def test_entries_copied_between_keys_profiles_and_devices_are_never_used(
+    project, tmp_path, monkeypatch, how
+):
     _, work = project
-    monkeypatch.setattr(pipeline, "device_kind", lambda device: "cuda:Stand-in GPU" if device == "cuda" else "cpu")
+    monkeypatch.setattr(
+        pipeline, "device_kind", lambda device: "cuda:Stand-in GPU" if device == "cuda" else "cpu"
+    )
     monkeypatch.setattr(pipeline, "machine", lambda device: device_kind_stand_in(device))
     shared = Cache(tmp_path / "shared")
     entries = {}
@@ -365,7 +394,9 @@ def test_entries_copied_between_keys_profiles_and_devices_are_never_used(project
     _shuffled(shared.root, {n: k for n, k in entries.items()}, how)
     for (profile, device), key in entries.items():
         step, _ = _planned(work, profile, device)
-        laptop = pipeline.Runner(tmp_path / f"laptop-{profile}-{device}", device=device, frozen=True)
+        laptop = pipeline.Runner(
+            tmp_path / f"laptop-{profile}-{device}", device=device, frozen=True
+        )
         refused = laptop.cache.receive("t.where", key, shared.entry("t.where", key))
         assert refused is not None  # every entry lies under another computation's key
         assert laptop.cached(step) is None
@@ -377,20 +408,29 @@ def device_kind_stand_in(device: str) -> str:
     return "Stand-in GPU" if device == "cuda" else "stand-in CPU"
 
 
-def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other_numbers(project, tmp_path):
-    """A measurement recomputed under the same key (here: a damaged manifest) gives other numbers; the
-    figure step drawn from the old ones must not stay cached, while the same numbers keep it."""
+def test_a_figure_step_is_drawn_again_when_its_upstream_is_recomputed_with_other_numbers(
+    project, tmp_path
+):
+    """A measurement recomputed under the same key (here: a damaged manifest) gives other numbers;
+    the figure step drawn from the old ones must not stay cached, while the same numbers keep it."""
     pkg, work = project
-    (pkg / "timing.py").write_text("import time\n\ndef run(ctx):\n    return {'seconds': time.perf_counter()}\n"
-                                   "\ndef draw(ctx):\n    return {'drawn': ctx.needed['t.numeric'].data['seconds']}\n")
+    (pkg / "timing.py").write_text(
+        "import time\n\ndef run(ctx):\n    return {'seconds': time.perf_counter()}\n"
+        "\ndef draw(ctx):\n    return {'drawn': ctx.needed['t.numeric'].data['seconds']}\n"
+    )
     import fakeproj.timing as timing
-    steps = [Step("t.numeric", timing.run),
-             Step("t.figures", timing.draw, needs=("t.numeric",), presents=True)]
+
+    steps = [
+        Step("t.numeric", timing.run),
+        Step("t.figures", timing.draw, needs=("t.numeric",), presents=True),
+    ]
     build = tmp_path / "build"
     drawn = pipeline.Runner(build).run_all(steps)["t.figures"].data["drawn"]
     runner = pipeline.Runner(build)
     assert [runner.plan(s).reason for s in steps] == [None, None]
-    (build / "cache" / "t.numeric" / runner.keys["t.numeric"] / "manifest.json").write_text("garbage")
+    (build / "cache" / "t.numeric" / runner.keys["t.numeric"] / "manifest.json").write_text(
+        "garbage"
+    )
     again = pipeline.Runner(build).run_all(steps)
     assert again["t.figures"].data["drawn"] == again["t.numeric"].data["seconds"] != drawn
     runner = pipeline.Runner(build)

@@ -1,6 +1,7 @@
 """build.py --plan and the preflight of a build: projections measured at the steps' shapes and
 scaled by their counts, nothing computed or kept, a disk too small stops a build before it
 computes, and --plan and --explain exit non-zero when a section cannot be planned."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +11,24 @@ import pytest
 import torch
 
 from compute.engine import plan
+from compute.engine.errors import BuildError
 from compute.engine.pipeline import Runner
 from compute.engine.plan import Projection, check_disk, reasons
-from compute.q3 import plan as q3_plan
 from compute.engine.step import Step
-from compute.engine.errors import BuildError
+from compute.q3 import plan as q3_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALED = ("q2.data", "q2.train", "q3.corpus", "q3.features", "q3.train")
 
 
 def build(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "build.py"), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def blocks(out: str) -> dict[str, str]:
@@ -46,10 +52,16 @@ def test_plan_projects_each_scaled_step_from_a_measurement_and_keeps_nothing(tmp
         assert "would run (never computed" in steps[name]
         assert "  projection: " in steps[name] and "  from: " in steps[name], steps[name]
     assert "timed now on random images" in steps["q2.train"]
-    assert "timed batches a shape, random tensors" in steps["q3.train"] and "times 2 epochs" in steps["q3.train"]
+    assert (
+        "timed batches a shape, random tensors" in steps["q3.train"]
+        and "times 2 epochs" in steps["q3.train"]
+    )
     assert "not projected: a step of fixed size" in steps["q1.symbolic"]
     assert result.stdout.splitlines()[-1].startswith("total, projected on cpu")
-    assert [p.name for p in tmp_path.iterdir() if p.name not in ("digests.json", ".lock")] in ([], ["cache"])
+    assert [p.name for p in tmp_path.iterdir() if p.name not in ("digests.json", ".lock")] in (
+        [],
+        ["cache"],
+    )
     assert not list(tmp_path.rglob("result.json"))
 
 
@@ -58,7 +70,9 @@ def test_a_fixed_size_step_is_projected_from_its_last_run_and_a_cached_one_said_
     assert first.returncode == 0, first.stderr
     cached = build("--profile", "smoke", "--section", "q1", "--plan", "--build-dir", str(tmp_path))
     assert "q1.symbolic: cached" in cached.stdout and "nothing to compute" in cached.stdout
-    forced = build("--profile", "smoke", "--section", "q1", "--plan", "--force", "--build-dir", str(tmp_path))
+    forced = build(
+        "--profile", "smoke", "--section", "q1", "--plan", "--force", "--build-dir", str(tmp_path)
+    )
     assert "q1.symbolic: would run (forced (--force))" in forced.stdout
     assert "from: its last run in this build folder (" in blocks(forced.stdout)["q1.numeric"]
 
@@ -66,11 +80,22 @@ def test_a_fixed_size_step_is_projected_from_its_last_run_and_a_cached_one_said_
 def unusable_ljspeech(tmp_path: Path) -> list[str]:
     (tmp_path / "LJSpeech-1.1" / "wavs").mkdir(parents=True)
     (tmp_path / "LJSpeech-1.1" / "metadata.csv").write_text("")
-    arrays = {f"{s}_{k}": np.zeros((4, 28, 28) if k == "images" else (4, 1), np.uint8)
-              for s in ("train", "val", "test") for k in ("images", "labels")}
+    arrays = {
+        f"{s}_{k}": np.zeros((4, 28, 28) if k == "images" else (4, 1), np.uint8)
+        for s in ("train", "val", "test")
+        for k in ("images", "labels")
+    }
     np.savez(tmp_path / "octmnist.npz", **arrays)
-    return ["--profile", "homework", "--ljspeech", str(tmp_path / "LJSpeech-1.1"),
-            "--octmnist", str(tmp_path / "octmnist.npz"), "--build-dir", str(tmp_path / "build")]
+    return [
+        "--profile",
+        "homework",
+        "--ljspeech",
+        str(tmp_path / "LJSpeech-1.1"),
+        "--octmnist",
+        str(tmp_path / "octmnist.npz"),
+        "--build-dir",
+        str(tmp_path / "build"),
+    ]
 
 
 @pytest.mark.parametrize("option", [["--explain"], ["--plan", "--section", "q3"]])
@@ -93,8 +118,11 @@ def test_a_step_never_computed_here_is_planned_without_reading_its_input_files(t
 def test_the_training_projection_scales_the_measured_batches_by_epochs_clips_and_splits():
     measured = {"train": [2.0], "eval": [0.5], "setup": 0.25, "save": 0.125}
     chosen = {"train": [(64, 2754, 99)], "eval": [(16, 2754, 99)]}
-    epoch = {"train": [(64, 2754, 99)] * 153 + [(33, 2754, 99)], "val": [(16, 2754, 99)] * 41,
-             "test": [(16, 2754, 99)] * 164}
+    epoch = {
+        "train": [(64, 2754, 99)] * 153 + [(33, 2754, 99)],
+        "val": [(16, 2754, 99)] * 41,
+        "test": [(16, 2754, 99)] * 164,
+    }
     expected = 0.25 + 15 * (153 * 2.0 + 33 / 64 * 2.0 + 41 * 0.5 + 0.125) + 164 * 0.5 + 0.125
     assert q3_plan.decoder_seconds(measured, chosen, epoch, 15) == pytest.approx(expected)
 
@@ -120,9 +148,11 @@ def test_the_disk_check_names_the_shortfall_in_one_line(tmp_path, monkeypatch):
     check_disk(rows(3 * 10**9, 2 * 10**9), tmp_path)  # fits exactly
     with pytest.raises(BuildError) as error:
         check_disk(rows(11_550_000_000, 8_660_000_000), tmp_path)
-    assert str(error.value) == (f"{tmp_path}: 5.0 GB free, but the steps that would run write 20 GB at their peak "
-                                f"(q9.features 20 GB); free 15 GB more, or choose a folder on a larger disk with "
-                                f"--build-dir")
+    assert str(error.value) == (
+        f"{tmp_path}: 5.0 GB free, but the steps that would run write 20 GB at their peak "
+        f"(q9.features 20 GB); free 15 GB more, or choose a folder on a larger disk with "
+        f"--build-dir"
+    )
 
 
 def test_a_build_stops_before_computing_when_its_disk_is_too_small(tmp_path, monkeypatch, capsys):
@@ -130,7 +160,9 @@ def test_a_build_stops_before_computing_when_its_disk_is_too_small(tmp_path, mon
     import build as build_module
 
     monkeypatch.setattr(plan, "free_space", lambda folder: 1000)
-    status = build_module.main(["--profile", "smoke", "--section", "q2", "--check", "--build-dir", str(tmp_path)])
+    status = build_module.main(
+        ["--profile", "smoke", "--section", "q2", "--check", "--build-dir", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert status == 1
     assert f"error: {tmp_path}: 1 kB free, but the steps that would run write " in err
@@ -142,8 +174,13 @@ def test_a_build_projected_past_an_hour_prints_its_plan_first(tmp_path, monkeypa
     import build as build_module
 
     monkeypatch.setattr(plan, "HOUR", 0.0)
-    status = build_module.main(["--profile", "smoke", "--section", "q2", "--check", "--build-dir", str(tmp_path)])
+    status = build_module.main(
+        ["--profile", "smoke", "--section", "q2", "--check", "--build-dir", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert status == 0, err
-    assert err.index("this build is projected to take") < err.index("q2.train: would run") < err.index(
-        "q2.data: running")
+    assert (
+        err.index("this build is projected to take")
+        < err.index("q2.train: would run")
+        < err.index("q2.data: running")
+    )

@@ -16,6 +16,7 @@ A folder written by --push holds entries as <step>/<key>/, as a build's cache do
 Results are written atomically and only after the step succeeded, so an interrupted or failed run
 never leaves an entry behind; an entry is trusted only when it proves what it is (`verify`).
 """
+
 from __future__ import annotations
 
 import json
@@ -79,7 +80,7 @@ def _write_json_atomic(path: Path, data) -> None:
 
 
 def entry_digests(entry: Path) -> dict[str, str]:
-    """SHA-256 of an entry's result.json and of every file under files/, by path within the entry."""
+    """SHA-256 of an entry's result.json and of each file under files/, by path in the entry."""
     paths = [entry / RESULT] + sorted(p for p in (entry / FILES).rglob("*") if p.is_file())
     return {p.relative_to(entry).as_posix(): file_digest(p) for p in paths if p.is_file()}
 
@@ -114,12 +115,17 @@ class Cache:
     def entries(self, step: str | None = None) -> list[Entry]:
         """Every entry that has a manifest file (intact or not), by step and key; of one step when
         given. Folders being written (.tmp-*) are not entries."""
-        found = (self.root / step).glob(f"*/{MANIFEST}") if step else self.root.glob(f"*/*/{MANIFEST}")
-        return [Entry(p.parent.parent.name, p.parent.name, p.parent) for p in sorted(found)
-                if not p.parent.name.startswith(".")]
+        found = (
+            (self.root / step).glob(f"*/{MANIFEST}") if step else self.root.glob(f"*/*/{MANIFEST}")
+        )
+        return [
+            Entry(p.parent.parent.name, p.parent.name, p.parent)
+            for p in sorted(found)
+            if not p.parent.name.startswith(".")
+        ]
 
     def exists(self, step: str, key: str) -> bool:
-        """Something lies where the entry's folder goes (an entry, intact or not, or a stray file)."""
+        """Something lies where the entry's folder goes (an entry, intact or not, or a file)."""
         path = self.entry(step, key).path
         return path.exists() or path.is_symlink()
 
@@ -147,12 +153,16 @@ class Cache:
         if not isinstance(manifest, dict):
             return "manifest.json is missing or not valid JSON"
         if (manifest.get("step"), manifest.get("key")) != (step, key):
-            return (f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not {step} "
-                    f"[{key}] (an entry filed under another step or key)")
+            return (
+                f"its manifest describes {manifest.get('step')} [{manifest.get('key')}], not "
+                f"{step} [{key}] (an entry filed under another step or key)"
+            )
         components = manifest.get("components")
         if not isinstance(components, dict) or cache_key(components) != key:
-            return (f"the key computed from its manifest's components is not {key} (the manifest was "
-                    f"edited, or the entry comes from an incompatible version)")
+            return (
+                f"the key computed from its manifest's components is not {key} (the manifest was "
+                f"edited, or the entry comes from an incompatible version)"
+            )
         recorded = manifest.get("digests")
         if not isinstance(recorded, dict):
             return "manifest.json records no file digests (an entry from an older version)"
@@ -230,7 +240,7 @@ class Cache:
         return damage
 
     def clean_leftovers(self) -> list[Path]:
-        """Removes the temporary folders and files of runs that were killed (their process is gone)."""
+        """Removes the temporary folders and files of killed runs (their process is gone)."""
         removed = []
         for path in self.root.glob("*/.*tmp*"):
             pid = re.search(r"-(\d+)$|\.(\d+)\.tmp$", path.name)

@@ -1,4 +1,5 @@
 """The device the steps compute on (cpu or cuda) and the machine that computed a step."""
+
 from __future__ import annotations
 
 import platform
@@ -23,8 +24,10 @@ def resolve_device(choice: str, where: str = "here") -> str:
     if torch.cuda.is_available():
         return "cuda"
     if choice == "cuda":
-        raise BuildError("--device cuda: torch sees no CUDA device on this machine; use --device auto "
-                         "(CUDA when present, else the CPU) or --device cpu")
+        raise BuildError(
+            "--device cuda: torch sees no CUDA device on this machine; use --device auto "
+            "(CUDA when present, else the CPU) or --device cpu"
+        )
     return "cpu"
 
 
@@ -43,8 +46,11 @@ def machine(device: str) -> str:
         return device_kind(device).removeprefix("cuda:")
     model = platform.processor() or platform.machine()
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith(("model name", "Model")))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith(("model name", "Model"))
+        )
     except (OSError, StopIteration):
         pass
     import torch

@@ -4,6 +4,7 @@ where (a file, a line), and what to do, never a Python traceback (that is for --
 `BuildError` is a failure the user can fix whose message already says all three; `describe` turns
 any other exception into such lines (a full disk, a folder that cannot be written, a bug).
 """
+
 from __future__ import annotations
 
 import errno
@@ -53,15 +54,21 @@ def _project_frame(error: BaseException) -> str | None:
 def _os_problem(error: OSError, build_dir: Path) -> str | None:
     where = error.filename or build_dir
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"no space left on the disk holding {where}. Free some space (or choose another folder "
-                f"with --build-dir) and run the build again; finished steps stay cached and nothing "
-                f"half-written was kept")
+        return (
+            f"no space left on the disk holding {where}. Free some space (or choose another folder "
+            f"with --build-dir) and run the build again; finished steps stay cached and nothing "
+            f"half-written was kept"
+        )
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write {where}: {error.strerror.lower()}. Make it writable, or choose another "
-                f"folder with --build-dir")
+        return (
+            f"cannot write {where}: {error.strerror.lower()}. Make it writable, or choose another "
+            f"folder with --build-dir"
+        )
     if error.errno in (errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP):
-        return (f"cannot use {where}: {error.strerror.lower()}. A path given to the build (an option, a "
-                f"variable such as OCTMNIST_PATH or LJSPEECH_PATH) has the wrong shape: check it")
+        return (
+            f"cannot use {where}: {error.strerror.lower()}. A path given to the build (an option, "
+            f"a variable such as OCTMNIST_PATH or LJSPEECH_PATH) has the wrong shape: check it"
+        )
     if error.errno == errno.EFBIG:
         return f"a file under {where} is larger than this system allows ({error.strerror.lower()})"
     return None
@@ -70,11 +77,17 @@ def _os_problem(error: OSError, build_dir: Path) -> str | None:
 def _memory_problem(error: BaseException) -> str | None:
     """A computation that ran out of memory, on the GPU (torch's OutOfMemoryError) or in RAM."""
     if isinstance(error, MemoryError):
-        return ("the machine ran out of memory (RAM). Close other programs, or run the build where there "
-                "is more memory (with --executor slurm, --slurm mem=NGB); finished steps stay cached")
+        return (
+            "the machine ran out of memory (RAM). Close other programs, or run the build where "
+            "there is more memory (with --executor slurm, --slurm mem=NGB); finished steps stay "
+            "cached"
+        )
     if type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(error):
-        return ("the GPU ran out of memory. Use a GPU with more memory, or free it (nvidia-smi shows what "
-                "else runs there); finished steps stay cached and the training resumes from its checkpoints")
+        return (
+            "the GPU ran out of memory. Use a GPU with more memory, or free it (nvidia-smi shows "
+            "what else runs there); finished steps stay cached and the training resumes from its "
+            "checkpoints"
+        )
     return None
 
 
@@ -89,11 +102,17 @@ def describe(error: BaseException, build_dir: Path) -> str:
         problem = _memory_problem(error)
     if problem is None:
         free = _free_bytes(build_dir)
-        if free is not None and free < LOW_SPACE:  # torch reports a full disk as "unexpected pos ..."
-            problem = _os_problem(OSError(errno.ENOSPC, "No space left on device", str(build_dir)), build_dir)
+        # torch reports a full disk as "unexpected pos ..."
+        if free is not None and free < LOW_SPACE:
+            problem = _os_problem(
+                OSError(errno.ENOSPC, "No space left on device", str(build_dir)), build_dir
+            )
             problem += f" (only {free // 2**20} MiB free; the failure read: {error})"
     if problem is not None:
         return f"error: {problem}{notes}"
     where = _project_frame(error)
-    return (f"error: unexpected {type(error).__name__}: {error}" + (f"\n  at {where}" if where else "")
-            + f"{notes}\n  this is a bug in the build, not in your input; {DEBUG_HINT}")
+    return (
+        f"error: unexpected {type(error).__name__}: {error}"
+        + (f"\n  at {where}" if where else "")
+        + f"{notes}\n  this is a bug in the build, not in your input; {DEBUG_HINT}"
+    )

@@ -1,5 +1,6 @@
-"""Writing files whole or not at all, reading JSON that may be damaged, and digests of files (remembered
-between builds): one implementation for the project."""
+"""Writing files whole or not at all, reading JSON that may be damaged, and digests of files
+(remembered between builds): one implementation for the project."""
+
 from __future__ import annotations
 
 import hashlib

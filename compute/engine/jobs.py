@@ -8,6 +8,7 @@ become the job's: cores, memory, time limit, and one GPU for a step that uses th
 build's device is cuda. A failed job is reported with the step's own error and the job's log;
 Ctrl-C (or a hang-up of the terminal) cancels the jobs that are still running.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,26 +28,32 @@ from compute.engine.pipeline import compute
 from compute.engine.step import Context, Result, Step
 
 POLL_SECONDS = 0.5
-NO_SLURM = ("--executor slurm: this machine has no Slurm (sbatch is not on PATH). Run the build on the "
-            "cluster's login node, or use --executor local to run the steps as local processes.")
+NO_SLURM = (
+    "--executor slurm: this machine has no Slurm (sbatch is not on PATH). Run the build on the "
+    "cluster's login node, or use --executor local to run the steps as local processes."
+)
 
 
-NO_SRUN = ("--executor slurm: sbatch is on PATH but srun is not, and every job runs its step through "
-           "srun. Run the build where Slurm's commands are all installed (the cluster's login node), or "
-           "add the folder holding srun to PATH")
+NO_SRUN = (
+    "--executor slurm: sbatch is on PATH but srun is not, and every job runs its step through "
+    "srun. Run the build where Slurm's commands are all installed (the cluster's login node), or "
+    "add the folder holding srun to PATH"
+)
 # What a job that the scheduler ended needs changed: its state -> the setting
 SCHEDULER_FIXES = {
     "TIMEOUT": "raise the step's time limit: --slurm time=MINUTES (it asked for {minutes} min), or "
-               "Resources(hours=...) in compute/{section}/steps.py",
+    "Resources(hours=...) in compute/{section}/steps.py",
     "OUT_OF_MEMORY": "ask for more memory: --slurm mem=NGB (it asked for {memory}), or "
-                     "Resources(memory_gb=...) in compute/{section}/steps.py",
+    "Resources(memory_gb=...) in compute/{section}/steps.py",
     "PREEMPTED": "run the build again (finished steps stay cached; the training resumes from its "
-                 "checkpoints), or choose a partition without preemption: --slurm partition=NAME",
-    "NODE_FAIL": "run the build again (finished steps stay cached; the training resumes from its checkpoints)",
+    "checkpoints), or choose a partition without preemption: --slurm partition=NAME",
+    "NODE_FAIL": "run the build again (finished steps stay cached; the training resumes from its "
+    "checkpoints)",
     "CANCELLED": "see who cancelled it (sacct -j {job}); run the build again to resume",
 }
-SCHEDULER_SAID = re.compile(r"(slurmstepd: error: .*|.*(?:oom[-_]kill|Out Of Memory|DUE TO TIME LIMIT).*)",
-                            re.IGNORECASE)
+SCHEDULER_SAID = re.compile(
+    r"(slurmstepd: error: .*|.*(?:oom[-_]kill|Out Of Memory|DUE TO TIME LIMIT).*)", re.IGNORECASE
+)
 
 
 class JobFailed(BuildError):
@@ -93,9 +100,15 @@ class Jobs:
             return executor
         executor = submitit.SlurmExecutor(folder, max_num_timeout=0)
         executor.update_parameters(
-            job_name=step.name, time=minutes, cpus_per_task=r.cpus, mem=memory(r.memory_gb),
-            gpus_per_node=gpus or None, stderr_to_stdout=True, additional_parameters=self.slurm_options,
-            setup=[f"cd {ROOT}", f'export PYTHONPATH="{ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"'])
+            job_name=step.name,
+            time=minutes,
+            cpus_per_task=r.cpus,
+            mem=memory(r.memory_gb),
+            gpus_per_node=gpus or None,
+            stderr_to_stdout=True,
+            additional_parameters=self.slurm_options,
+            setup=[f"cd {ROOT}", f'export PYTHONPATH="{ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"'],
+        )
         return executor
 
     def submit(self, step: Step, ctx: Context):
@@ -107,15 +120,19 @@ class Jobs:
         try:
             executor = self.executor(step)
         except RuntimeError as error:  # submitit's Slurm executor needs srun on PATH
-            raise JobFailed(NO_SRUN if "srun" in str(error) else f"--executor {self.kind}: {error}") from None
+            raise JobFailed(
+                NO_SRUN if "srun" in str(error) else f"--executor {self.kind}: {error}"
+            ) from None
         try:
             with _project_on_path():
                 return executor.submit(job, step, ctx)
         except submitit.core.utils.FailedJobError as error:  # sbatch refused the job, and said why
             said = " ".join(str(error).split()) or "no reason given"
-            raise JobFailed(f"{step.name}: sbatch refused the job: \"{said}\". Change the #SBATCH setting "
-                            f"it names with --slurm KEY=VALUE (account=, partition=, ...); the job script is "
-                            f"under {self.folder / step.name}") from None
+            raise JobFailed(
+                f'{step.name}: sbatch refused the job: "{said}". Change the #SBATCH setting '
+                f"it names with --slurm KEY=VALUE (account=, partition=, ...); the job script is "
+                f"under {self.folder / step.name}"
+            ) from None
 
     def run_all(self, runner, steps: list[Step]) -> dict[str, Result]:
         """Submits every step whose upstream results exist, stores each result as its job
@@ -126,10 +143,16 @@ class Jobs:
         with _hang_up_interrupts():
             try:
                 while (pending and not failures) or running:
-                    ready = [] if failures else [s for s in pending if all(n in results for n in s.needs)]
+                    ready = (
+                        []
+                        if failures
+                        else [s for s in pending if all(n in results for n in s.needs)]
+                    )
                     if pending and not ready and not running and not failures:
-                        raise BuildError(f"{', '.join(s.name for s in pending)}: needs a step this build lacks. "
-                                         f"Declare every step it needs in its section's steps()")
+                        raise BuildError(
+                            f"{', '.join(s.name for s in pending)}: needs a step this build lacks. "
+                            f"Declare every step it needs in its section's steps()"
+                        )
                     for step in ready:
                         pending.remove(step)
                         started = runner.start(step, results)
@@ -164,7 +187,9 @@ class Jobs:
         except Exception as error:  # the job died: killed, out of time or memory
             outcome = {"error": self.ended(step, submitted, str(error), log)}
         if "error" in outcome:
-            outcome["error"] = f"{step.name} failed ({self.kind} job): {outcome['error']} (log: {log})"
+            outcome["error"] = (
+                f"{step.name} failed ({self.kind} job): {outcome['error']} (log: {log})"
+            )
             print(outcome["error"], file=sys.stderr, flush=True)
         return outcome
 
@@ -178,20 +203,31 @@ class Jobs:
         if state not in SCHEDULER_FIXES and said:  # the log is clearer than a missing state
             state = "OUT_OF_MEMORY" if re.search("memory|oom", said[-1], re.I) else "TIMEOUT"
         label = "Slurm state" if self.kind == "slurm" else "state"
-        why = f"job {submitted.job_id} ended without a result ({label}: {state}" + (
-            f'; the log says: "{said[-1]}"' if said else "") + ")"
+        why = (
+            f"job {submitted.job_id} ended without a result ({label}: {state}"
+            + (f'; the log says: "{said[-1]}"' if said else "")
+            + ")"
+        )
         fix = SCHEDULER_FIXES.get(state)
         if fix:
             r = step.resources
-            why += "; " + fix.format(minutes=max(1, round(r.hours * 60)), memory=memory(r.memory_gb),
-                                     section=step.section, job=submitted.job_id)
+            why += "; " + fix.format(
+                minutes=max(1, round(r.hours * 60)),
+                memory=memory(r.memory_gb),
+                section=step.section,
+                job=submitted.job_id,
+            )
         return why
 
     @staticmethod
     def say_waiting(running: dict) -> None:
         if running:
-            print(f"waiting for the {len(running)} running job(s) to finish: {', '.join(running)} "
-                  "(Ctrl-C cancels them)", file=sys.stderr, flush=True)
+            print(
+                f"waiting for the {len(running)} running job(s) to finish: {', '.join(running)} "
+                "(Ctrl-C cancels them)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     @staticmethod
     def cancel(running: dict) -> None:
@@ -219,6 +255,7 @@ def _project_on_path():
 @contextmanager
 def _hang_up_interrupts():
     """While jobs run, a hang-up (the terminal closed) or SIGTERM cancels them as Ctrl-C does."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 

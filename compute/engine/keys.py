@@ -12,6 +12,7 @@ label (torch 2.11.0+cu130 and 2.11.0+cpu are one release), and a step that uses 
 device class in its key (cpu or cuda: training on a GPU gives other numbers than on a CPU), not
 the GPU model, which the manifest and the report's appendix name instead.
 """
+
 from __future__ import annotations
 
 import ast
@@ -46,13 +47,19 @@ def normalised_source(path: Path) -> str:
     return _normalised(path.read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=1024)  # by the text itself: a long-lived process (--watch) parses each version once
+# by the text itself: a long-lived process (--watch) parses each version once
+@functools.lru_cache(maxsize=1024)
 def _normalised(text: str) -> str:
     tree = ast.parse(text)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
@@ -149,14 +156,18 @@ def input_digests(step: Step, digests: DigestMemo) -> dict[str, str]:
     inputs = {}
     for path in files:
         if not path.is_file():
-            raise DataError(f"{path}: input file of {step.name} is missing. The dataset is incomplete: "
-                            f"restore the file, or see what is missing with --check-data")
+            raise DataError(
+                f"{path}: input file of {step.name} is missing. The dataset is incomplete: "
+                f"restore the file, or see what is missing with --check-data"
+            )
         inputs[path.relative_to(common).as_posix()] = digests.digest(path)
     digests.save()
     return inputs
 
 
-def key_components(step: Step, upstream_keys: dict[str, str], device: str, digests: DigestMemo) -> dict:
+def key_components(
+    step: Step, upstream_keys: dict[str, str], device: str, digests: DigestMemo
+) -> dict:
     """Everything the step's result depends on, as a JSON-able dict (its digest is the key)."""
     inputs = input_digests(step, digests)
     params = {k: v for k, v in step.params.items() if k not in step.locations}
@@ -166,7 +177,9 @@ def key_components(step: Step, upstream_keys: dict[str, str], device: str, diges
         "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
         "needs": {name: upstream_keys[name] for name in step.needs},
         "inputs": inputs,
-        "libraries": {name: public_version(library_version(name)) for name in sorted(step.libraries)},
+        "libraries": {
+            name: public_version(library_version(name)) for name in sorted(step.libraries)
+        },
         "programs": {name: program_version(name) for name in sorted(step.programs)},
         "device": device if step.uses_device else "any",
         "seed": step.seed,
@@ -192,13 +205,18 @@ def explain_change(old: dict | None, new: dict) -> str:
         before, after = old.get(part, {}), new[part]
         for name in sorted(set(before) | set(after)):
             if before.get(name) != after.get(name):
-                what = {"code": "code changed in", "inputs": "input changed:",
-                        "libraries": "library version changed:", "programs": "program version changed:",
-                        "needs": "upstream result changed:",
-                        "params": "parameter changed:"}[part]
+                what = {
+                    "code": "code changed in",
+                    "inputs": "input changed:",
+                    "libraries": "library version changed:",
+                    "programs": "program version changed:",
+                    "needs": "upstream result changed:",
+                    "params": "parameter changed:",
+                }[part]
                 detail = ""
                 if part in ("libraries", "programs", "params"):
-                    detail = f" ({_short(before.get(name, 'unset'))} -> {_short(after.get(name, 'unset'))})"
+                    was, now = before.get(name, "unset"), after.get(name, "unset")
+                    detail = f" ({_short(was)} -> {_short(now)})"
                 reasons.append(f"{what} {name}{detail}")
     for part in ("function", "device", "seed", "engine"):
         if old.get(part) != new[part]:

@@ -4,6 +4,7 @@ Per step the runner computes its key (compute/engine/keys.py), finds its entry i
 (compute/engine/cache.py) or runs the step and stores what it returned, and records what happened
 (an Outcome) for the progress lines and the report's appendix.
 """
+
 from __future__ import annotations
 
 import errno
@@ -68,15 +69,21 @@ def build_lock(build_dir: Path):
         build_dir.mkdir(parents=True, exist_ok=True)
         handle = open(build_dir / ".lock", "w")
     except OSError as error:
-        reason = {errno.EEXIST: "a file of that name exists", errno.ENOTDIR: "a part of the path is a file"}.get(
-            error.errno, (error.strerror or str(error)).lower())
-        raise BuildError(f"build folder {build_dir}: cannot be created or written ({reason}). "
-                         f"Choose a writable folder with --build-dir") from None
+        reason = {
+            errno.EEXIST: "a file of that name exists",
+            errno.ENOTDIR: "a part of the path is a file",
+        }.get(error.errno, (error.strerror or str(error)).lower())
+        raise BuildError(
+            f"build folder {build_dir}: cannot be created or written ({reason}). "
+            f"Choose a writable folder with --build-dir"
+        ) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print("another build is running in this folder; waiting for it to finish", file=sys.stderr)
+            print(
+                "another build is running in this folder; waiting for it to finish", file=sys.stderr
+            )
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -85,8 +92,10 @@ class MissingResult(BuildError):
     """--frozen: a step's result for its current key is not in the cache."""
 
     def __init__(self, step: str, key: str, reason: str, compute_with: str):
-        super().__init__(f"{step}: no result for key {key} ({reason}); --frozen computes nothing",
-                         fix=f"Compute it with: {compute_with}, or bring it here with --pull DIR")
+        super().__init__(
+            f"{step}: no result for key {key} ({reason}); --frozen computes nothing",
+            fix=f"Compute it with: {compute_with}, or bring it here with --pull DIR",
+        )
         self.step, self.key, self.reason = step, key, reason
 
 
@@ -96,8 +105,12 @@ def compute(step: Step, ctx: Context) -> dict:
     start = time.monotonic()
     data = step.run(ctx)
     json.dumps(data)
-    return {"data": data, "seconds": time.monotonic() - start, "device": device_kind(ctx.device),
-            "machine": machine(ctx.device)}
+    return {
+        "data": data,
+        "seconds": time.monotonic() - start,
+        "device": device_kind(ctx.device),
+        "machine": machine(ctx.device),
+    }
 
 
 class Runner:
@@ -105,9 +118,17 @@ class Runner:
     `jobs` (compute/engine/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
     one after the other. `frozen` computes nothing: a missing result is a MissingResult."""
 
-    def __init__(self, build_dir: Path, device: str = "cpu", force: bool = False, frozen: bool = False,
-                 jobs=None, profile: str | None = None):
-        self.build_dir, self.profile = build_dir, profile  # the profile only names the command to run
+    def __init__(
+        self,
+        build_dir: Path,
+        device: str = "cpu",
+        force: bool = False,
+        frozen: bool = False,
+        jobs=None,
+        profile: str | None = None,
+    ):
+        # the profile only names the command to run
+        self.build_dir, self.profile = build_dir, profile
         cache, digests = build_folder_parts(build_dir)
         self.digests = DigestMemo(digests)
         self.cache = Cache(cache, self.digests)
@@ -119,8 +140,11 @@ class Runner:
         self.outcomes: dict[str, Outcome] = {}
         removed = self.cache.clean_leftovers()
         if removed:
-            print(f"removed {len(removed)} leftover temporary folder(s) of interrupted runs from "
-                  f"{self.cache.root}", file=sys.stderr)
+            print(
+                f"removed {len(removed)} leftover temporary folder(s) of interrupted runs from "
+                f"{self.cache.root}",
+                file=sys.stderr,
+            )
 
     def plan(self, step: Step) -> Plan:
         """The step's key, its components, and why it must run (None when cached)."""
@@ -131,13 +155,18 @@ class Runner:
             return Plan(key, components, "forced (--force)")
         if self.cache.exists(step.name, key):
             return Plan(key, components, self.damaged(step.name) or self.redrawn(step))
-        return Plan(key, components, explain_change(self.cache.last_components(step.name), components))
+        return Plan(
+            key, components, explain_change(self.cache.last_components(step.name), components)
+        )
 
     def read_results(self, step: Step) -> dict[str, str]:
         """The digests of the upstream results a step reads, as the cache holds them now ({} for an
         upstream not there yet)."""
-        return {n: self.cache.entry(n, self.keys[n]).result_digest() for n in step.needs
-                if n in self.keys and self.cache.has(n, self.keys[n])}
+        return {
+            n: self.cache.entry(n, self.keys[n]).result_digest()
+            for n in step.needs
+            if n in self.keys and self.cache.has(n, self.keys[n])
+        }
 
     def redrawn(self, step: Step) -> str | None:
         """Why a cached figure step must draw again: an upstream step was recomputed since, under
@@ -152,14 +181,21 @@ class Runner:
             return "drawn by an older version, which did not record the results it read"
         drawn = manifest["read"]
         changed = [n for n, digest in self.read_results(step).items() if drawn.get(n) != digest]
-        return (f"{', '.join(changed)} recomputed with other results since it was drawn"
-                if changed else None)
+        return (
+            f"{', '.join(changed)} recomputed with other results since it was drawn"
+            if changed
+            else None
+        )
 
     def damaged(self, name: str) -> str | None:
         """Why the entry of the step's planned key cannot be trusted; None when absent or intact."""
         key = self.keys[name]
         damage = self.cache.damage(name, key) if self.cache.exists(name, key) else None
-        return None if damage is None else f"damaged, will recompute: {damage} in {self.cache.entry(name, key).path}"
+        return (
+            None
+            if damage is None
+            else f"damaged, will recompute: {damage} in {self.cache.entry(name, key).path}"
+        )
 
     def cached(self, step: Step) -> Result | None:
         """The cached result for the step's current key, or None; never computes."""
@@ -178,23 +214,41 @@ class Runner:
             return self.cache.load(step.name, plan.key)
         if self.frozen:
             profile = f" --profile {self.profile}" if self.profile else ""
-            raise MissingResult(step.name, plan.key, plan.reason, f"python build.py{profile} --section "
-                                f"{step.name.split('.')[0]} --device {self.device}")
+            raise MissingResult(
+                step.name,
+                plan.key,
+                plan.reason,
+                f"python build.py{profile} --section "
+                f"{step.name.split('.')[0]} --device {self.device}",
+            )
         print(f"{step.name}: running ({plan.reason})", file=sys.stderr, flush=True)
         tmp = self.cache.new_entry(step.name, plan.key)
         work = work_folder(self.build_dir, step.name, plan.key)
         work.mkdir(parents=True, exist_ok=True)
-        ctx = Context(params=step.params, seed=step.seed, device=self.device, out=tmp / "files",
-                      work=work, needed={n: needed[n] for n in step.needs}, name=step.name,
-                      reporter=Reporter())
+        ctx = Context(
+            params=step.params,
+            seed=step.seed,
+            device=self.device,
+            out=tmp / "files",
+            work=work,
+            needed={n: needed[n] for n in step.needs},
+            name=step.name,
+            reporter=Reporter(),
+        )
         return Started(plan, ctx)
 
     def finish(self, step: Step, started: Started, outcome: dict) -> Result:
         """Stores what `compute` returned, atomically, with its manifest."""
         key, ctx = started.plan.key, started.ctx
-        manifest = {"step": step.name, "key": key, "components": started.plan.components,
-                    "seconds": outcome["seconds"], "device": outcome["device"], "machine": outcome["machine"],
-                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        manifest = {
+            "step": step.name,
+            "key": key,
+            "components": started.plan.components,
+            "seconds": outcome["seconds"],
+            "device": outcome["device"],
+            "machine": outcome["machine"],
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         if step.presents:
             manifest["read"] = self.read_results(step)
         try:
@@ -221,9 +275,16 @@ class Runner:
 
     def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
         manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
-        self.outcomes[step.name] = Outcome(step.name, key, cached, reason, manifest.get("seconds", 0.0),
-                                           manifest.get("device", "not recorded"),
-                                           manifest.get("machine", "not recorded"), step.seed)
+        self.outcomes[step.name] = Outcome(
+            step.name,
+            key,
+            cached,
+            reason,
+            manifest.get("seconds", 0.0),
+            manifest.get("device", "not recorded"),
+            manifest.get("machine", "not recorded"),
+            step.seed,
+        )
 
     def run_all(self, steps: list[Step]) -> dict[str, Result]:
         if self.jobs is not None:

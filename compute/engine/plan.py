@@ -12,6 +12,7 @@ batches, epochs, validation and test decoding). A section provides them in
 a step without one is of fixed size (the data does not scale it), and its line gives the time and
 disk of its last run in this build folder, when there was one.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,7 +47,8 @@ class Projection:
     gpu: int = 0  # peak CUDA memory, bytes
     disk: int = 0  # bytes kept in the cache
     scratch: int = 0  # bytes on disk on top of `disk` while it runs (checkpoints, work files)
-    failed: bool = False  # the step cannot be planned (its data is missing or unusable); basis says why
+    # the step cannot be planned (its data is missing or unusable); basis says why
+    failed: bool = False
 
 
 @dataclass
@@ -72,8 +74,9 @@ class Probe:
         return self.memo[name]
 
 
-def timed(run: Callable[[], object], thorough: bool, synchronize: Callable[[], None] = lambda: None
-          ) -> tuple[float, int]:
+def timed(
+    run: Callable[[], object], thorough: bool, synchronize: Callable[[], None] = lambda: None
+) -> tuple[float, int]:
     """Mean seconds of run() after one warm-up call, and how many calls were timed: thorough, at
     least two, then more until MIN_SECONDS have passed or MAX_REPEATS calls; else one. A first call
     of a second or more counts as timed (what it spends once is small beside it)."""
@@ -82,7 +85,11 @@ def timed(run: Callable[[], object], thorough: bool, synchronize: Callable[[], N
     synchronize()
     first = time.perf_counter() - began
     times: list[float] = [first] if first >= 1.0 else []
-    while not times or thorough and (len(times) < 2 or (sum(times) < MIN_SECONDS and len(times) < MAX_REPEATS)):
+    while (
+        not times
+        or thorough
+        and (len(times) < 2 or (sum(times) < MIN_SECONDS and len(times) < MAX_REPEATS))
+    ):
         began = time.perf_counter()
         run()
         synchronize()
@@ -99,7 +106,11 @@ def size(n: float) -> str:
     """Bytes in words: 820 B, 12 kB, 29 MB, 11.6 GB."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}" if n < 10 * scale and unit == "GB" else f"{n / scale:.0f} {unit}"
+            return (
+                f"{n / scale:.1f} {unit}"
+                if n < 10 * scale and unit == "GB"
+                else f"{n / scale:.0f} {unit}"
+            )
     return f"{n:.0f} B"
 
 
@@ -124,12 +135,19 @@ def last_run(cache, step: Step) -> Projection:
         if newest is None or manifest.get("finished", "") > newest[0].get("finished", ""):
             newest = manifest, entry.path
     if newest is None:
-        return Projection(None, "not projected: a step of fixed size, not scaled by the data, never run in "
-                                "this build folder")
+        return Projection(
+            None,
+            "not projected: a step of fixed size, not scaled by the data, never run in "
+            "this build folder",
+        )
     manifest, entry = newest
     disk = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-    return Projection(manifest["seconds"], f"its last run in this build folder ({manifest.get('finished', '?')}, "
-                                           f"{manifest.get('device', '?')}); a step of fixed size", disk=disk)
+    return Projection(
+        manifest["seconds"],
+        f"its last run in this build folder ({manifest.get('finished', '?')}, "
+        f"{manifest.get('device', '?')}); a step of fixed size",
+        disk=disk,
+    )
 
 
 def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
@@ -142,9 +160,13 @@ def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
     for step in steps:
         entries = (runner.cache.root / step.name).glob("*")
         fresh = not any(p.is_dir() and not p.name.startswith(".") for p in entries)
-        if runner.force or (fresh and (skipped & set(step.needs) or not runner.digests.known(step.input_files))):
+        if runner.force or (
+            fresh and (skipped & set(step.needs) or not runner.digests.known(step.input_files))
+        ):
             skipped.add(step.name)
-            out[step.name] = "forced (--force)" if runner.force else "never computed in this build folder"
+            out[step.name] = (
+                "forced (--force)" if runner.force else "never computed in this build folder"
+            )
             continue
         for name in skipped & set(step.needs):
             runner.plan(by_name[name])
@@ -152,16 +174,21 @@ def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
     return out
 
 
-def project(runner, steps: list[Step], measure: bool = True, thorough: bool = True
-            ) -> list[tuple[Step, str | None, Projection | None]]:
+def project(
+    runner, steps: list[Step], measure: bool = True, thorough: bool = True
+) -> list[tuple[Step, str | None, Projection | None]]:
     """(step, why it would run or None when cached, its projection or None when cached). A step
     whose data cannot be read gets a projection marked `failed`, saying why."""
     why = reasons(runner, steps)
-    results = {s.name: runner.cache.load(s.name, runner.keys[s.name]) for s in steps if why[s.name] is None}
+    results = {
+        s.name: runner.cache.load(s.name, runner.keys[s.name]) for s in steps if why[s.name] is None
+    }
     rows = []
     runner.build_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=runner.build_dir, prefix=".plan-") as scratch:
-        probe = Probe(runner.device, {s.name: s for s in steps}, results, Path(scratch), measure, thorough)
+        probe = Probe(
+            runner.device, {s.name: s for s in steps}, results, Path(scratch), measure, thorough
+        )
         for step in steps:
             if why[step.name] is None:
                 rows.append((step, None, None))
@@ -190,21 +217,29 @@ def digest_rate(scratch: Path) -> float:
 def add_digests(runner, step: Step, projection: Projection, rate: float) -> None:
     """The build digests the files a step writes (its cache entry) and the input files of its key
     that this build folder has not digested before."""
-    unread = sum(Path(f).stat().st_size for f in step.input_files
-                 if Path(f).is_file() and not runner.digests.known([f]))
+    unread = sum(
+        Path(f).stat().st_size
+        for f in step.input_files
+        if Path(f).is_file() and not runner.digests.known([f])
+    )
     if projection.disk + unread > 1e8:
         projection.seconds += (projection.disk + unread) * rate
-        projection.basis += f"; digesting {size(projection.disk + unread)} at {1e-9 / rate:.1f} GB/s measured now"
+        projection.basis += (
+            f"; digesting {size(projection.disk + unread)} at {1e-9 / rate:.1f} GB/s measured now"
+        )
 
 
 def totals(rows) -> dict:
     projected = [p for _, why, p in rows if why is not None]
-    return {"seconds": sum(p.seconds or 0.0 for p in projected),
-            "unprojected": [s.name for s, why, p in rows if why is not None and p.seconds is None],
-            "ram": max((p.ram + p.mapped for p in projected), default=0),
-            "gpu": max((p.gpu for p in projected), default=0),
-            "disk": sum(p.disk for p in projected),
-            "peak_disk": sum(p.disk for p in projected) + max((p.scratch for p in projected), default=0)}
+    return {
+        "seconds": sum(p.seconds or 0.0 for p in projected),
+        "unprojected": [s.name for s, why, p in rows if why is not None and p.seconds is None],
+        "ram": max((p.ram + p.mapped for p in projected), default=0),
+        "gpu": max((p.gpu for p in projected), default=0),
+        "disk": sum(p.disk for p in projected),
+        "peak_disk": sum(p.disk for p in projected)
+        + max((p.scratch for p in projected), default=0),
+    }
 
 
 def plan_lines(rows, build_dir: Path, where: str) -> list[str]:
@@ -216,20 +251,29 @@ def plan_lines(rows, build_dir: Path, where: str) -> list[str]:
             continue
         lines.append(f"{step.name}: would run ({why})")
         if p.seconds is not None:
-            memory = f"RAM {size(p.ram)}" + (f" + {size(p.mapped)} memory-mapped" if p.mapped else "")
+            memory = f"RAM {size(p.ram)}" + (
+                f" + {size(p.mapped)} memory-mapped" if p.mapped else ""
+            )
             memory += f", GPU {size(p.gpu)}" if p.gpu else ""
             scratch = f" (+{size(p.scratch)} while it runs)" if p.scratch else ""
-            lines.append(f"  projection: {duration(p.seconds)}, {memory}, disk {size(p.disk)}{scratch}")
-        lines += [f"  {label}: {text}" for label, text in (("from", p.basis), ("reads", p.reads),
-                                                              ("writes", p.writes)) if text]
+            lines.append(
+                f"  projection: {duration(p.seconds)}, {memory}, disk {size(p.disk)}{scratch}"
+            )
+        lines += [
+            f"  {label}: {text}"
+            for label, text in (("from", p.basis), ("reads", p.reads), ("writes", p.writes))
+            if text
+        ]
     t = totals(rows)
     if not any(why for _, why, _ in rows):
         return lines + ["total: nothing to compute; every step is cached"]
     unprojected = f" + {len(t['unprojected'])} step(s) not projected" if t["unprojected"] else ""
     gpu = f", GPU {size(t['gpu'])}" if t["gpu"] else ""
-    return lines + [f"total, projected on {where}: {duration(t['seconds'])}{unprojected}; peak RAM "
-                    f"{size(t['ram'])}{gpu}; disk {size(t['disk'])} kept, {size(t['peak_disk'])} at the peak, "
-                    f"{size(free_space(build_dir))} free in {build_dir}"]
+    return lines + [
+        f"total, projected on {where}: {duration(t['seconds'])}{unprojected}; peak RAM "
+        f"{size(t['ram'])}{gpu}; disk {size(t['disk'])} kept, {size(t['peak_disk'])} at the peak, "
+        f"{size(free_space(build_dir))} free in {build_dir}"
+    ]
 
 
 def free_space(folder: Path) -> int:
@@ -243,11 +287,14 @@ def check_disk(rows, build_dir: Path) -> None:
     """BuildError in one line when the build folder's disk cannot hold what the steps write."""
     t, free = totals(rows), free_space(build_dir)
     if t["peak_disk"] > free:
-        biggest = sorted(((p.disk + p.scratch, s.name) for s, why, p in rows if why), reverse=True)[:2]
+        written = [(p.disk + p.scratch, s.name) for s, why, p in rows if why]
+        biggest = sorted(written, reverse=True)[:2]
         parts = ", ".join(f"{name} {size(n)}" for n, name in biggest)
-        raise BuildError(f"{build_dir}: {size(free)} free, but the steps that would run write {size(t['peak_disk'])} "
-                         f"at their peak ({parts}); free {size(t['peak_disk'] - free)} more, or choose a folder "
-                         f"on a larger disk with --build-dir")
+        raise BuildError(
+            f"{build_dir}: {size(free)} free, but the steps that would run write "
+            f"{size(t['peak_disk'])} at their peak ({parts}); free {size(t['peak_disk'] - free)} "
+            f"more, or choose a folder on a larger disk with --build-dir"
+        )
 
 
 def where(device: str) -> str:
@@ -265,4 +312,8 @@ def preflight(runner, steps: list[Step], measure: bool, out) -> None:
     seconds = totals(rows)["seconds"]
     if seconds > HOUR:
         print(f"this build is projected to take {duration(seconds)} here; the plan:", file=out)
-        print("\n".join(plan_lines(rows, runner.build_dir, where(runner.device))), file=out, flush=True)
+        print(
+            "\n".join(plan_lines(rows, runner.build_dir, where(runner.device))),
+            file=out,
+            flush=True,
+        )

@@ -6,6 +6,7 @@ The runner hands a `Reporter` to each step through its context (`ctx.log`, `ctx.
 (BUILD_PROGRESS_SECONDS), never changes a cache key. The lines are the same on a terminal and in
 a plain log (Slurm, notebooks, CI): a thread prints them on time, also while one long batch runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,11 @@ def duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s" if seconds < 600 else f"{round(seconds / 60)} min"
+        return (
+            f"{seconds // 60} min {seconds % 60} s"
+            if seconds < 600
+            else f"{round(seconds / 60)} min"
+        )
     hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours} h {minutes} min"
 
@@ -39,7 +44,9 @@ def interval() -> float:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise BuildError(f"{PROGRESS_VARIABLE}={text!r}: give the seconds between progress lines, e.g. 30")
+        raise BuildError(
+            f"{PROGRESS_VARIABLE}={text!r}: give the seconds between progress lines, e.g. 30"
+        )
     return value
 
 
@@ -91,7 +98,7 @@ class Tracker:
         self.last = now
 
     def items(self, kind: str, iterable: Iterable) -> Iterable:
-        """Yields the items unchanged, counting each one of `kind` when the loop asks for the next."""
+        """Yields the items unchanged, counting one of `kind` when the loop asks for the next."""
         for item in iterable:
             yield item
             self.step(kind)
@@ -102,7 +109,9 @@ class Tracker:
         timed = [k for k in self.total if self.timed[k]]
         if not timed:
             return None, []
-        per_weight = sum(self.seconds[k] for k in timed) / sum(self.timed[k] * self.weight[k] for k in timed)
+        per_weight = sum(self.seconds[k] for k in timed) / sum(
+            self.timed[k] * self.weight[k] for k in timed
+        )
         left, guessed = 0.0, []
         for kind, total in self.total.items():
             remaining = max(0, total - self.done[kind])
@@ -135,7 +144,9 @@ class Reporter:
     def track(self, name: str, work: dict[str, tuple[int, float]]) -> Tracker:
         return Tracker(lambda message: self.log(name, message), work, self.every)
 
-    def progress(self, name: str, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+    def progress(
+        self, name: str, iterable: Iterable, total: int | None = None, desc: str = ""
+    ) -> Iterable:
         """One loop that is the step's whole work: its items counted, a line every `every` s."""
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 A step is a plain function `run(ctx) -> dict` plus a declaration of everything its
 result depends on; the runner (compute/engine/pipeline.py) turns the declaration into a cache key.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,9 @@ def checkpoint_interval() -> float:
     except ValueError:
         minutes = -1.0
     if minutes < 0:
-        raise BuildError(f"{CHECKPOINT_VARIABLE}={text!r}: give the minutes between checkpoints, e.g. 10")
+        raise BuildError(
+            f"{CHECKPOINT_VARIABLE}={text!r}: give the minutes between checkpoints, e.g. 10"
+        )
     return 60 * minutes
 
 

@@ -1,6 +1,7 @@
 """Helpers for the tests and benchmarks: a step context for calling a step's `run` directly (no
 cache, no runner), a copy of the project to edit, and reading a running build's progress lines.
 No step imports this module."""
+
 from __future__ import annotations
 
 import os
@@ -16,27 +17,47 @@ from compute.engine.progress import Reporter
 from compute.engine.step import Context, Result
 
 
-def fake_context(tmp: Path, params: dict | None = None, seed: int = 0,
-                 needed: dict[str, Result] | None = None, device: str = "cpu", name: str = "test") -> Context:
-    """A context whose `out` and `work` folders are under `tmp`; progress is printed as log lines."""
+def fake_context(
+    tmp: Path,
+    params: dict | None = None,
+    seed: int = 0,
+    needed: dict[str, Result] | None = None,
+    device: str = "cpu",
+    name: str = "test",
+) -> Context:
+    """A context whose `out` and `work` folders are under `tmp`; progress printed as log lines."""
     (tmp / "out").mkdir(parents=True, exist_ok=True)
     (tmp / "work").mkdir(parents=True, exist_ok=True)
-    return Context(params=params or {}, seed=seed, device=device, out=tmp / "out", work=tmp / "work",
-                   needed=needed or {}, name=name, reporter=Reporter())
-
-
+    return Context(
+        params=params or {},
+        seed=seed,
+        device=device,
+        out=tmp / "out",
+        work=tmp / "work",
+        needed=needed or {},
+        name=name,
+        reporter=Reporter(),
+    )
 
 
 def pdf_text(pdf: Path, layout: bool = True) -> str:
     """The text of a PDF (pdftotext), laid out as on the page unless layout is False."""
-    return subprocess.run(["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"],
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def copy_project(target: Path) -> Path:
     """The working tree's files (tracked and new, not ignored), copied to `target`."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for name in filter(None, listed):
         if (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +75,9 @@ def save(path: Path, text: str) -> None:
 def lines_of(process: subprocess.Popen) -> "queue.Queue[str]":
     """The process's stderr lines, read as they come by a background thread."""
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stderr], daemon=True
+    ).start()
     return lines
 
 
