@@ -66,21 +66,14 @@ def plot_timing(result: dict, path: Path) -> dict:
         )
         x = lengths[lengths >= result["fit_from"]]
         ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-", color=colour)
-    if result["crossover_length"]:
-        ax.axvline(
-            result["crossover_length"],
-            color="0.3",
-            linestyle=":",
-            linewidth=1,
-            label=f"measured crossover {result['crossover_length']:.0f}",
-        )
-    ax.axvline(
-        result["predicted_crossover_length"],
-        color="0.3",
-        linestyle="--",
-        linewidth=1,
-        label=f"flop-count crossover {result['predicted_crossover_length']:.0f}",
+    crossovers = (
+        ("crossover_length", ":", "measured"),
+        ("predicted_crossover_length", "--", "flop-count"),
     )
+    for key, style, what in crossovers:
+        if result[key]:  # a measured crossover exists only when the curves cross
+            label = f"{what} crossover {result[key]:.0f}"
+            ax.axvline(result[key], color="0.3", linestyle=style, linewidth=1, label=label)
     ax.set_xlabel("sequence length $L$")
     ax.set_ylabel("wall time per call (ms)")
     ax.grid(True, which="both")

@@ -25,6 +25,8 @@ from compute.q3.text import encode, normalise, unknown_characters
 from compute.torchtools import save_atomic, torch_threads
 
 SPLIT_FILES = {"train": "train.pt", "val": "val.pt", "test": "test.pt"}
+# the settings the result records (and the text states): how audio and text became features
+SETTINGS = ("sample_rate", "mel_sample_rate", "n_fft", "hop", "n_mels", "frames", "max_text")
 
 
 def mel_filterbank(n_fft: int, n_mels: int, mel_sample_rate: int) -> torch.Tensor:
@@ -203,16 +205,5 @@ def run(ctx) -> dict:
         "seconds": seconds,
         "ms_per_clip": 1000 * seconds / max(len(rows), 1),
         "workers": workers,
-        "settings": {
-            k: p[k]
-            for k in (
-                "sample_rate",
-                "mel_sample_rate",
-                "n_fft",
-                "hop",
-                "n_mels",
-                "frames",
-                "max_text",
-            )
-        },
+        "settings": {k: p[k] for k in SETTINGS},
     }

@@ -23,6 +23,7 @@ from compute import parallel
 from compute.q3 import steps
 from compute.q3.corpus import VOICES
 from compute.q3.data import ENV_VAR
+from compute.q3.features import SETTINGS
 from compute.q3.names import DECODER_NAMES, METRIC_NAMES
 from compute.q3.steps import HOMEWORK, flat, split_sizes
 from compute.q3.text import VOCAB, decode, until_eos
@@ -38,15 +39,7 @@ DECODERS, METRICS = DECODER_NAMES, METRIC_NAMES
 # how far from the published range a result on the real LJ Speech may be and still agree with it
 PUBLISHED_MARGIN = 0.01
 # the settings the text states, checked against the declaration of the step that used them
-FEATURE_SETTINGS = (
-    "sample_rate",
-    "mel_sample_rate",
-    "n_fft",
-    "hop",
-    "n_mels",
-    "frames",
-    "max_text",
-)
+FEATURE_SETTINGS = SETTINGS
 TRAIN_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup_epochs")
 MODEL_SETTINGS = ("n_state", "n_head", "n_audio_layer")
 # a setting of the differences table in words, and how its value reads
@@ -289,19 +282,20 @@ def _differences_claim(results: dict) -> Claim:
     return Claim("q3.differences", table.data["differences"], expected)
 
 
+def _loss_again(result, r: dict, params: dict, features_dir: str, split: str) -> float:
+    """The decoder's loss on `split` computed again from its saved weights, with the batches,
+    smoothing and padding its training step was declared with."""
+    batches, smoothing = params["eval_batch_size"], params["label_smoothing"]
+    model = str(result.file(r["model_file"]))
+    return _split_loss(model, features_dir, split, batches, smoothing, params["padding"])
+
+
 def _decoder_claims(decoder: str, result, features_dir: str) -> tuple[list[Claim], dict]:
     r, params = result.data["decoders"][decoder], declared(result)["params"]
     pairs = [(x["target"], x["output"]) for x in r["test_transcriptions"]]
     rescored = _average(tuple(pairs))
     expected = _expected_parameters(params["model"], decoder)
-    loss = _split_loss(
-        str(result.file(r["model_file"])),
-        features_dir,
-        "test",
-        params["eval_batch_size"],
-        params["label_smoothing"],
-        params["padding"],
-    )
+    loss = _loss_again(result, r, params, features_dir, "test")
     out = [
         Claim(f"q3.params.{decoder}.{part}", r["parameters"][part], expected[part])
         for part in ("encoder", "decoder", "total")
@@ -372,14 +366,7 @@ def _curve_claims(decoder: str, result, plotted: dict, features_dir: str) -> lis
     r, params = result.data["decoders"][decoder], declared(result)["params"]
     history, epochs = r["history"], range(1, params["epochs"] + 1)
     loss, similarity = plotted[f"loss_{decoder}.pdf"], plotted[f"similarity_{decoder}.pdf"]
-    val_loss = _split_loss(
-        str(result.file(r["model_file"])),
-        features_dir,
-        "val",
-        params["eval_batch_size"],
-        params["label_smoothing"],
-        params["padding"],
-    )
+    val_loss = _loss_again(result, r, params, features_dir, "val")
     val = _targets(features_dir, "val")
     baseline = {
         m: _average(tuple((t, r["baseline"][m]["output"]) for t in val))[m] for m in METRICS
