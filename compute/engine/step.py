@@ -1,7 +1,8 @@
 """What a computation step declares and what it receives when it runs.
 
 A step is a plain function `run(ctx) -> dict` plus a declaration of everything its
-result depends on; the runner (compute/engine/pipeline.py) turns the declaration into a cache key.
+result depends on; the runner (compute/engine/pipeline.py) turns the declaration into a cache key
+(compute/engine/keys.py).
 """
 
 from __future__ import annotations
