@@ -410,7 +410,7 @@ CASES = [
         case_pull_of_another_profiles_results,
         1,
         [
-            "pulled from {b}/cache: 11 absent",
+            "pulled from {b}/cache: 12 absent",
             "warning: {b}/cache holds nothing usable for this build",
             "  q1.numeric: 1 entry of other keys; the newest (",
             ") differs: parameter changed: ",
