@@ -197,12 +197,16 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def new_entry(self, step: str, key: str) -> Path:
-        """A fresh temporary entry folder (with files/) inside the step's folder; `store` moves it
-        into place once the step succeeded."""
-        tmp = self.folder(step) / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / FILES).mkdir(parents=True)
+    def _temporary(self, step: str, key: str) -> Path:
+        """Where this process writes an entry before it is complete (see clean_leftovers)."""
+        return self.folder(step) / f".tmp-{key}-{os.getpid()}"
+
+    def new_entry(self, step: str, key: str) -> Entry:
+        """A fresh temporary entry (its files/ folder made) inside the step's folder; `store`
+        moves it into place once the step succeeded."""
+        tmp = Entry(step, key, self._temporary(step, key))
+        shutil.rmtree(tmp.path, ignore_errors=True)
+        tmp.files.mkdir(parents=True)
         return tmp
 
     def _place(self, tmp: Path, step: str, key: str) -> None:
@@ -229,7 +233,7 @@ class Cache:
         it was copied)."""
         damage = self.verify(source.path, step, key)
         if damage is None:
-            tmp = self.folder(step) / f".tmp-{key}-{os.getpid()}"
+            tmp = self._temporary(step, key)
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(source.path, tmp)
             damage = self.verify(tmp, step, key)

@@ -42,10 +42,7 @@ class Started:
 
     plan: Plan
     ctx: Context
-
-    @property
-    def entry(self) -> Path:
-        return self.ctx.out.parent
+    entry: Path  # the temporary entry folder, which ctx.out lies in
 
 
 @dataclass
@@ -229,13 +226,13 @@ class Runner:
             params=step.params,
             seed=step.seed,
             device=self.device,
-            out=tmp / "files",
+            out=tmp.files,
             work=work,
             needed={n: needed[n] for n in step.needs},
             name=step.name,
             reporter=Reporter(),
         )
-        return Started(plan, ctx)
+        return Started(plan, ctx, tmp.path)
 
     def finish(self, step: Step, started: Started, outcome: dict) -> Result:
         """Stores what `compute` returned, atomically, with its manifest."""
