@@ -130,81 +130,93 @@ examples:
 )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+# The options that only switch something on, by the group of --help they appear in
+MODES = {
+    "--explain": "print for each step whether it is cached and, if not, what changed; run nothing",
+    "--plan": "print for each step that would run what it reads and writes, its projected time, "
+    "memory and disk on this device (measured now at the step's true shapes), and the total; "
+    "compute nothing that is kept",
+    "--check": "compute what is missing, verify all claims, and stop before LaTeX",
+    "--mutate": "with --check: corrupt each stored value that reaches the text, one at a time, and "
+    "report per section the fraction a claim catches (non-zero exit below 100 %%)",
+    "--check-data": "summarise the datasets the profile uses and stop (non-zero if unusable)",
+    "--download": "download the real datasets and stop",
+    "--watch": "build, then rebuild on every saved template, report.toml or project source, "
+    "recomputing only what changed; errors are printed and the watch goes on",
+}
+DIFF_FLAGS = {
+    "--json": "with --diff: print the comparison as JSON",
+    "--fail-on-change": "with --diff: exit 1 when a claim differs beyond its tolerance",
+}
+
+
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _what_to_build(parser.add_argument_group("what to build"))
+    modes = parser.add_argument_group("what to do instead of (or before) the PDF")
+    for flag, text in MODES.items():
+        modes.add_argument(flag, action="store_true", help=text)
+    modes.add_argument(
+        "--diff",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="compare the claims of two build folders or --push folders, and the steps they "
+        "follow from, and stop",
+    )
+    for flag, text in DIFF_FLAGS.items():
+        modes.add_argument(flag, action="store_true", help=text)
+    _where_to_compute(parser.add_argument_group("where to compute, and sharing results"))
     parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)",
+    )
+    return parser
+
+
+def _what_to_build(group) -> None:
+    group.add_argument(
         "--section",
         action="append",
         metavar="NAME",
         help="recompute only this section (repeatable); the others come from the "
         "cache or show a placeholder page. Default: all sections",
     )
-    parser.add_argument(
+    group.add_argument(
         "--profile",
         default=DEFAULT_PROFILE,
         metavar="NAME",
         help="settings for the run: " + ", ".join(PROFILES) + f" (default: {DEFAULT_PROFILE})",
     )
-    parser.add_argument(
+    group.add_argument(
         "--force", action="store_true", help="recompute the selected sections even when cached"
     )
-    parser.add_argument(
-        "--explain",
-        action="store_true",
-        help="print for each step whether it is cached and, if not, what changed; run nothing",
-    )
-    parser.add_argument(
-        "--plan",
-        action="store_true",
-        help="print for each step that would run what it reads and writes, its projected time, "
-        "memory and disk on this device (measured now at the step's true shapes), and the "
-        "total; compute nothing that is kept",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="compute what is missing, verify all claims, and stop before LaTeX",
-    )
-    parser.add_argument(
-        "--mutate",
-        action="store_true",
-        help="with --check: corrupt each stored value that reaches the text, one at a time, and "
-        "report per section the fraction a claim catches (non-zero exit below 100 %%)",
-    )
-    parser.add_argument(
-        "--check-data",
-        action="store_true",
-        help="summarise the datasets the profile uses and stop (non-zero if unusable)",
-    )
-    parser.add_argument(
-        "--download", action="store_true", help="download the real datasets and stop"
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        choices=("auto", "cpu", "cuda"),
-        help="where torch computes (default: auto = CUDA when present)",
-    )
     for option in DATA_OPTIONS:
-        parser.add_argument(
-            f"--{option.name}",
-            type=user_path,
-            metavar="PATH",
-            help=f"{option.help}; or set {option.variable}",
-        )
-    parser.add_argument(
+        help_text = f"{option.help}; or set {option.variable}"
+        group.add_argument(f"--{option.name}", type=user_path, metavar="PATH", help=help_text)
+    group.add_argument(
         "--build-dir",
         type=user_path,
         default=str(ROOT / "build"),
         metavar="DIR",
         help="where the cache, the LaTeX and the PDF go (default: build/)",
     )
-    parser.add_argument(
+
+
+def _where_to_compute(group) -> None:
+    group.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where torch computes (default: auto = CUDA when present)",
+    )
+    group.add_argument(
         "--executor",
         default="inline",
         choices=("inline", "local", "slurm"),
@@ -212,7 +224,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default), local (subprocesses, independent steps at once) or slurm (one "
         "Slurm job per step, with the step's declared resources)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--slurm",
         action="append",
         default=[],
@@ -221,50 +233,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an extra #SBATCH setting of every job, e.g. partition=gpu or account=NAME "
         "(repeatable)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--frozen",
         action="store_true",
         help="render from existing results only: compute nothing; a missing result is an error",
     )
-    parser.add_argument(
+    group.add_argument(
         "--push",
         type=user_path,
         metavar="DIR",
         help="after computing, copy the build's verified results into DIR and stop (no LaTeX)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--pull",
         type=user_path,
         metavar="DIR",
         help="first copy the verified results this build needs from DIR into the cache",
     )
-    parser.add_argument(
-        "--watch",
-        action="store_true",
-        help="build, then rebuild on every saved template, report.toml or project source, "
-        "recomputing only what changed; errors are printed and the watch goes on",
-    )
-    parser.add_argument(
-        "--diff",
-        nargs=2,
-        type=Path,
-        metavar=("A", "B"),
-        help="compare the claims of two build folders or --push folders, and the steps they "
-        "follow from, and stop",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="with --diff: print the comparison as JSON"
-    )
-    parser.add_argument(
-        "--fail-on-change",
-        action="store_true",
-        help="with --diff: exit 1 when a claim differs beyond its tolerance",
-    )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help=f"on a failure, print the Python traceback too (or set {DEBUG_VARIABLE}=1)",
-    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with the combinations that make no sense refused in words."""
+    parser = make_parser()
     args = parser.parse_args(argv)
     if args.frozen and (args.force or args.executor != "inline"):
         parser.error("--frozen computes nothing: it takes neither --force nor --executor")
