@@ -87,10 +87,30 @@ def multiply_adds(model: CNN) -> dict[str, int]:
     return counts
 
 
-def architecture(model: CNN) -> dict:
-    """The sizes the dimensions declare, and the same sizes read off the constructed modules and a
-    forward pass (side of each feature map, flattened width), for the text to state and check."""
-    d, f, c = model.dims, model.features, model.classifier
+# the sizes the dimensions declare, in the order the text lists them
+ARCHITECTURE_SIZES = (
+    "image_size",
+    "in_channels",
+    "conv1_channels",
+    "conv2_channels",
+    "kernel",
+    "fc1",
+    "fc2",
+    "n_classes",
+    "dropout",
+    "downsample",
+    "conv1_size",
+    "conv2_input_size",
+    "conv2_size",
+    "feature_size",
+    "flat_features",
+)
+
+
+def forward_sides(model: CNN) -> dict[str, int]:
+    """The side of each feature map of a forward pass (the input's, each convolution's output,
+    the second convolution's input, the features') and the width of the flattened features."""
+    d, f = model.dims, model.features
     sides = {}
 
     def side(name):
@@ -113,6 +133,14 @@ def architecture(model: CNN) -> dict:
         flat = model.features(x).flatten(1).shape[1]
     for h in hooks:
         h.remove()
+    return sides | {"image": x.shape[-1], "flat": flat}
+
+
+def architecture(model: CNN) -> dict:
+    """The sizes the dimensions declare, and the same sizes read off the constructed modules and a
+    forward pass (side of each feature map, flattened width), for the text to state and check."""
+    d, f, c = model.dims, model.features, model.classifier
+    sides = forward_sides(model)
     # the downsampling factor as the forward pass shows it: the pooling shrinks the map between
     # the convolutions, a stride shrinks the convolution's own output
     downsample = (
@@ -120,28 +148,8 @@ def architecture(model: CNN) -> dict:
         if sides["conv2_in"] < sides["conv1"]
         else f.conv1.stride[0]
     )
-    declared = {
-        k: getattr(d, k)
-        for k in (
-            "image_size",
-            "in_channels",
-            "conv1_channels",
-            "conv2_channels",
-            "kernel",
-            "fc1",
-            "fc2",
-            "n_classes",
-            "dropout",
-            "downsample",
-            "conv1_size",
-            "conv2_input_size",
-            "conv2_size",
-            "feature_size",
-            "flat_features",
-        )
-    }
     constructed = {
-        "image_size": x.shape[-1],
+        "image_size": sides["image"],
         "in_channels": f.conv1.in_channels,
         "conv1_channels": f.conv1.out_channels,
         "conv2_channels": f.conv2.out_channels,
@@ -155,8 +163,9 @@ def architecture(model: CNN) -> dict:
         "conv2_input_size": sides["conv2_in"],
         "conv2_size": sides["conv2"],
         "feature_size": sides["features"],
-        "flat_features": flat,
+        "flat_features": sides["flat"],
     }
+    declared = {name: getattr(d, name) for name in ARCHITECTURE_SIZES}
     return {"declared": declared, "constructed": constructed}
 
 

@@ -120,13 +120,11 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
     """Trains `net` at every learning rate; resumes from ctx.work when a checkpoint is there.
     `tracker` (ctx.track) counts its batches, validations and test."""
     device, lrs, epochs = ctx.device, p["learning_rates"], p["epochs"]
-    x, y = (t.to(device) for t in splits["train"])
     torch.manual_seed(ctx.seed)
     model = NETWORKS[net]()
     fused = FusedCNN([copy.deepcopy(model) for _ in lrs], lrs, device)
     shuffle = torch.Generator().manual_seed(ctx.seed)
     dropout = torch.Generator(device=device).manual_seed(ctx.seed + 1)
-    history = {"train_loss": [], "val_loss": [], "val_acc": [], "val_confusion": [], "seconds": 0.0}
     checkpoint = Path(ctx.work) / f"{net}.pt"
     # what the numbers depend on: not how many processes train, nor where a run was stopped
     key = {k: v for k, v in p.items() if k not in ("workers", "stop_after_epoch")} | {
@@ -135,15 +133,8 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
         "device": device,
         "history": "with validation confusion matrices",
     }
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if saved["key"] == key:
-            fused.load_state(saved["model"])
-            shuffle.set_state(saved["shuffle"])
-            dropout.set_state(saved["dropout"])
-            history = saved["history"]
-            ctx.log(f"{net}: resuming after epoch {len(history['val_acc'])}")
-    done, steps = len(history["val_acc"]), -(-len(y) // p["batch_size"])
+    history = resume(checkpoint, key, fused, (shuffle, dropout), ctx.log, net)
+    done, steps = len(history["val_acc"]), -(-len(splits["train"][1]) // p["batch_size"])
     tracker.skip("training batches", done * steps)
     tracker.skip("validations", done)
     tracker.mark()
@@ -169,27 +160,52 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
     tracker.where = f"{net}: test"
     _, test_acc, predicted = evaluate(fused, *splits["test"], p["eval_batch"])
     tracker.step("test")
-    true = splits["test"][1].numpy()
     return {
         "seconds": history["seconds"],
-        "runs": [
-            {
-                "net": net,
-                "lr": lr,
-                "train_loss": [e[r] for e in history["train_loss"]],
-                "val_loss": [e[r] for e in history["val_loss"]],
-                "val_acc": [e[r] for e in history["val_acc"]],
-                "val_confusion": [e[r] for e in history["val_confusion"]],
-                "test_predictions": predicted[r].tolist(),
-                "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
-                "test_acc_1000": test_acc[r],
-                "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),
-                "confusion_1000": confusion(true, predicted[r], len(CLASSES)),
-                "seconds": history["seconds"] / len(lrs),
-            }
-            for r, lr in enumerate(lrs)
-        ],
+        "runs": run_results(net, lrs, history, (test_acc, predicted), splits["test"][1], subset),
     }
+
+
+def resume(checkpoint: Path, key: dict, fused: FusedCNN, generators: tuple, log, net: str) -> dict:
+    """The history of the epochs done: from `checkpoint` when it was saved under the same `key`
+    (the weights and the generators' states restored with it), else empty."""
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "val_confusion": [], "seconds": 0.0}
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if saved["key"] == key:
+            fused.load_state(saved["model"])
+            generators[0].set_state(saved["shuffle"])
+            generators[1].set_state(saved["dropout"])
+            history = saved["history"]
+            log(f"{net}: resuming after epoch {len(history['val_acc'])}")
+    return history
+
+
+def run_results(
+    net: str, lrs: list, history: dict, test: tuple, labels: torch.Tensor, subset: np.ndarray
+) -> list[dict]:
+    """Per learning rate: its curves from `history`, and its test predictions, accuracies and
+    confusion matrices on the test images and on the course's subset of them; `test` is
+    evaluate's (accuracies, predictions) of the runs."""
+    test_acc, predicted = test
+    true = labels.numpy()
+    return [
+        {
+            "net": net,
+            "lr": lr,
+            "train_loss": [e[r] for e in history["train_loss"]],
+            "val_loss": [e[r] for e in history["val_loss"]],
+            "val_acc": [e[r] for e in history["val_acc"]],
+            "val_confusion": [e[r] for e in history["val_confusion"]],
+            "test_predictions": predicted[r].tolist(),
+            "test_acc_529": float((predicted[r][subset] == true[subset]).mean()),
+            "test_acc_1000": test_acc[r],
+            "confusion_529": confusion(true[subset], predicted[r][subset], len(CLASSES)),
+            "confusion_1000": confusion(true, predicted[r], len(CLASSES)),
+            "seconds": history["seconds"] / len(lrs),
+        }
+        for r, lr in enumerate(lrs)
+    ]
 
 
 def work(p: dict, splits: dict, networks: int) -> dict[str, tuple[int, float]]:
