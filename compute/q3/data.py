@@ -298,21 +298,7 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
             "characters mapped to the unknown token #: "
             + ", ".join(f"{ch!r} x{n}" for ch, n in s["unknown_chars"].items())
         )
-    problems = []
-    if s["missing"]["count"]:
-        by_split = ", ".join(f"{k} {v}" for k, v in s["missing_by_split"].items() if v)
-        problems.append(
-            f"{s['missing']['count']} wav files missing ({by_split}): {_names(s['missing'])}"
-        )
-    if s["unreadable"]["count"]:
-        problems.append(
-            f"{s['unreadable']['count']} wav files unreadable: {_names(s['unreadable'])}"
-        )
-    if s["truncated"]["count"]:
-        problems.append(
-            f"{s['truncated']['count']} wav files truncated (their header declares more audio "
-            f"than they hold): {_names(s['truncated'])}"
-        )
+    problems = _problems(s)
     for key, what in (
         ("other_rate", f"not at {sample_rate} Hz (will be resampled)"),
         ("not_mono", "not mono (will be averaged to mono)"),
@@ -329,6 +315,26 @@ def check_data(root: Path, bounds, sample_rate: int, require_complete: bool) -> 
             "re-download or re-extract the dataset (`make data`)."
         )
     return lines + [f"warning: {p}" for p in problems]
+
+
+def _problems(s: dict) -> list[str]:
+    """The wav files summarize found missing, unreadable or truncated, one line per kind."""
+    problems = []
+    if s["missing"]["count"]:
+        by_split = ", ".join(f"{k} {v}" for k, v in s["missing_by_split"].items() if v)
+        problems.append(
+            f"{s['missing']['count']} wav files missing ({by_split}): {_names(s['missing'])}"
+        )
+    if s["unreadable"]["count"]:
+        problems.append(
+            f"{s['unreadable']['count']} wav files unreadable: {_names(s['unreadable'])}"
+        )
+    if s["truncated"]["count"]:
+        problems.append(
+            f"{s['truncated']['count']} wav files truncated (their header declares more audio "
+            f"than they hold): {_names(s['truncated'])}"
+        )
+    return problems
 
 
 def find_ljspeech(option_path=None, environ=None, defaults=()) -> Path | None:

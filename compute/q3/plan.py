@@ -293,28 +293,12 @@ def measure(
         out["setup"] = time.perf_counter() - began
         with torch.no_grad():
             model.decoder.head.bias[INDEX[EOS]] = -1e9
-        for kind, (clips, frames, ids) in [
-            (kind, s) for kind in ("train", "eval") for s in shapes[kind]
-        ]:
-            split = {
-                "features": torch.randn(clips, p["model"]["n_mels"], frames),
-                "tokens": torch.randint(len(VOCAB), (clips, ids)),
-            }
-            if kind == "train":
-                run = partial(
-                    train.train_batch,
-                    model,
-                    optimizer,
-                    split,
-                    torch.arange(clips),
-                    on,
-                    p["label_smoothing"],
-                )
-            else:
-                run = partial(train.evaluate, model, split, clips, on, p["label_smoothing"])
-            seconds, repeats = timed(run, thorough, sync)
-            out[kind].append(seconds)
-            out["repeats"].append(repeats)
+        for kind in ("train", "eval"):
+            for shape in shapes[kind]:
+                run = random_batch(kind, shape, model, optimizer, p, on)
+                seconds, repeats = timed(run, thorough, sync)
+                out[kind].append(seconds)
+                out["repeats"].append(repeats)
     saving = time.perf_counter()
     save_atomic(
         scratch / f"checkpoint_{decoder}.pt",
@@ -325,6 +309,27 @@ def measure(
     out["gpu"] = torch.cuda.max_memory_allocated() if device == "cuda" else 0
     out["seconds"] = time.perf_counter() - began
     return out
+
+
+def random_batch(kind: str, shape: tuple, model, optimizer, p: dict, on: torch.device):
+    """q3.train's training step ("train") or evaluation ("eval") of a batch of random features and
+    transcripts of `shape` (clips, frames, ids), as a function of no arguments to time."""
+    clips, frames, ids = shape
+    split = {
+        "features": torch.randn(clips, p["model"]["n_mels"], frames),
+        "tokens": torch.randint(len(VOCAB), (clips, ids)),
+    }
+    if kind == "train":
+        return partial(
+            train.train_batch,
+            model,
+            optimizer,
+            split,
+            torch.arange(clips),
+            on,
+            p["label_smoothing"],
+        )
+    return partial(train.evaluate, model, split, clips, on, p["label_smoothing"])
 
 
 def fitted(points: list[tuple[int, float]]) -> np.ndarray:
@@ -366,24 +371,7 @@ def train_projection(step, probe: Probe) -> Projection:
         for kind, shapes in (("train", epoch["train"]), ("eval", epoch["val"] + epoch["test"]))
     }
     processes = parallel.process_count(p["workers"], len(p["decoders"]), probe.device)
-    began = time.perf_counter()
-    calls = [
-        (d, p, f["frames"], probe.device, step.seed, chosen, probe.thorough, probe.scratch)
-        for d in p["decoders"]
-    ]
-    if processes > 1:
-        names = [f"{step.name} {d} (plan)" for d in p["decoders"]]
-        measured = parallel.in_processes(measure, calls, p["cpu_threads"], names)
-    else:
-        # in this process, as the build's: the first optimiser's imports are paid here, not timed
-        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=p["fused_adamw"] or None)
-        with torch_threads(p["cpu_threads"] if probe.device == "cpu" else None):
-            measured = [measure(*call) for call in calls]
-    start = (
-        (time.perf_counter() - began - max(m["seconds"] for m in measured))
-        if processes > 1
-        else 0.0
-    )
+    measured, start = measure_decoders(step, probe, chosen, processes)
     start += baseline_seconds(p, probe)
     per_decoder = [decoder_seconds(m, chosen, epoch, p["epochs"]) for m in measured]
     seconds = start + (max(per_decoder) if processes > 1 else sum(per_decoder))
@@ -398,6 +386,26 @@ def train_projection(step, probe: Probe) -> Projection:
         disk=disk,
         scratch=scratch,
     )
+
+
+def measure_decoders(step, probe: Probe, chosen: dict, processes: int) -> tuple[list[dict], float]:
+    """measure's results for each decoder, at once in processes of their own when `processes` > 1,
+    else one after the other in this process; and the seconds the processes took to start and
+    stop, beyond the longest measurement (0 in this process)."""
+    p, frames = step.params, probe.steps["q3.features"].params["frames"]
+    began = time.perf_counter()
+    calls = [
+        (d, p, frames, probe.device, step.seed, chosen, probe.thorough, probe.scratch)
+        for d in p["decoders"]
+    ]
+    if processes > 1:
+        names = [f"{step.name} {d} (plan)" for d in p["decoders"]]
+        measured = parallel.in_processes(measure, calls, p["cpu_threads"], names)
+        return measured, time.perf_counter() - began - max(m["seconds"] for m in measured)
+    # in this process, as the build's: the first optimiser's imports are paid here, not timed
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=p["fused_adamw"] or None)
+    with torch_threads(p["cpu_threads"] if probe.device == "cpu" else None):
+        return [measure(*call) for call in calls], 0.0
 
 
 def baseline_seconds(p: dict, probe: Probe) -> float:

@@ -136,34 +136,7 @@ def ljspeech_root(options: dict) -> Path | None:
 
 def steps(profile: str, options: dict) -> list[Step]:
     p = PROFILES[profile]
-    out: list[Step] = []
-    if p["source"] == "corpus":
-        out.append(
-            Step(
-                "q3.corpus",
-                corpus.run,
-                params=p["corpus"],
-                libraries=AUDIO_LIBRARIES,
-                programs=("espeak-ng",),
-                seed=p["seed"],
-            )
-        )
-        reads = {
-            "params": {"source": "corpus", "root": None, **p["features"]},
-            "needs": ("q3.corpus",),
-        }
-    else:
-        root = ljspeech_root(options)
-        if root is None:
-            if not options.get("download_missing"):
-                raise DataError(NOT_FOUND)
-            # the homework profile fetches the real data when none is given
-            root = download_ljspeech(DATA_DIR)
-        reads = {
-            "params": {"source": "ljspeech", "root": str(root), **p["features"]},
-            "input_files": present_input_files(root),
-            "locations": ("root",),
-        }
+    out, reads = audio_source(p, options)
     out.append(
         Step(
             "q3.features",
@@ -195,6 +168,37 @@ def steps(profile: str, options: dict) -> list[Step]:
     table = {"differences": differences_from_homework(profile)}
     out.append(Step("q3.settings", settings.run, params=table))
     return out
+
+
+def audio_source(p: dict, options: dict) -> tuple[list[Step], dict]:
+    """Where the clips come from: the step speaking the offline corpus (none for LJ Speech), and
+    what q3.features reads (its parameters, and the corpus step or LJ Speech's files)."""
+    if p["source"] == "corpus":
+        speak = Step(
+            "q3.corpus",
+            corpus.run,
+            params=p["corpus"],
+            libraries=AUDIO_LIBRARIES,
+            programs=("espeak-ng",),
+            seed=p["seed"],
+        )
+        reads = {
+            "params": {"source": "corpus", "root": None, **p["features"]},
+            "needs": ("q3.corpus",),
+        }
+        return [speak], reads
+    root = ljspeech_root(options)
+    if root is None:
+        if not options.get("download_missing"):
+            raise DataError(NOT_FOUND)
+        # the homework profile fetches the real data when none is given
+        root = download_ljspeech(DATA_DIR)
+    reads = {
+        "params": {"source": "ljspeech", "root": str(root), **p["features"]},
+        "input_files": present_input_files(root),
+        "locations": ("root",),
+    }
+    return [], reads
 
 
 def present_input_files(root: Path) -> tuple[Path, ...]:
