@@ -440,46 +440,53 @@ def build(args: argparse.Namespace) -> int:
                 runner.cache,
                 {s.name: runner.plan(s) for steps in plans.values() for s in steps or []},
             )
+        chosen = [s for name in selected for s in plans[name]]
         if not args.frozen:  # the disk holds what the steps write; a long build says so first
-            preflight_plan(
-                runner,
-                [s for name in selected for s in plans[name]],
-                args.executor != "slurm",
-                sys.stderr,
-            )
-        results = runner.run_all([s for name in selected for s in plans[name]])
-        computed = list(selected)
-        for name in SECTIONS:
-            if name in selected or plans[name] is None:
-                continue
-            cached = {s.name: runner.cached(s) for s in plans[name]}
-            if all(cached.values()):
-                results.update(cached)
-                computed.append(name)
-                print(f"{name}: from the cache", file=sys.stderr)
-            else:
-                damaged = [
-                    f"{s.name}: {note}"
-                    for s in plans[name]
-                    if cached[s.name] is None and (note := runner.damaged(s.name))
-                ]
-                print(
-                    f"{name}: not computed for this profile and code; placeholder page "
-                    f"(run: python build.py --section {name})"
-                    + "".join(f"\n  {d}" for d in damaged),
-                    file=sys.stderr,
-                )
+            preflight_plan(runner, chosen, args.executor != "slurm", sys.stderr)
+        results = runner.run_all(chosen)
+        computed = list(selected) + from_cache(runner, plans, selected, results)
         if args.push:
-            report = transfer(
-                runner.cache,
-                Cache(args.push, runner.digests),
-                {o.name: o.key for o in runner.outcomes.values()},
-            )
-            print(summary("pushed to", args.push, report))
-            return 1 if report["refused"] else 0
+            return push(runner, args.push)
         return render(
             args, runner, device, results, [name for name in SECTIONS if name in computed], meta
         )
+
+
+def from_cache(runner: Runner, plans: dict, selected: list[str], results: dict) -> list[str]:
+    """The sections not selected whose steps are all cached, their results added to `results`;
+    the others are named on stderr (they get a placeholder page), with any damaged entry."""
+    found = []
+    for name in SECTIONS:
+        if name in selected or plans[name] is None:
+            continue
+        cached = {s.name: runner.cached(s) for s in plans[name]}
+        if all(cached.values()):
+            results.update(cached)
+            found.append(name)
+            print(f"{name}: from the cache", file=sys.stderr)
+        else:
+            damaged = [
+                f"{s.name}: {note}"
+                for s in plans[name]
+                if cached[s.name] is None and (note := runner.damaged(s.name))
+            ]
+            print(
+                f"{name}: not computed for this profile and code; placeholder page "
+                f"(run: python build.py --section {name})" + "".join(f"\n  {d}" for d in damaged),
+                file=sys.stderr,
+            )
+    return found
+
+
+def push(runner: Runner, target: Path) -> int:
+    """build.py --push DIR: copies the verified results of this build into DIR (no LaTeX)."""
+    report = transfer(
+        runner.cache,
+        Cache(target, runner.digests),
+        {o.name: o.key for o in runner.outcomes.values()},
+    )
+    print(summary("pushed to", target, report))
+    return 1 if report["refused"] else 0
 
 
 def section_plans(args, options: dict, selected: list[str]) -> dict:

@@ -71,7 +71,7 @@ def clip_folder(args, scratch: Path) -> tuple[Path, str]:
     return ctx.out / corpus.run(ctx)["dir"], "espeak-ng corpus"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32 clips, 3 repeats (under a minute)")
     parser.add_argument(
@@ -94,58 +94,41 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.clips = args.clips or (32 if args.quick else 186)
-    repeats = args.repeats or (3 if args.quick else 5)
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    return args
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder, what = clip_folder(args, Path(tmp))
-        rows = read_metadata(folder)[: args.clips]
-        paths = [wav_path(folder, row.id) for row in rows]
-        tokens = torch.tensor([encode(row.normalized, P["max_text"]) for row in rows])
-        fly = OnTheFly(paths, args.frames)
-        features = fly[torch.arange(len(rows))]
-        torch.save({"features": features, "tokens": tokens}, Path(tmp) / "train.pt")
-        ways = {
-            "cached": load_split(Path(tmp), "train"),
-            "on the fly": {"features": fly, "tokens": tokens},
-        }
-        same = torch.equal(ways["cached"]["features"], features)
-        print(
-            f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, "
-            f"batch {args.batch_size}, {args.frames} frames, best of {repeats} epochs, "
-            f"{torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}"
-        )
 
-        torch.manual_seed(P["seed"])
-        dims = ModelDimensions(**P["model"], n_frames=args.frames)
-        model = SpeechRecognizer(dims, args.decoder)
-        optimizer = torch.optim.AdamW(
-            model.parameters(),
-            lr=P["lr"],
-            weight_decay=P["weight_decay"],
-            fused=P["fused_adamw"] or None,
-        )
-        batches = batch_indices(
-            len(rows), args.batch_size, torch.Generator().manual_seed(P["seed"])
-        )
+def time_epochs(ways: dict, fly: OnTheFly, clips: int, args) -> dict[str, list[float]]:
+    """Seconds of each timed epoch of each way, after a warm-up batch of each, all on one model
+    and optimizer made as q3.train makes them."""
+    torch.manual_seed(P["seed"])
+    dims = ModelDimensions(**P["model"], n_frames=args.frames)
+    model = SpeechRecognizer(dims, args.decoder)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=P["lr"],
+        weight_decay=P["weight_decay"],
+        fused=P["fused_adamw"] or None,
+    )
+    batches = batch_indices(clips, args.batch_size, torch.Generator().manual_seed(P["seed"]))
 
-        def epoch(split: dict, chosen: list[torch.Tensor]) -> float:
-            began = time.perf_counter()
-            for idx in chosen:
-                train_batch(model, optimizer, split, idx, torch.device("cpu"), P["label_smoothing"])
-            return time.perf_counter() - began
+    def epoch(split: dict, chosen: list[torch.Tensor]) -> float:
+        began = time.perf_counter()
+        for idx in chosen:
+            train_batch(model, optimizer, split, idx, torch.device("cpu"), P["label_smoothing"])
+        return time.perf_counter() - began
 
-        for split in ways.values():
-            epoch(split, batches[:1])  # warm-up batch
-        fly.seconds = fly.clips = 0
-        seconds: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(
-            repeats
-        ):  # a round times each way once, so both see the same changes of load
-            for name, split in ways.items():
-                seconds[name].append(epoch(split, batches))
+    for split in ways.values():
+        epoch(split, batches[:1])  # warm-up batch
+    fly.seconds = fly.clips = 0
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(args.repeats):  # a round times each way once: both see the same load changes
+        for name, split in ways.items():
+            seconds[name].append(epoch(split, batches))
+    return seconds
 
-    n = len(rows)
+
+def print_results(seconds: dict[str, list[float]], n: int, fly: OnTheFly, same: bool) -> None:
     for name, times in seconds.items():
         best, median = min(times), statistics.median(times)
         print(
@@ -161,6 +144,31 @@ def main() -> None:
         "q3 cached features epoch speedup: "
         f"{min(seconds['on the fly']) / min(seconds['cached']):.2f}x"
     )
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, what = clip_folder(args, Path(tmp))
+        rows = read_metadata(folder)[: args.clips]
+        paths = [wav_path(folder, row.id) for row in rows]
+        tokens = torch.tensor([encode(row.normalized, P["max_text"]) for row in rows])
+        fly = OnTheFly(paths, args.frames)
+        features = fly[torch.arange(len(rows))]
+        torch.save({"features": features, "tokens": tokens}, Path(tmp) / "train.pt")
+        ways = {
+            "cached": load_split(Path(tmp), "train"),
+            "on the fly": {"features": fly, "tokens": tokens},
+        }
+        same = torch.equal(ways["cached"]["features"], features)
+        print(
+            f"q3 epoch: {len(rows)} clips ({what}, {folder}), {args.decoder} decoder, "
+            f"batch {args.batch_size}, {args.frames} frames, best of {args.repeats} epochs, "
+            f"{torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}"
+        )
+        seconds = time_epochs(ways, fly, len(rows), args)
+    print_results(seconds, len(rows), fly, same)
 
 
 if __name__ == "__main__":

@@ -235,18 +235,30 @@ def test_a_fourth_section_builds_by_adding_files_only(project_copy, tmp_path):
     )
 
 
+def _python(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """This Python run with `args` in `cwd`, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def _assert_lint_clean(copy: Path, code: list[str]) -> None:
+    """ruff check and ruff format --check pass on `code` (in `copy`); without ruff, a warning."""
+    if importlib.util.find_spec("ruff") is None:
+        warnings.warn("ruff is not installed (the dev group has it): the new code was not linted")
+        return
+    for command in (["check"], ["format", "--check"]):
+        linted = _python(copy, "-m", "ruff", *command, "--no-cache", *code)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
 @needs_latex
 def test_a_scaffolded_question_builds_checks_at_full_strength_and_leaves_with_its_files(
     project_copy, tmp_path
 ):
     copy = project_copy
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    made = subprocess.run(
-        [sys.executable, "-m", "report.sections", "new", "q9", "Sums of squares & more"],
-        capture_output=True,
-        text=True,
-        cwd=copy,
-    )
+    made = _python(copy, "-m", "report.sections", "new", "q9", "Sums of squares & more")
     assert made.returncode == 0, made.stderr
     written = {p for p in copy.rglob("*") if p.is_file()} - set(before)
     assert {p.relative_to(copy).as_posix() for p in written} == {
@@ -257,40 +269,21 @@ def test_a_scaffolded_question_builds_checks_at_full_strength_and_leaves_with_it
         "templates/q9.tex.j2",
         "tests/test_q9.py",
     }
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, *args], capture_output=True, text=True, cwd=copy, timeout=600
-        )
-
     # the linter finds nothing in the new question's code: a newcomer's tree stays clean
     code = sorted(p.relative_to(copy).as_posix() for p in written if p.suffix == ".py")
-    if importlib.util.find_spec("ruff") is not None:
-        for command in (["check"], ["format", "--check"]):
-            linted = run("-m", "ruff", *command, "--no-cache", *code)
-            assert linted.returncode == 0, linted.stdout + linted.stderr
-    else:
-        warnings.warn("ruff is not installed (the dev group has it): the new code was not linted")
-    checked = run(
-        "build.py",
-        "--profile",
-        "smoke",
-        "--section",
-        "q9",
-        "--check",
-        "--mutate",
-        "--build-dir",
-        str(tmp_path / "build"),
+    _assert_lint_clean(copy, code)
+    smoke_q9 = ("build.py", "--profile", "smoke", "--section", "q9")
+    checked = _python(
+        copy, *smoke_q9, "--check", "--mutate", "--build-dir", str(tmp_path / "build")
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "q9: 2 of 2 corrupted values caught by a claim (100.0 %)" in checked.stdout
-    built = run(
-        "build.py", "--profile", "smoke", "--section", "q9", "--build-dir", str(tmp_path / "build")
-    )
+    built = _python(copy, *smoke_q9, "--build-dir", str(tmp_path / "build"))
     assert built.returncode == 0, built.stderr
     assert "The first 12 squares add up to 650." in pdf_text(tmp_path / "build" / "report.pdf")
-    assert run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_q9.py").returncode == 0
-    again = run("-m", "report.sections", "new", "q9", "Again")
+    tested = _python(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_q9.py")
+    assert tested.returncode == 0
+    again = _python(copy, "-m", "report.sections", "new", "q9", "Again")
     assert again.returncode == 1 and "already exist(s); choose another name" in again.stderr
     for path in written:
         path.unlink()

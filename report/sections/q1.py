@@ -314,27 +314,34 @@ def _monomial_sum() -> sp.Expr:
     return sp.summation(sp.binomial(D + n - 1, n), (n, 0, K - 1))
 
 
-def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
-    dims = sp.interpolate  # a polynomial in D through the counts at D = 1..4
-    tensor = dims(
+def _tensor_power_dimension() -> sp.Expr:
+    """A polynomial in D through the sizes of the tensor powers of degree < 3 at D = 1..4."""
+    return sp.interpolate(
         [
             (d, sum(1 for j in range(3) for _ in itertools.product(range(d), repeat=j)))
             for d in range(1, 5)
         ],
         D,
     )
-    wrong, published = fm["wrong_formula"], parse_written_math(cited_value("q1.published_formula"))
-    d, k = params["wrong_formula_at"]
+
+
+def _published_formula() -> sp.Expr:
+    """The published formula for the feature dimension, in our symbols."""
+    published = parse_written_math(cited_value("q1.published_formula"))
     i = sp.Symbol("i", positive=True, integer=True)
-    published = published.subs(
+    return published.subs(
         {s: {"D": D, "K": K, "i": i}.get(s.name, s) for s in published.free_symbols}
     )
-    out = [
+
+
+def _count_claims(fm: dict, params: dict) -> list[Claim]:
+    """The feature dimension's formulas, the counts and the identity against the constructions."""
+    return [
         Claim("q1.M_general", _sym(fm["formula"]["closed_form"]), _monomial_sum()),
         Claim(
             "q1.M_k3",
             _sym(fm["formula"]["k3_expression"]),
-            dims([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D),
+            sp.interpolate([(x, monomials_up_to(x, 2)) for x in range(1, 5)], D),
         ),
         Claim(
             "q1.M_counts_match_closed_form",
@@ -369,7 +376,13 @@ def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
             [sorted({c["D"] for c in fm["identity"]}), sorted({c["K"] for c in fm["identity"]})],
             [params["identity_dimensions"], params["identity_terms"]],
         ),
-        Claim("q1.wrong_formula", _sym(wrong["formula"]), published),
+    ]
+
+
+def _wrong_formula_claims(wrong: dict, d: int, k: int) -> list[Claim]:
+    """The published formula, its value at D = d, K = k per degree, and the true count there."""
+    return [
+        Claim("q1.wrong_formula", _sym(wrong["formula"]), _published_formula()),
         Claim("q1.wrong_formula_at", [wrong["dimension"], wrong["terms"]], [d, k]),
         Claim(
             "q1.wrong_formula_value",
@@ -387,14 +400,19 @@ def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
             wrong["construction_per_degree"],
             [_of_degree(d, j) for j in range(k)],
         ),
-        Claim("q1.tensor_power_k3", _sym(fm["tensor_power"]["dimension"]), tensor),
+    ]
+
+
+def _table_claims(table: list[dict], params: dict) -> list[Claim]:
+    """The table of feature dimensions: its grid, each entry, and which entries were constructed."""
+    out = [
         Claim(
             "q1.table_grid",
-            [sorted({r["D"] for r in fm["table"]}), sorted({r["K"] for r in fm["table"]})],
+            [sorted({r["D"] for r in table}), sorted({r["K"] for r in table})],
             [params["table_dimensions"], params["table_terms"]],
         ),
     ]
-    for row in fm["table"]:
+    for row in table:
         out.append(
             Claim(
                 f"q1.M_table.D{row['D']}.K{row['K']}",
@@ -410,6 +428,18 @@ def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
             )
         )
     return out
+
+
+def _feature_map_claims(fm: dict, params: dict) -> list[Claim]:
+    tensor = Claim(
+        "q1.tensor_power_k3", _sym(fm["tensor_power"]["dimension"]), _tensor_power_dimension()
+    )
+    return (
+        _count_claims(fm, params)
+        + _wrong_formula_claims(fm["wrong_formula"], *params["wrong_formula_at"])
+        + [tensor]
+        + _table_claims(fm["table"], params)
+    )
 
 
 @lru_cache(maxsize=None)
@@ -505,6 +535,11 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
                 tol=1e-9,
             )
         )
+    return out + _measured_crossover_claims(timing, p, crossover)
+
+
+def _measured_crossover_claims(timing: dict, p: dict, crossover: float) -> list[Claim]:
+    """Where the timed curves cross, and its ratios to M and to the predicted crossover."""
     shared = len(timing["softmax"]["lengths"])
     measured = _crossing(
         timing["softmax"]["lengths"],
@@ -512,27 +547,23 @@ def _numeric_claims(num: dict, params: dict, crossover: float) -> list[Claim]:
         timing["linear"]["seconds"][:shared],
     )
     stated = timing["crossover_length"]
-    out.append(
-        Claim("q1.timing.crossover", stated, measured, tol=1e-6)
-        if measured and stated
-        else Claim("q1.timing.crossover", stated, measured)
-    )
-    if measured and stated:
-        out += [
-            Claim(
-                "q1.timing.crossover_over_M",
-                timing["crossover_over_feature_dimension"],
-                measured / monomials_up_to(p["dimension"], p["terms"] - 1),
-                tol=1e-9,
-            ),
-            Claim(
-                "q1.timing.crossover_over_predicted",
-                timing["crossover_over_predicted"],
-                measured / crossover,
-                tol=1e-9,
-            ),
-        ]
-    return out
+    if not (measured and stated):
+        return [Claim("q1.timing.crossover", stated, measured)]
+    return [
+        Claim("q1.timing.crossover", stated, measured, tol=1e-6),
+        Claim(
+            "q1.timing.crossover_over_M",
+            timing["crossover_over_feature_dimension"],
+            measured / monomials_up_to(p["dimension"], p["terms"] - 1),
+            tol=1e-9,
+        ),
+        Claim(
+            "q1.timing.crossover_over_predicted",
+            timing["crossover_over_predicted"],
+            measured / crossover,
+            tol=1e-9,
+        ),
+    ]
 
 
 @lru_cache(maxsize=8)

@@ -157,12 +157,10 @@ def _margin(accuracies: dict, lr: float) -> float:
     return accuracies.get(lr, math.nan) - max(v for k, v in accuracies.items() if k != lr)
 
 
-def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
-    train = train_result.data
-    runs, nets = train["runs"], train["settings"]["networks"]
-    setting = declared(train_result)
-    rates = setting["params"]["learning_rates"]
-    out = [
+def _setting_claims(train: dict, setting: dict, labels: dict) -> list[Claim]:
+    """The training settings the text states against the step's declaration and the data."""
+    runs, rates = train["runs"], setting["params"]["learning_rates"]
+    return [
         Claim(
             "q2.course_test_images",
             sum(train["data"]["course_test_per_class"]),
@@ -175,14 +173,12 @@ def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
         Claim("q2.pixel_scale", PIXEL_SCALE, float(cited_value("q2.course.pixel_scale"))),
         Claim("q2.run_count", len(runs), len(setting["params"]["networks"]) * len(rates)),
     ]
-    for r in runs:
-        key, again = f"q2.run.{r['net']}.{lr_key(r['lr'])}", redo[(r["net"], r["lr"])]
-        out += [
-            Claim(f"{key}.val", r["val_acc"][-1], again["val"][-1], tol=FLOAT32),
-            Claim(f"{key}.test529", r["test_acc_529"], again["test529"], tol=FLOAT32),
-            Claim(f"{key}.test1000", r["test_acc_1000"], again["test1000"], tol=FLOAT32),
-        ]
-    best, best_again = {}, {}
+
+
+def _best_rate_claims(train: dict, setting: dict, redo: dict) -> list[Claim]:
+    """Each network's best learning rate, its margin, confusion matrix, and the two compared."""
+    runs, nets = train["runs"], train["settings"]["networks"]
+    out, best, best_again = [], {}, {}
     by_run = {(r["net"], r["lr"]): r for r in runs}
     for net in nets:
         out.append(
@@ -215,7 +211,7 @@ def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
             ),
         ]
     test = {net: by_run.get((net, best[net]), {}).get("test_acc_529", math.nan) for net in nets}
-    out += [
+    return out + [
         Claim(
             "q2.maxpool_minus_strided",
             test["cnn_maxpool"] - test["cnn_strided"],
@@ -229,6 +225,19 @@ def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
             best_again["cnn_maxpool"] == best_again["cnn_strided"],
         ),
     ]
+
+
+def _run_claims(train_result, labels: dict, redo: dict) -> list[Claim]:
+    train, setting = train_result.data, declared(train_result)
+    out = _setting_claims(train, setting, labels)
+    for r in train["runs"]:
+        key, again = f"q2.run.{r['net']}.{lr_key(r['lr'])}", redo[(r["net"], r["lr"])]
+        out += [
+            Claim(f"{key}.val", r["val_acc"][-1], again["val"][-1], tol=FLOAT32),
+            Claim(f"{key}.test529", r["test_acc_529"], again["test529"], tol=FLOAT32),
+            Claim(f"{key}.test1000", r["test_acc_1000"], again["test1000"], tol=FLOAT32),
+        ]
+    out += _best_rate_claims(train, setting, redo)
     return out + _published_claims(train, redo)
 
 
