@@ -84,7 +84,7 @@ def _caller() -> str:
 
 
 def _short(value, limit: int = 200) -> str:
-    text = repr(value)
+    text = repr(value.tolist() if hasattr(value, "tolist") else value)  # 0.34, not np.float64(0.34)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
