@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sympy
 
-from compute.engine.cache import Cache
+from compute.engine.cache import Cache, result_digest
 from compute.engine.errors import BuildError
 from compute.engine.files import DigestMemo, read_json, write_atomic
 from compute.engine.keys import explain_change
@@ -462,7 +462,7 @@ def choose_entries(cache: Cache) -> dict[str, dict]:
         if manifest is None or not isinstance(manifest.get("components"), dict):
             raise BuildError(f"{entry.path}: {DAMAGED.format('its manifest.json is unreadable')}")
         found.append(
-            manifest | {"step": entry.step, "key": entry.key, "result": entry.result_digest()}
+            manifest | {"step": entry.step, "key": entry.key, "result": result_digest(manifest)}
         )
     chosen: dict[str, dict] = {}
     pinned: dict[str, str] = {}

@@ -513,7 +513,7 @@ def test_a_full_disk_is_named_as_such(tmp_path):
 
 
 def test_torch_reporting_a_full_disk_as_a_position_is_named_a_full_disk(tmp_path, monkeypatch):
-    monkeypatch.setattr(errors, "_free_bytes", lambda folder: 3 * 2**20)
+    monkeypatch.setattr(errors, "free_bytes", lambda folder: 3 * 2**20)
     message = errors.describe(
         RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 17344 vs 17232"),
         tmp_path,

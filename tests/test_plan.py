@@ -144,7 +144,7 @@ def rows(disk: int, scratch: int) -> list:
 
 
 def test_the_disk_check_names_the_shortfall_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "free_space", lambda folder: 5 * 10**9)
+    monkeypatch.setattr(plan, "free_bytes", lambda folder: 5 * 10**9)
     check_disk(rows(3 * 10**9, 2 * 10**9), tmp_path)  # fits exactly
     with pytest.raises(BuildError) as error:
         check_disk(rows(11_550_000_000, 8_660_000_000), tmp_path)
@@ -159,7 +159,7 @@ def test_a_build_stops_before_computing_when_its_disk_is_too_small(tmp_path, mon
     sys.path.insert(0, str(ROOT))
     import build as build_module
 
-    monkeypatch.setattr(plan, "free_space", lambda folder: 1000)
+    monkeypatch.setattr(plan, "free_bytes", lambda folder: 1000)
     status = build_module.main(
         ["--profile", "smoke", "--section", "q2", "--check", "--build-dir", str(tmp_path)]
     )

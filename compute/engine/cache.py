@@ -52,7 +52,12 @@ class Entry:
 
     def result_digest(self) -> str | None:
         """The SHA-256 of result.json as the manifest records it."""
-        return ((self.manifest() or {}).get("digests") or {}).get(RESULT)
+        return result_digest(self.manifest() or {})
+
+
+def result_digest(manifest: dict) -> str | None:
+    """The SHA-256 of result.json as a manifest records it."""
+    return (manifest.get("digests") or {}).get(RESULT)
 
 
 def entry_of(result: Result) -> Entry:
@@ -124,6 +129,11 @@ class Cache:
             if not p.parent.name.startswith(".")
         ]
 
+    def manifests(self, step: str) -> list[dict]:
+        """The readable manifests of the step's entries, newest first (by when they finished)."""
+        found = [m for e in self.entries(step) if (m := e.manifest()) is not None]
+        return sorted(found, key=lambda m: str(m.get("finished", "")), reverse=True)
+
     def exists(self, step: str, key: str) -> bool:
         """Something lies where the entry's folder goes (an entry, intact or not, or a file)."""
         path = self.entry(step, key).path
@@ -180,9 +190,6 @@ class Cache:
     def load(self, step: str, key: str) -> Result:
         entry = self.entry(step, key)
         return Result(json.loads((entry.path / RESULT).read_text()), entry.files)
-
-    def manifest(self, step: str, key: str) -> dict:
-        return json.loads((self.entry(step, key).path / MANIFEST).read_text())
 
     def last_components(self, step: str) -> dict | None:
         latest = read_json(self.root / step / LATEST)

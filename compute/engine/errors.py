@@ -28,7 +28,8 @@ class BuildError(Exception):
         super().__init__((f"{where}: " if where else "") + what + (f". {fix}" if fix else ""))
 
 
-def _free_bytes(folder: Path) -> int | None:
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the disk that holds `folder` (or its nearest existing parent)."""
     for path in (folder, *folder.parents):
         try:
             return shutil.disk_usage(path).free
@@ -101,7 +102,7 @@ def describe(error: BaseException, build_dir: Path) -> str:
     if problem is None:
         problem = _memory_problem(error)
     if problem is None:
-        free = _free_bytes(build_dir)
+        free = free_bytes(build_dir)
         # torch reports a full disk as "unexpected pos ..."
         if free is not None and free < LOW_SPACE:
             problem = _os_problem(

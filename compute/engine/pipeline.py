@@ -134,6 +134,7 @@ class Runner:
         self.frozen = frozen
         self.jobs = jobs
         self.keys: dict[str, str] = {}
+        self._keyed: dict[str, tuple] = {}  # step name: (step, upstream keys, key, components)
         self.outcomes: dict[str, Outcome] = {}
         removed = self.cache.clean_leftovers()
         if removed:
@@ -145,8 +146,13 @@ class Runner:
 
     def plan(self, step: Step) -> Plan:
         """The step's key, its components, and why it must run (None when cached)."""
-        components = key_components(step, self.keys, self.device, self.digests)
-        key = cache_key(components)
+        upstream = {n: self.keys.get(n) for n in step.needs}
+        known = self._keyed.get(step.name)
+        if known is None or known[0] is not step or known[1] != upstream:
+            # once per step and build: the key reads every input file's size and date
+            components = key_components(step, self.keys, self.device, self.digests)
+            known = self._keyed[step.name] = (step, upstream, cache_key(components), components)
+        key, components = known[2], known[3]
         self.keys[step.name] = key
         if self.force:
             return Plan(key, components, "forced (--force)")
@@ -173,7 +179,7 @@ class Runner:
         on what their keys cover."""
         if not step.presents:
             return None
-        manifest = self.cache.manifest(step.name, self.keys[step.name])
+        manifest = self.cache.entry(step.name, self.keys[step.name]).manifest() or {}
         if "read" not in manifest:
             return "drawn by an older version, which did not record the results it read"
         drawn = manifest["read"]
@@ -271,7 +277,8 @@ class Runner:
         return self.finish(step, started, outcome)
 
     def _record(self, step: Step, key: str, cached: bool, reason: str) -> None:
-        manifest = self.cache.manifest(step.name, key) if self.cache.has(step.name, key) else {}
+        entry = self.cache.entry(step.name, key)
+        manifest = (entry.manifest() if self.cache.has(step.name, key) else None) or {}
         self.outcomes[step.name] = Outcome(
             step.name,
             key,

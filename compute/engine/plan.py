@@ -18,14 +18,13 @@ from __future__ import annotations
 import importlib
 import os
 import resource
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from compute.engine.errors import BuildError
+from compute.engine.errors import BuildError, free_bytes
 from compute.engine.files import file_digest
 from compute.engine.progress import duration
 from compute.engine.step import DataError, Result, Step
@@ -127,20 +126,15 @@ def projector(step: Step) -> Callable | None:
 
 def last_run(cache, step: Step) -> Projection:
     """A fixed-size step: the time and size of its newest entry in this build folder."""
-    newest = None
-    for entry in cache.entries(step.name):
-        manifest = entry.manifest()
-        if manifest is None:
-            continue
-        if newest is None or manifest.get("finished", "") > newest[0].get("finished", ""):
-            newest = manifest, entry.path
-    if newest is None:
+    manifests = cache.manifests(step.name)
+    if not manifests:
         return Projection(
             None,
             "not projected: a step of fixed size, not scaled by the data, never run in "
             "this build folder",
         )
-    manifest, entry = newest
+    manifest = manifests[0]
+    entry = cache.entry(step.name, manifest.get("key", "")).path
     disk = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
     return Projection(
         manifest["seconds"],
@@ -158,8 +152,7 @@ def reasons(runner, steps: list[Step]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     by_name = {s.name: s for s in steps}
     for step in steps:
-        entries = (runner.cache.root / step.name).glob("*")
-        fresh = not any(p.is_dir() and not p.name.startswith(".") for p in entries)
+        fresh = not runner.cache.entries(step.name)
         if runner.force or (
             fresh and (skipped & set(step.needs) or not runner.digests.known(step.input_files))
         ):
@@ -272,20 +265,13 @@ def plan_lines(rows, build_dir: Path, where: str) -> list[str]:
     return lines + [
         f"total, projected on {where}: {duration(t['seconds'])}{unprojected}; peak RAM "
         f"{size(t['ram'])}{gpu}; disk {size(t['disk'])} kept, {size(t['peak_disk'])} at the peak, "
-        f"{size(free_space(build_dir))} free in {build_dir}"
+        f"{size(free_bytes(build_dir) or 0)} free in {build_dir}"
     ]
-
-
-def free_space(folder: Path) -> int:
-    for path in (folder, *folder.parents):
-        if path.exists():
-            return shutil.disk_usage(path).free
-    return 0
 
 
 def check_disk(rows, build_dir: Path) -> None:
     """BuildError in one line when the build folder's disk cannot hold what the steps write."""
-    t, free = totals(rows), free_space(build_dir)
+    t, free = totals(rows), free_bytes(build_dir) or 0
     if t["peak_disk"] > free:
         written = [(p.disk + p.scratch, s.name) for s, why, p in rows if why]
         biggest = sorted(written, reverse=True)[:2]

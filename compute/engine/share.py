@@ -74,14 +74,10 @@ def check_folder(folder: Path, option: str) -> None:
 def why_absent(shared: Cache, step: str, components: dict) -> str | None:
     """Why the shared folder has no entry for the step's key: the newest one it has of the step
     was computed from something else (in --explain's words); None when it has none."""
-    manifests = [
-        m
-        for entry in shared.entries(step)
-        if isinstance(m := entry.manifest(), dict) and isinstance(m.get("components"), dict)
-    ]
+    manifests = [m for m in shared.manifests(step) if isinstance(m.get("components"), dict)]
     if not manifests:
         return None
-    newest = max(manifests, key=lambda m: str(m.get("finished", "")))
+    newest = manifests[0]
     reasons = explain_change(newest["components"], components).split("; ")
     more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
     return (
