@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from compute.engine.errors import BuildError
-from compute.engine.files import write_atomic
+from compute.engine.files import ROOT, write_atomic
 from report.render import escape
 from report.sections import NAME
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The files are written as the linter formats them (pyproject.toml), so that a new question leaves
 # `ruff check` and `ruff format --check` clean; {imports} are sorted where they are filled in.

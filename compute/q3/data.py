@@ -24,11 +24,8 @@ from compute.q3.text import unknown_characters
 METADATA = "metadata.csv"
 WAVS = "wavs"
 SPLITS = ("train", "val", "test")
-COURSE_BOUNDS = (
-    9825,
-    10480,
-    13100,
-)  # train [0, 9825), validation [9825, 10480), test [10480, 13100)
+# train [0, 9825), validation [9825, 10480), test [10480, 13100)
+COURSE_BOUNDS = (9825, 10480, 13100)
 ENV_VAR = "LJSPEECH_PATH"
 FIRST_FEW = 5  # how many names a report lists before saying "and N more"
 

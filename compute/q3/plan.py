@@ -213,15 +213,21 @@ def write_rate(p: dict, scratch: Path) -> float:
     return seconds / (WRITE_SAMPLE * feature_bytes(p, 1))
 
 
+def cached_splits(probe: Probe) -> dict[str, dict]:
+    """The cached features of every split, loaded once per projection."""
+    folder = probe.results["q3.features"].dir
+    return probe.shared("splits", lambda: {n: train.load_split(folder, n) for n in SPLITS})
+
+
 def split_shapes(probe: Probe) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per split: every clip's frames used and transcript ids (with `<` and `>`), from the cached
     features when there are some, else from the clip table."""
     if "q3.features" in probe.results:
-        out = {}
-        for name in SPLITS:
-            split = train.load_split(probe.results["q3.features"].dir, name)
-            out[name] = split["frames_used"], (split["tokens"] != INDEX[PAD]).sum(1)
-        return out
+        splits = cached_splits(probe)
+        return {
+            name: (s["frames_used"], (s["tokens"] != INDEX[PAD]).sum(1))
+            for name, s in splits.items()
+        }
     p, clips = probe.steps["q3.features"].params, probe.shared("clips", lambda: clip_table(probe))
     frames = torch.from_numpy(
         np.minimum(clips["seconds"] * p["sample_rate"] // p["hop"] + 1, p["frames"])
@@ -413,7 +419,7 @@ def baseline_seconds(p: dict, probe: Probe) -> float:
     features' transcripts; 0 without them (seconds beside a training)."""
     if "q3.features" not in probe.results:
         return 0.0
-    split = {name: train.load_split(probe.results["q3.features"].dir, name) for name in SPLITS}
+    split = cached_splits(probe)
     began = time.perf_counter()
     train.constant_baseline(
         [t[1:-1] for t in train.targets(split["train"])],

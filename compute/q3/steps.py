@@ -16,8 +16,8 @@ from compute.q3.text import MAX_TEXT
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # where `make data` puts LJ Speech
 NOT_FOUND = (
-    "LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), set LJSPEECH_PATH, "
-    f"or download it into {DATA_DIR} with `make data`."
+    "LJ Speech 1.1: not found. Pass --ljspeech PATH (the LJSpeech-1.1 folder), "
+    f"set {data.ENV_VAR}, or download it into {DATA_DIR} with `make data`."
 )
 
 COURSE_MODEL = ModelDimensions()
@@ -32,7 +32,7 @@ HOMEWORK = {
     "corpus": {"n_clips": None, "sample_rate": SAMPLE_RATE},
     # audio and text (the 16 kHz mel bank on 22,050 Hz audio is the reference's quirk)
     "features": {
-        "bounds": [9825, 10480, 13100],
+        "bounds": list(data.COURSE_BOUNDS),
         "sample_rate": SAMPLE_RATE,
         "mel_sample_rate": 16000,
         "n_fft": 400,

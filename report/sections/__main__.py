@@ -2,14 +2,13 @@
 `new NAME "Title"` writes a new section that builds and checks (report/scaffold.py)."""
 
 import sys
-from pathlib import Path
 
 from compute.engine.errors import BuildError
-from compute.engine.files import write_atomic
-from report.scaffold import ROOT, new
+from compute.engine.files import ROOT, write_atomic
+from report.scaffold import new
 from report.sections import discover, markdown_list, readme_with_sections
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = ROOT / "README.md"
 
 if sys.argv[1:2] == ["new"]:
     if len(sys.argv) != 4:
