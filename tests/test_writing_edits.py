@@ -220,12 +220,12 @@ def test_editing_the_engine_recomputes_nothing_and_its_version_reruns_everything
     for module in modules:
         add_function(module)
     assert rerun(plan(project_copy, built)) == set()
-    pipeline = project_copy / "compute" / "engine" / "keys.py"
-    pipeline.write_text(
+    keys = project_copy / "compute" / "engine" / "keys.py"
+    keys.write_text(
         re.sub(
             r"^ENGINE_VERSION = (\d+)$",
             lambda m: f"ENGINE_VERSION = {int(m[1]) + 1}",
-            pipeline.read_text(),
+            keys.read_text(),
             flags=re.M,
         )
     )

@@ -20,10 +20,12 @@ if sys.argv[1:2] == ["new"]:
     except BuildError as error:
         sys.exit(f"error: {error}")
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
+    name = sys.argv[2]
     print(
-        f"next: edit compute/{sys.argv[2]}/work.py (the computation), "
-        f"report/sections/{sys.argv[2]}.py (the claims), "
-        f"templates/{sys.argv[2]}.tex.j2 (the text); then python -m report.sections --readme"
+        f"try it: python build.py --profile smoke --section {name} --check --mutate\n"
+        f"next: edit compute/{name}/work.py (the computation), compute/{name}/steps.py (its "
+        f"settings), report/sections/{name}.py (the claims), templates/{name}.tex.j2 (the text); "
+        "then python -m report.sections --readme"
     )
 elif sys.argv[1:] == ["--readme"]:
     write_atomic(README, readme_with_sections(README.read_text(), discover()))
