@@ -11,6 +11,7 @@ import pytest
 from compute.engine import progress
 from compute.engine.errors import BuildError
 from compute.engine.progress import Reporter, Tracker, duration
+from compute.engine.step import checkpoint_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +81,21 @@ def test_a_bad_progress_interval_is_a_one_line_error(monkeypatch, value):
         BuildError, match=f"BUILD_PROGRESS_SECONDS='{value}': give the seconds between"
     ):
         Reporter()
+
+
+@pytest.mark.parametrize("value, seconds", [("", 600.0), ("0", 0.0), ("2.5", 150.0)])
+def test_the_checkpoint_interval_is_read_in_minutes(monkeypatch, value, seconds):
+    monkeypatch.setenv("BUILD_CHECKPOINT_MINUTES", value)
+    assert checkpoint_interval() == seconds
+
+
+@pytest.mark.parametrize("value", ["often", "-1"])
+def test_a_bad_checkpoint_interval_is_a_one_line_error(monkeypatch, value):
+    monkeypatch.setenv("BUILD_CHECKPOINT_MINUTES", value)
+    with pytest.raises(
+        BuildError, match=f"BUILD_CHECKPOINT_MINUTES='{value}': give the minutes between"
+    ):
+        checkpoint_interval()
 
 
 @pytest.mark.parametrize(

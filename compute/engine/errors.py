@@ -8,6 +8,7 @@ any other exception into such lines (a full disk, a folder that cannot be writte
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import traceback
 from pathlib import Path
@@ -26,6 +27,20 @@ class BuildError(Exception):
     def __init__(self, what: str, where: str | None = None, fix: str | None = None):
         self.what, self.where, self.fix = what, where, fix
         super().__init__((f"{where}: " if where else "") + what + (f". {fix}" if fix else ""))
+
+
+def env_number(variable: str, default: float, example: str, *, zero: bool) -> float:
+    """The number an environment variable sets (its default when unset or empty); anything else,
+    a negative number, or zero where `zero` is false, is a BuildError that names the variable and
+    gives `example`, what the number means."""
+    text = os.environ.get(variable, "")
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if value < 0 or (value == 0 and not zero):
+        raise BuildError(f"{variable}={text!r}: give {example}")
+    return value
 
 
 def free_bytes(folder: Path) -> int | None:

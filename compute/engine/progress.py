@@ -9,13 +9,12 @@ a plain log (Slurm, notebooks, CI): a thread prints them on time, also while one
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from typing import Iterable
 
-from compute.engine.errors import BuildError
+from compute.engine.errors import env_number
 
 PROGRESS_VARIABLE = "BUILD_PROGRESS_SECONDS"
 EVERY = 30.0  # seconds between progress lines
@@ -38,16 +37,8 @@ def duration(seconds: float) -> str:
 
 def interval() -> float:
     """Seconds between progress lines: BUILD_PROGRESS_SECONDS when set, else 30."""
-    text = os.environ.get(PROGRESS_VARIABLE, "")
-    try:
-        value = float(text) if text else EVERY
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise BuildError(
-            f"{PROGRESS_VARIABLE}={text!r}: give the seconds between progress lines, e.g. 30"
-        )
-    return value
+    example = "the seconds between progress lines, e.g. 30"
+    return env_number(PROGRESS_VARIABLE, EVERY, example, zero=False)
 
 
 class Tracker:

@@ -7,12 +7,11 @@ result depends on; the runner (compute/engine/pipeline.py) turns the declaration
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from compute.engine.errors import BuildError
+from compute.engine.errors import BuildError, env_number
 
 CHECKPOINT_VARIABLE = "BUILD_CHECKPOINT_MINUTES"
 
@@ -24,16 +23,8 @@ class DataError(BuildError):
 def checkpoint_interval() -> float:
     """Seconds between the checkpoints a long training writes within an epoch:
     BUILD_CHECKPOINT_MINUTES when set (0: after every batch), else 10 minutes."""
-    text = os.environ.get(CHECKPOINT_VARIABLE, "")
-    try:
-        minutes = float(text) if text else 10.0
-    except ValueError:
-        minutes = -1.0
-    if minutes < 0:
-        raise BuildError(
-            f"{CHECKPOINT_VARIABLE}={text!r}: give the minutes between checkpoints, e.g. 10"
-        )
-    return 60 * minutes
+    example = "the minutes between checkpoints, e.g. 10"
+    return 60 * env_number(CHECKPOINT_VARIABLE, 10.0, example, zero=True)
 
 
 @dataclass(frozen=True)
