@@ -395,7 +395,8 @@ def preflight(args: argparse.Namespace) -> dict:
     check_templates(make_environment())
     if not (args.check or args.push):
         check_installed()
-        check_typesets(meta, ROOT / "report.toml", make_environment())
+        memo = args.build_dir / "title-page.ok"
+        check_typesets(meta, ROOT / "report.toml", make_environment(), memo)
     return meta
 
 

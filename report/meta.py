@@ -3,6 +3,7 @@ read and checked before any computation so a typo costs seconds, not a build."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import tempfile
@@ -11,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 from compute.engine.errors import BuildError
+from compute.engine.files import write_atomic
 
 TEXT_KEYS = ("title", "subtitle", "course")
 AUTHOR_KEYS = ("name", "student_id", "contribution")
@@ -103,10 +105,11 @@ def fields(meta: dict) -> list[tuple[str, int | None, str]]:
     ]
 
 
-def check_typesets(meta: dict, path: Path, env) -> None:
+def check_typesets(meta: dict, path: Path, env, memo: Path) -> None:
     """Typesets every title-page value once with the report's own preamble (pdfLaTeX, a second or
     so), so that a name LaTeX cannot print fails now, naming report.toml's line, and not after the
-    computation. `env` is the report's Jinja environment."""
+    computation. `env` is the report's Jinja environment. `memo` keeps the digest of the last
+    trial that printed: the same values under the same preamble are not typeset again."""
     values = fields(meta)
     try:
         text = env.from_string(TRIAL).render(values=[value for _, _, value in values])
@@ -114,6 +117,16 @@ def check_typesets(meta: dict, path: Path, env) -> None:
         from report.render import TemplateProblem, template_message
 
         raise TemplateProblem(template_message(env, error, "preamble.tex.j2")) from error
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if memo.is_file() and memo.read_text() == digest:
+        return
+    _trial(text, values, path)
+    if memo.parent.is_dir():
+        write_atomic(memo, digest)
+
+
+def _trial(text: str, values: list, path: Path) -> None:
+    """Runs pdfLaTeX on the trial; when it fails, the error names report.toml's line."""
     with tempfile.TemporaryDirectory(prefix="title-page-") as folder:
         (Path(folder) / "trial.tex").write_text(text, encoding="utf-8")
         proc = subprocess.run(

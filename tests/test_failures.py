@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from compute.engine import errors
+from compute.engine.files import ROOT
 from compute.engine.testing import copy_project
 
 
@@ -610,3 +611,29 @@ def test_report_toml_as_people_write_it_renders_every_name_on_the_page(setup):
         # the e and its combining diaeresis print as one ë
         name = unicodedata.normalize("NFC", name)
         assert "".join(name.split()).replace("-", "") in flat, (name, page)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_a_title_page_that_printed_is_not_typeset_again(tmp_path, monkeypatch):
+    """The trial typesetting before the computation runs once per set of title-page values: the
+    build folder keeps the digest of the last one that printed."""
+    from report import meta as title_page
+    from report.render import make_environment
+
+    runs = []
+    real_run = subprocess.run
+
+    def counted(*args, **kwargs):
+        runs.append(args[0][0])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(title_page.subprocess, "run", counted)
+    toml, memo = ROOT / "report.toml", tmp_path / "title-page.ok"
+    meta = title_page.load_meta(toml)
+    for _ in range(2):
+        title_page.check_typesets(meta, toml, make_environment(), memo)
+    assert runs == ["pdflatex"] and memo.is_file()
+    meta["authors"][1]["name"] = "王小明"
+    with pytest.raises(errors.BuildError, match="cannot be printed"):
+        title_page.check_typesets(meta, toml, make_environment(), memo)
+    assert runs == ["pdflatex", "pdflatex"]
