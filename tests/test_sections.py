@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from compute.engine.profiles import PROFILES, derive, merged
-from compute.engine.testing import pdf_text
+from compute.engine.testing import pdf_text, ruff
 from report.sections import (
     README_END,
     README_START,
@@ -22,7 +23,6 @@ from report.sections import (
     readme_with_sections,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(
     shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
     reason="latexmk/pdftotext are not installed (make test installs them as root)",
@@ -248,7 +248,7 @@ def _assert_lint_clean(copy: Path, code: list[str]) -> None:
         warnings.warn("ruff is not installed (the dev group has it): the new code was not linted")
         return
     for command in (["check"], ["format", "--check"]):
-        linted = _python(copy, "-m", "ruff", *command, "--no-cache", *code)
+        linted = ruff(copy, *command, *code)
         assert linted.returncode == 0, linted.stdout + linted.stderr
 
 

@@ -8,6 +8,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,13 +41,22 @@ def fake_context(
     )
 
 
-def pdf_text(pdf: Path, layout: bool = True) -> str:
-    """The text of a PDF (pdftotext), laid out as on the page unless layout is False."""
+def pdf_text(pdf: Path, layout: bool = True, pages: tuple[int, int] | None = None) -> str:
+    """The text of a PDF (pdftotext), laid out as on the page unless layout is False; only the
+    pages from `pages[0]` to `pages[1]` when given."""
+    chosen = ["-f", str(pages[0]), "-l", str(pages[1])] if pages else []
     return subprocess.run(
-        ["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"],
+        ["pdftotext", *(["-layout"] if layout else []), *chosen, str(pdf), "-"],
         capture_output=True,
         text=True,
     ).stdout
+
+
+def ruff(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The linter run with `args` in `cwd` (so that it reads that project's pyproject.toml and
+    skips what git ignores there), its output captured as text."""
+    command = [sys.executable, "-m", "ruff", *args, "--no-cache"]
+    return subprocess.run(command, cwd=cwd, input=stdin, capture_output=True, text=True)
 
 
 def copy_project(target: Path) -> Path:
@@ -63,6 +73,14 @@ def copy_project(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
     return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replaces the one occurrence of `old` in the file; AssertionError when it is not there
+    exactly once (the edit a test means to make would be ambiguous or missing)."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}, not once"
+    path.write_text(text.replace(old, new))
 
 
 def save(path: Path, text: str) -> None:
