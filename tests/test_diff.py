@@ -16,7 +16,7 @@ import pytest
 import sympy
 
 import build
-from compute.engine.testing import copy_project
+from compute.engine.testing import copy_project, edit
 from report import diff
 
 needs_espeak = pytest.mark.skipif(
@@ -68,12 +68,6 @@ def change_summary(stderr: str) -> dict[str, tuple[str, dict[str, tuple[str, str
         elif (m := CLAIM_LINE.match(line)) is not None and current is not None:
             current[1][m["name"]] = (m["a"], m["b"])
     return groups
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 
 from compute.engine import errors
 from compute.engine.files import ROOT
-from compute.engine.testing import copy_project
+from compute.engine.testing import copy_project, edit, pdf_text
 
 
 def build(project: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -50,12 +50,6 @@ def setup(cached_q1, project_copy, tmp_path):
     build_dir = tmp_path / "build"
     shutil.copytree(cached_q1[1], build_dir)
     return project, build_dir
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def numeric_entry(build_dir: Path) -> Path:
@@ -601,11 +595,7 @@ def test_report_toml_as_people_write_it_renders_every_name_on_the_page(setup):
     (project / "report.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
     result = build(project, "--section", "q1", "--build-dir", str(build_dir))
     assert result.returncode == 0, result.stderr
-    page = subprocess.run(
-        ["pdftotext", "-f", "1", "-l", "1", str(build_dir / "report.pdf"), "-"],
-        capture_output=True,
-        text=True,
-    ).stdout
+    page = pdf_text(build_dir / "report.pdf", layout=False, pages=(1, 1))
     flat = "".join(page.split()).replace("-", "")
     for name in NAMES:
         # the e and its combining diaeresis print as one ë
@@ -621,19 +611,19 @@ def test_a_title_page_that_printed_is_not_typeset_again(tmp_path, monkeypatch):
     from report.render import make_environment
 
     runs = []
-    real_run = subprocess.run
+    real_trial = title_page._trial
 
-    def counted(*args, **kwargs):
-        runs.append(args[0][0])
-        return real_run(*args, **kwargs)
+    def counted(text, values, path):
+        runs.append([value for _, _, value in values])
+        return real_trial(text, values, path)
 
-    monkeypatch.setattr(title_page.subprocess, "run", counted)
+    monkeypatch.setattr(title_page, "_trial", counted)
     toml, memo = ROOT / "report.toml", tmp_path / "title-page.ok"
     meta = title_page.load_meta(toml)
     for _ in range(2):
         title_page.check_typesets(meta, toml, make_environment(), memo)
-    assert runs == ["pdflatex"] and memo.is_file()
+    assert len(runs) == 1 and memo.is_file()
     meta["authors"][1]["name"] = "王小明"
     with pytest.raises(errors.BuildError, match="cannot be printed"):
         title_page.check_typesets(meta, toml, make_environment(), memo)
-    assert runs == ["pdflatex", "pdflatex"]
+    assert len(runs) == 2 and "王小明" in runs[1]

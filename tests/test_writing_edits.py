@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from compute.engine.testing import copy_project
+from compute.engine.keys import ENGINE
+from compute.engine.testing import copy_project, edit
 
 PLAN_LINE = re.compile(r"^(?P<step>[\w.]+): (?P<state>.*) \[(?P<key>\w+)\]$")
 needs_tools = pytest.mark.skipif(
@@ -169,12 +170,6 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(
     assert all("upstream result changed" in states[s] or module in states[s] for s in steps)
 
 
-def replace_once(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new))
-
-
 @needs_tools
 def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cached(
     built, project_copy
@@ -183,7 +178,7 @@ def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cach
     of each are used by the homework profile only. Editing them re-runs none of smoke's steps but
     the settings table's, which states the course's value beside the profile's."""
     for section in ("q2", "q3"):  # the course's epochs, written once in HOMEWORK
-        replace_once(project_copy / f"compute/{section}/steps.py", '"epochs": 15,', '"epochs": 16,')
+        edit(project_copy / f"compute/{section}/steps.py", '"epochs": 15,', '"epochs": 16,')
     states = plan(project_copy, built)
     assert states["q2.train"] == states["q3.train"] == "cached"
     assert rerun(states) == {"q3.settings"}
@@ -191,15 +186,8 @@ def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cach
 
 
 def engine_modules(copy: Path) -> list[Path]:
-    """Every module of the engine's package, as the pipeline names it."""
-    package = subprocess.run(
-        [sys.executable, "-c", "from compute.engine.keys import ENGINE\nprint(ENGINE)"],
-        capture_output=True,
-        text=True,
-        cwd=copy,
-        check=True,
-    ).stdout.strip()
-    return sorted((copy / package.replace(".", "/")).glob("*.py"))
+    """Every module of the engine's package, as the keys name it."""
+    return sorted((copy / ENGINE.replace(".", "/")).glob("*.py"))
 
 
 @needs_tools
