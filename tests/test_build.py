@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from compute.engine.files import ROOT
 from compute.engine.share import comparable_results
 from compute.engine.testing import pdf_text
 
-ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(
     shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
     reason="latexmk/pdftotext are not installed (make test installs them as root)",

@@ -16,12 +16,12 @@ import pytest
 import compute.engine.keys as keys
 import compute.engine.pipeline as pipeline
 from compute.engine.devices import machine
+from compute.engine.files import ROOT
 from compute.engine.jobs import NO_SLURM, JobFailed, Jobs
 from compute.engine.step import Resources, Step
 from compute.engine.testing import fake_context
 from compute.q3 import steps as q3_steps
 
-ROOT = Path(__file__).resolve().parent.parent
 STAND_IN = ROOT / "tests" / "slurm"
 
 

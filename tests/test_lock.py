@@ -13,7 +13,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
+from compute.engine.files import ROOT
+
 RELOCK = (
     "run `make lock` (uv lock, then uv export to requirements.lock and requirements-dev.lock) "
     "and commit the three files"

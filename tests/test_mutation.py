@@ -8,10 +8,10 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from compute.engine.files import ROOT
 from compute.engine.pipeline import Runner
 from compute.engine.step import Result
 from compute.engine.testing import pdf_text
@@ -23,7 +23,6 @@ from report.proofs import undescribed
 from report.render import anchor
 from report.sections import discover
 
-ROOT = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(  # the smoke build speaks Q3's corpus with espeak-ng
     any(shutil.which(tool) is None for tool in ("latexmk", "pdftotext", "espeak-ng")),
     reason="latexmk/pdftotext/espeak-ng are not installed (make test installs them as root)",
@@ -140,12 +139,11 @@ def test_a_corrupted_figure_or_recorded_history_fails_the_figures_checks(smoke_b
         "q2.figure.train_loss_cnn_maxpool.points",
         "q2.figure.train_loss_cnn_maxpool.drawn",
     } <= _problems(
-        # an epoch missing
         results,
         "q2",
         "q2.train",
         ("runs", 0, "train_loss"),
-        lambda losses: losses[1:],
+        lambda losses: losses[1:],  # an epoch missing
     )
     assert "q2.figure.val_acc_cnn_maxpool.history" in _problems(
         results, "q2", "q2.train", ("runs", 1, "val_acc"), lambda acc: [acc[0] * 1.01] + acc[1:]

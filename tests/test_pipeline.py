@@ -296,7 +296,7 @@ def test_a_program_version_is_part_of_the_key_and_explained(project, tmp_path, m
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "speaker"
-    monkeypatch.setenv("PATH", f"{bin_dir}:{keys.os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     step = Step("t.double", work.run, params={"x": 3}, programs=("speaker",))
     fake.write_text("#!/bin/sh\necho 'Speaker 1.51  Data at: /usr/share/speaker'\n")
     fake.chmod(0o755)

@@ -12,12 +12,12 @@ import torch
 
 from compute.engine import plan
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from compute.engine.pipeline import Runner
 from compute.engine.plan import Projection, check_disk, reasons
 from compute.engine.step import Step
 from compute.q3 import plan as q3_plan
 
-ROOT = Path(__file__).resolve().parent.parent
 SCALED = ("q2.data", "q2.train", "q3.corpus", "q3.features", "q3.train")
 
 

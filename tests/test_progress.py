@@ -4,16 +4,14 @@ the time left for the whole step (every kind of work counted)."""
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from compute.engine import progress
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from compute.engine.progress import Reporter, Tracker, duration
 from compute.engine.step import checkpoint_interval
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_line_comes_every_interval_also_while_one_long_item_runs():
