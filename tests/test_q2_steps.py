@@ -4,7 +4,7 @@ import pytest
 
 from compute.engine.step import DataError
 from compute.engine.testing import fake_context
-from compute.q2 import cost, data, steps
+from compute.q2 import cost, fetch, steps
 
 OPTIONS = {"octmnist": None, "ljspeech": None, "device": "cpu"}
 
@@ -39,9 +39,9 @@ def test_homework_profile_runs_the_course_settings_on_a_given_file(tmp_path, mon
 
 def test_homework_profile_downloads_when_no_file_is_given(tmp_path, monkeypatch):
     monkeypatch.delenv("OCTMNIST_PATH", raising=False)
-    monkeypatch.setattr(data, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
+    monkeypatch.setattr(fetch, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
     fetched = []
-    monkeypatch.setattr(data, "download", lambda target: fetched.append(target) or target)
+    monkeypatch.setattr(fetch, "download", lambda target: fetched.append(target) or target)
     declared = steps.steps("homework", OPTIONS | {"download_missing": True})
     assert fetched == [tmp_path / "absent" / "octmnist.npz"]
     assert declared[0].input_files == (fetched[0],)
@@ -51,9 +51,9 @@ def test_homework_profile_without_data_names_the_fix_when_not_asked_to_download(
     tmp_path, monkeypatch
 ):
     monkeypatch.delenv("OCTMNIST_PATH", raising=False)
-    monkeypatch.setattr(data, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
+    monkeypatch.setattr(fetch, "DEFAULT_PATH", tmp_path / "absent" / "octmnist.npz")
     monkeypatch.setattr(
-        data, "download", lambda target: pytest.fail("listed steps must not download")
+        fetch, "download", lambda target: pytest.fail("listed steps must not download")
     )
     with pytest.raises(DataError, match="make data"):
         steps.steps("homework", OPTIONS)
