@@ -169,6 +169,15 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(
     assert all("upstream result changed" in states[s] or module in states[s] for s in steps)
 
 
+@needs_tools
+def test_editing_how_a_dataset_is_found_downloaded_or_checked_reruns_nothing(built, project_copy):
+    """Locating, downloading and checking the datasets (`--check-data`, `--download`) is only the
+    step declarations' business: a rewording of its messages recomputes nothing."""
+    for module in ("compute/q2/fetch.py", "compute/q3/check.py", "compute/q3/download.py"):
+        add_function(project_copy / module)
+    assert rerun(plan(project_copy, built)) == set()
+
+
 def replace_once(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert text.count(old) == 1, old
