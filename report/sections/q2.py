@@ -27,7 +27,6 @@ from report.sections import DataOption, Section
 
 NAMES = {"cnn_maxpool": "max-pooling (2.1)", "cnn_strided": "strided (2.2)"}
 LAYER_TEXT = {"conv1": "conv1", "conv2": "conv2", "fc1": "fc1", "fc2": "fc2", "fc3": "fc3 (output)"}
-# the architecture sizes each network's paragraph states
 # each symbol of the parameter formulas and the size of the constructed network it stands for
 SYMBOL_SIZES = {
     "C_in": "in_channels",
@@ -39,6 +38,7 @@ SYMBOL_SIZES = {
     "H_2": "fc2",
     "K": "n_classes",
 }
+# the architecture sizes each network's paragraph states
 STATED_SIZES = {
     "cnn_maxpool": (
         "kernel",
