@@ -71,6 +71,17 @@ def test_the_figures_step_draws_both_figures_from_the_stored_measurements(numeri
     assert softmax["y"] == [s * 1e3 for s in data["timing"]["softmax"]["seconds"]]
 
 
+def test_the_timing_figure_draws_the_flop_count_crossover_whether_or_not_the_curves_cross(
+    numeric_run, tmp_path
+):
+    timing = numeric_run[0]["timing"]
+    predicted = f"flop-count crossover {timing['predicted_crossover_length']:.0f}"
+    for measured, drawn in ((None, [predicted]), (200.0, ["measured crossover 200", predicted])):
+        shown = figures.plot_timing(timing | {"crossover_length": measured}, tmp_path / "t.pdf")
+        lines = shown["axes"][0]["lines"]
+        assert [line["label"] for line in lines if "crossover" in line["label"]] == drawn
+
+
 def test_loglog_fit_recovers_the_exponent_from_the_fit_start_on():
     lengths = [2**i for i in range(4, 12)]
     # constant overhead below 256, then quadratic: only the fitted part counts

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from compute.engine.step import DataError
-from compute.q2 import data, steps
+from compute.q2 import data, fetch, steps
 
 
 def arrays(n_test=1000, seed=0):
@@ -83,26 +83,26 @@ def test_a_download_with_the_wrong_checksum_leaves_nothing_behind(tmp_path, monk
         part.write_bytes(b"corrupted")
         return part
 
-    monkeypatch.setattr(data, "_fetch_with_medmnist", lambda folder: None)
-    monkeypatch.setattr(data, "_fetch_from_zenodo", fake_fetch)
+    monkeypatch.setattr(fetch, "_fetch_with_medmnist", lambda folder: None)
+    monkeypatch.setattr(fetch, "_fetch_from_zenodo", fake_fetch)
     target = tmp_path / "data" / "octmnist.npz"
     with pytest.raises(DataError, match="expected c68d92d5b585d8d81f7112f81e2d0842"):
-        data.download(target)
+        fetch.download(target)
     assert list((tmp_path / "data").iterdir()) == []
 
 
 def test_a_download_with_the_right_checksum_is_moved_into_place(tmp_path, monkeypatch):
     payload = b"stand-in for octmnist.npz"
-    monkeypatch.setattr(data, "MD5", __import__("hashlib").md5(payload).hexdigest())
+    monkeypatch.setattr(fetch, "MD5", __import__("hashlib").md5(payload).hexdigest())
 
     def fake_fetch(folder):
         (folder / "x.part").write_bytes(payload)
         return folder / "x.part"
 
-    monkeypatch.setattr(data, "_fetch_with_medmnist", lambda folder: None)
-    monkeypatch.setattr(data, "_fetch_from_zenodo", fake_fetch)
+    monkeypatch.setattr(fetch, "_fetch_with_medmnist", lambda folder: None)
+    monkeypatch.setattr(fetch, "_fetch_from_zenodo", fake_fetch)
     target = tmp_path / "octmnist.npz"
-    assert data.download(target) == target and target.read_bytes() == payload
+    assert fetch.download(target) == target and target.read_bytes() == payload
     assert [p.name for p in tmp_path.iterdir()] == ["octmnist.npz"]
 
 
@@ -124,6 +124,6 @@ def test_check_data_on_a_broken_file_raises_a_data_error(tmp_path):
 
 def test_a_path_that_is_a_folder_means_the_file_inside_it(tmp_path, monkeypatch):
     monkeypatch.delenv("OCTMNIST_PATH", raising=False)
-    assert data.locate(tmp_path) == tmp_path / "octmnist.npz"
+    assert fetch.locate(tmp_path) == tmp_path / "octmnist.npz"
     monkeypatch.setenv("OCTMNIST_PATH", str(tmp_path / "elsewhere.npz"))
-    assert data.locate(None) == tmp_path / "elsewhere.npz"
+    assert fetch.locate(None) == tmp_path / "elsewhere.npz"

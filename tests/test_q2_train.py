@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import torch
 
 from compute.engine.step import Result
 from compute.engine.testing import fake_context
@@ -181,3 +182,28 @@ def test_networks_train_one_after_the_other_on_cuda_on_one_core_or_when_asked(mo
     assert train.process_count(both, "cuda") == 1
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert train.process_count(both, "cpu") == 1
+
+
+def test_the_training_split_reaches_each_epoch_on_the_training_device(
+    smoke_data, tmp_path, monkeypatch
+):
+    """On a device other than the CPU ("meta" here, which needs no accelerator) the training
+    images and labels are moved there before the epochs."""
+    cpu_generator = torch.Generator
+    monkeypatch.setattr(torch, "Generator", lambda device="cpu": cpu_generator())
+    devices = []
+
+    class Reached(Exception):
+        pass
+
+    def first_epoch(fused, x, y, *rest):
+        devices.extend([x.device, y.device])
+        raise Reached
+
+    monkeypatch.setattr(train, "train_epoch", first_epoch)
+    ctx = fake_context(
+        tmp_path, params=PARAMS, seed=SMOKE["seed"], needed=smoke_data, device="meta"
+    )
+    with pytest.raises(Reached):
+        train.run(ctx)
+    assert devices == [torch.device("meta")] * 2

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from compute.engine.testing import fake_context
-from compute.q3 import corpus, data
+from compute.q3 import check, corpus, data
 from compute.q3.text import INDEX
 
 needs_espeak = pytest.mark.skipif(
@@ -77,7 +77,7 @@ def test_corpus_is_an_ljspeech_folder_of_16_bit_mono_clips(tmp_path):
     assert result["mean_chars"] == pytest.approx(sum(len(r.normalized) for r in rows) / 6)
     assert result["sentences_unique"] == 6
     assert set(result["voices"]) <= set(corpus.VOICES)
-    summary = data.summarize(root, [4, 5, 6], 22050)
+    summary = check.summarize(root, [4, 5, 6], 22050)
     assert summary["readable"] == 6 and summary["unknown_chars"] == {}
 
 

@@ -17,7 +17,7 @@ import soundfile
 import torch
 
 from compute.engine.step import DataError
-from compute.q3 import data, download
+from compute.q3 import check, data, download
 from compute.q3.data import DataWarning, Row
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
@@ -69,7 +69,7 @@ def test_real_sample_wav_is_mono_float_at_22050():
 
 @needs_sample
 def test_real_sample_summary_counts_clips_hours_and_unknown_characters():
-    summary = data.summarize(SAMPLE, [150, 168, 186], 22050)
+    summary = check.summarize(SAMPLE, [150, 168, 186], 22050)
     assert summary["clips"] == summary["readable"] == 186
     assert summary["splits"] == {"train": 150, "val": 18, "test": 18}
     assert summary["hours"] == pytest.approx(0.3325, abs=0.001)  # 186 clips of 6.4 s on average
@@ -185,11 +185,11 @@ def test_absent_wavs_are_counted_and_named_but_allowed_outside_the_homework_prof
     root = write_folder(tmp_path, rows_of(10))
     for i in (2, 7, 8):
         (root / "wavs" / f"C{i:03d}.wav").unlink()
-    summary = data.summarize(root, [6, 8, 10], 22050)
+    summary = check.summarize(root, [6, 8, 10], 22050)
     assert summary["missing"] == {"count": 3, "first": ["C002.wav", "C007.wav", "C008.wav"]}
     assert summary["missing_by_split"] == {"train": 1, "val": 1, "test": 1}
     assert summary["readable"] == 7 and summary["hours"] == pytest.approx(7 * 0.5 / 3600)
-    lines = data.check_data(root, [6, 8, 10], 22050, require_complete=False)
+    lines = check.check_data(root, [6, 8, 10], 22050, require_complete=False)
     assert any(
         line.startswith("warning: 3 wav files missing (train 1, val 1, test 1)") for line in lines
     )
@@ -199,7 +199,7 @@ def test_homework_profile_refuses_a_split_with_absent_wavs(tmp_path):
     root = write_folder(tmp_path, rows_of(10))
     (root / "wavs" / "C009.wav").unlink()
     with pytest.raises(DataError, match="1 wav files missing .*C009.wav.*homework profile"):
-        data.check_data(root, [6, 8, 10], 22050, require_complete=True)
+        check.check_data(root, [6, 8, 10], 22050, require_complete=True)
 
 
 def _truncate(path: Path, keep: int) -> None:
@@ -223,14 +223,14 @@ def test_a_truncated_wav_is_refused_by_the_reader_naming_both_lengths(tmp_path):
 def test_check_data_names_a_truncated_wav_and_the_homework_profile_refuses_it(tmp_path):
     root = write_folder(tmp_path, rows_of(10))
     _truncate(root / "wavs" / "C004.wav", 10_000)
-    lines = data.check_data(root, [6, 8, 10], 22050, require_complete=False)
+    lines = check.check_data(root, [6, 8, 10], 22050, require_complete=False)
     assert (
         "warning: 1 wav files truncated (their header declares more audio than they hold): C004.wav"
         in lines
     )
     assert "10 clips, 9 readable" in lines[0]
     with pytest.raises(DataError, match="1 wav files truncated .*C004.wav.*homework profile"):
-        data.check_data(root, [6, 8, 10], 22050, require_complete=True)
+        check.check_data(root, [6, 8, 10], 22050, require_complete=True)
 
 
 @needs_sample
@@ -243,12 +243,12 @@ def test_check_refuses_a_folder_without_a_readable_clip(tmp_path):
     root = write_folder(tmp_path, rows_of(3), wavs={})
     (root / "wavs" / "C000.wav").write_bytes(b"not audio")
     with pytest.raises(DataError, match="none of the 3 clips"):
-        data.check_data(root, [1, 2, 3], 22050, require_complete=False)
+        check.check_data(root, [1, 2, 3], 22050, require_complete=False)
 
 
 def test_check_reports_unknown_characters_with_counts(tmp_path):
     root = write_folder(tmp_path, ['A1|x|"Quoted"; twice "here".', "A2|x|Fine, really?"])
-    lines = data.check_data(root, [1, 2, 2], 22050, require_complete=True)
+    lines = check.check_data(root, [1, 2, 2], 22050, require_complete=True)
     assert "characters mapped to the unknown token #: '\"' x4, ';' x1" in lines
 
 
@@ -256,18 +256,18 @@ def test_check_reports_unknown_characters_with_counts(tmp_path):
 def test_find_prefers_the_given_path_then_the_environment(tmp_path):
     given = write_folder(tmp_path / "given", rows_of(1))
     env = write_folder(tmp_path / "env" / "LJSpeech-1.1", rows_of(1))
-    assert data.find_ljspeech(given, environ={"LJSPEECH_PATH": str(env)}) == given
-    assert data.find_ljspeech(None, environ={"LJSPEECH_PATH": str(tmp_path / "env")}) == env
-    assert data.find_ljspeech(None, environ={}) is None
+    assert check.find_ljspeech(given, environ={"LJSPEECH_PATH": str(env)}) == given
+    assert check.find_ljspeech(None, environ={"LJSPEECH_PATH": str(tmp_path / "env")}) == env
+    assert check.find_ljspeech(None, environ={}) is None
     assert (
-        data.find_ljspeech(None, environ={}, defaults=[tmp_path / "nowhere", tmp_path / "env"])
+        check.find_ljspeech(None, environ={}, defaults=[tmp_path / "nowhere", tmp_path / "env"])
         == env
     )
 
 
 def test_find_refuses_a_named_folder_without_metadata(tmp_path):
     with pytest.raises(DataError, match=r"\$LJSPEECH_PATH\): no metadata.csv"):
-        data.find_ljspeech(None, environ={"LJSPEECH_PATH": str(tmp_path)})
+        check.find_ljspeech(None, environ={"LJSPEECH_PATH": str(tmp_path)})
 
 
 # download ------------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_archive_with_members_outside_the_folder_is_refused(tmp_path):
 @needs_sample
 def test_real_sample_is_described_then_refused_for_the_course_split():
     with pytest.raises(DataError) as error:
-        data.check_data(SAMPLE, data.COURSE_BOUNDS, 22050, require_complete=True)
+        check.check_data(SAMPLE, data.COURSE_BOUNDS, 22050, require_complete=True)
     message = str(error.value)
     assert "186 clips, 186 readable, 0.33 hours" in message
     assert "186 rows but the split bounds [9825, 10480, 13100] need 13100" in message

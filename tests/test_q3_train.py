@@ -432,7 +432,7 @@ def test_homework_steps_download_when_the_section_is_computed(tmp_path, monkeypa
     monkeypatch.delenv("LJSPEECH_PATH", raising=False)
     fetched = []
     monkeypatch.setattr(q3_steps, "download_ljspeech", lambda dest: fetched.append(dest) or SAMPLE)
-    monkeypatch.setattr(q3_steps.data, "input_files", lambda root: ())
+    monkeypatch.setattr(q3_steps.check, "input_files", lambda root: ())
     features_step = steps(
         "homework", {"ljspeech": None, "device": "auto", "download_missing": True}
     )[0]

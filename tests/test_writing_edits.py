@@ -171,6 +171,15 @@ def test_editing_model_or_training_code_reruns_exactly_the_steps_that_use_it(
 
 
 @needs_tools
+def test_editing_how_a_dataset_is_found_downloaded_or_checked_reruns_nothing(built, project_copy):
+    """Locating, downloading and checking the datasets (`--check-data`, `--download`) is only the
+    step declarations' business: a rewording of its messages recomputes nothing."""
+    for module in ("compute/q2/fetch.py", "compute/q3/check.py", "compute/q3/download.py"):
+        add_function(project_copy / module)
+    assert rerun(plan(project_copy, built)) == set()
+
+
+@needs_tools
 def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cached(
     built, project_copy
 ):

@@ -66,14 +66,12 @@ def plot_timing(result: dict, path: Path) -> dict:
         )
         x = lengths[lengths >= result["fit_from"]]
         ax.loglog(x, np.exp(curve["fit_intercept"]) * x ** curve["slope"] * 1e3, "-", color=colour)
-    crossovers = (
-        ("crossover_length", ":", "measured"),
-        ("predicted_crossover_length", "--", "flop-count"),
-    )
+    crossovers = [("predicted_crossover_length", "--", "flop-count")]
+    if result["crossover_length"]:  # measured only when the timed curves cross
+        crossovers.insert(0, ("crossover_length", ":", "measured"))
     for key, style, what in crossovers:
-        if result[key]:  # a measured crossover exists only when the curves cross
-            label = f"{what} crossover {result[key]:.0f}"
-            ax.axvline(result[key], color="0.3", linestyle=style, linewidth=1, label=label)
+        label = f"{what} crossover {result[key]:.0f}"
+        ax.axvline(result[key], color="0.3", linestyle=style, linewidth=1, label=label)
     ax.set_xlabel("sequence length $L$")
     ax.set_ylabel("wall time per call (ms)")
     ax.grid(True, which="both")

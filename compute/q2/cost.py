@@ -87,7 +87,9 @@ def multiply_adds(model: CNN) -> dict[str, int]:
     return counts
 
 
-# the sizes the dimensions declare, in the order the text lists them
+# the sizes the dimensions declare, in the order the text lists them; all but the image's are also
+# read off the constructed modules and a forward pass (the report checks the image's against the
+# data's images)
 ARCHITECTURE_SIZES = (
     "image_size",
     "in_channels",
@@ -108,8 +110,8 @@ ARCHITECTURE_SIZES = (
 
 
 def forward_sides(model: CNN) -> dict[str, int]:
-    """The side of each feature map of a forward pass (the input's, each convolution's output,
-    the second convolution's input, the features') and the width of the flattened features."""
+    """The side of each feature map of a forward pass (each convolution's output, the second
+    convolution's input, the features') and the width of the flattened features."""
     d, f = model.dims, model.features
     sides = {}
 
@@ -133,7 +135,7 @@ def forward_sides(model: CNN) -> dict[str, int]:
         flat = model.features(x).flatten(1).shape[1]
     for h in hooks:
         h.remove()
-    return sides | {"image": x.shape[-1], "flat": flat}
+    return sides | {"flat": flat}
 
 
 def architecture(model: CNN) -> dict:
@@ -149,7 +151,6 @@ def architecture(model: CNN) -> dict:
         else f.conv1.stride[0]
     )
     constructed = {
-        "image_size": sides["image"],
         "in_channels": f.conv1.in_channels,
         "conv1_channels": f.conv1.out_channels,
         "conv2_channels": f.conv2.out_channels,

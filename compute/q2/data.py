@@ -1,18 +1,15 @@
-"""OCTMNIST: finding, downloading and checking `octmnist.npz`, and the course's view of it."""
+"""OCTMNIST: reading and checking `octmnist.npz`, and the course's view of it. Finding and
+downloading the file is fetch.py's (in no step's key)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from compute.engine.files import file_digest, user_path, write_atomic
+from compute.engine.files import file_digest, write_atomic
 from compute.engine.step import DataError
 
 CLASSES = ("CNV", "DME", "drusen", "normal")
@@ -24,11 +21,9 @@ TRAIN_PRIOR = tuple(c / sum(TRAIN_COUNTS) for c in TRAIN_COUNTS)
 COURSE_TEST_PER_CLASS = (182, 55, 42, 250)  # the course's 529 test images: the first of each class
 PIXEL_SCALE = 256.0  # the course divides by 256, not 255
 MD5 = "c68d92d5b585d8d81f7112f81e2d0842"
-URL = "https://zenodo.org/records/10519652/files/octmnist.npz?download=1"
 FILE_NAME = "octmnist.npz"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / FILE_NAME
 ENV_VAR = "OCTMNIST_PATH"
-FIX = f"run `make data`, or point OCTMNIST_PATH at a complete copy of {FILE_NAME} (MD5 {MD5})"
+FIX = f"run `make data`, or point {ENV_VAR} at a complete copy of {FILE_NAME} (MD5 {MD5})"
 
 
 def md5(path: Path) -> str:
@@ -121,66 +116,6 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, to
     """uint8 (N, 28, 28), (N, 1) -> float (N, 1, 28, 28) in [0, 1) and int64 (N,)."""
     x = torch.from_numpy(images.astype(np.float32) / PIXEL_SCALE).unsqueeze(1)
     return x, torch.from_numpy(labels.reshape(-1).astype(np.int64))
-
-
-def locate(path: Path | str | None) -> Path | None:
-    """The OCTMNIST file to use: the given path, else OCTMNIST_PATH, else a downloaded copy."""
-    for candidate in (path, os.environ.get(ENV_VAR) or None):
-        if candidate:
-            candidate = user_path(candidate)
-            return candidate / FILE_NAME if candidate.is_dir() else candidate
-    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
-
-
-def download(target: Path = DEFAULT_PATH) -> Path:
-    """Fetches octmnist.npz to `target` (via the medmnist package when installed, else Zenodo),
-    checks its MD5, and only then moves it into place."""
-    target = Path(target)
-    if target.is_file() and md5(target) == MD5:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".octmnist-", dir=target.parent))
-    try:
-        fetched = _fetch_with_medmnist(scratch) or _fetch_from_zenodo(scratch)
-        found = md5(fetched)
-        if found != MD5:
-            raise DataError(
-                f"{URL}: downloaded file has MD5 {found}, expected {MD5} (corrupted or "
-                "changed upstream). Fix: run `make data` again, or download it by hand "
-                "and set OCTMNIST_PATH."
-            )
-        os.replace(fetched, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
-
-
-def _fetch_with_medmnist(folder: Path) -> Path | None:
-    try:
-        import medmnist
-    except ImportError:
-        return None
-    medmnist.OCTMNIST(split="test", root=str(folder), download=True)
-    return folder / FILE_NAME
-
-
-def _fetch_from_zenodo(folder: Path) -> Path:
-    from tqdm import tqdm
-
-    part = folder / (FILE_NAME + ".part")
-    try:
-        with urllib.request.urlopen(URL, timeout=60) as response, open(part, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=FILE_NAME) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    f.write(block)
-                    bar.update(len(block))
-    except OSError as error:
-        raise DataError(
-            f"{URL}: download failed ({error}). Fix: check the network and run "
-            f"`make data` again, or download {FILE_NAME} by hand and set OCTMNIST_PATH."
-        ) from error
-    return part
 
 
 def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> Path:

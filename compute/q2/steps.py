@@ -11,7 +11,7 @@ from pathlib import Path
 
 from compute.engine.profiles import derive
 from compute.engine.step import DataError, Resources, Step
-from compute.q2 import cost, data, figures, synthetic, train
+from compute.q2 import cost, data, fetch, figures, synthetic, train
 
 # The course's settings on the real OCTMNIST: one group per step (compute/engine/profiles.py);
 # on a CPU with two or more cores the two networks train at once, one process each with
@@ -58,11 +58,11 @@ def steps(profile: str, options: dict) -> list[Step]:
             "q2.data", synthetic.run, params=p["data"], libraries=("numpy",), seed=p["seed"]
         )
     else:
-        path = data.locate(options.get("octmnist") or p["octmnist_path"])
+        path = fetch.locate(options.get("octmnist") or p["octmnist_path"])
         if path is None or not path.exists():
             if not options.get("download_missing"):
                 raise DataError(
-                    f"{path or data.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}."
+                    f"{path or fetch.DEFAULT_PATH}: OCTMNIST is not here. Fix: {data.FIX}."
                 )
             # the homework profile fetches the real data when none is given
             path = download(options)
@@ -117,10 +117,10 @@ def check_data(profile: str, options: dict) -> list[str]:
             f"project-generated OCTMNIST-like data (compute/q2/synthetic.py, seed {p['seed']}): "
             f"{sizes} images; nothing to check"
         ]
-    path = data.locate(options.get("octmnist") or p["octmnist_path"])
+    path = fetch.locate(options.get("octmnist") or p["octmnist_path"])
     if path is None:
         raise DataError(
-            f"{data.DEFAULT_PATH}: no OCTMNIST file given or downloaded. Fix: {data.FIX}."
+            f"{fetch.DEFAULT_PATH}: no OCTMNIST file given or downloaded. Fix: {data.FIX}."
         )
     arrays = data.load_arrays(path)
     lines = [f"{path}"]
@@ -136,4 +136,4 @@ def check_data(profile: str, options: dict) -> list[str]:
 def download(options: dict) -> Path:
     """For `make data`: fetches octmnist.npz (to the given path, else data/octmnist.npz) and checks
     it."""
-    return data.download(data.locate(options.get("octmnist")) or data.DEFAULT_PATH)
+    return fetch.download(fetch.locate(options.get("octmnist")) or fetch.DEFAULT_PATH)

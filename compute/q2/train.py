@@ -134,6 +134,8 @@ def train_network(net: str, splits: dict, subset: np.ndarray, p: dict, ctx, trac
         "history": "with validation confusion matrices",
     }
     history = resume(checkpoint, key, fused, (shuffle, dropout), ctx.log, net)
+    # on the device once: every epoch trains on it (evaluate moves its batches itself)
+    splits = splits | {"train": tuple(t.to(device) for t in splits["train"])}
     done, steps = len(history["val_acc"]), -(-len(splits["train"][1]) // p["batch_size"])
     tracker.skip("training batches", done * steps)
     tracker.skip("validations", done)

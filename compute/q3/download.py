@@ -18,6 +18,7 @@ from pathlib import Path
 
 from compute.engine.files import file_digest
 from compute.engine.step import DataError
+from compute.q3.data import ENV_VAR
 
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
 # The published archive's SHA-256 and size (the same values torchaudio's LJSPEECH dataset checks).
@@ -86,7 +87,7 @@ def _fetch(url: str, archive: Path, sha256: str, size: int | None, show_progress
         else:
             raise DataError(
                 f"{url}: download failed ({err}). Check the address or try again later; "
-                f"or download it by hand and set LJSPEECH_PATH to the extracted folder."
+                f"or download it by hand and set {ENV_VAR} to the extracted folder."
             ) from None
     except (urllib.error.URLError, OSError) as err:
         raise DataError(

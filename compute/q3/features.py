@@ -20,7 +20,7 @@ import torch
 import torchaudio
 
 from compute.engine.step import DataError
-from compute.q3.data import load_wav, read_metadata, split_rows, wav_path
+from compute.q3.data import ENV_VAR, load_wav, read_metadata, split_rows, wav_path
 from compute.q3.text import encode, normalise, unknown_characters
 from compute.torchtools import save_atomic, torch_threads
 
@@ -79,7 +79,7 @@ def dataset_folder(ctx) -> Path:
         if not p.get("root"):
             raise DataError(
                 "q3 features: source is ljspeech but no folder was given. Download it with "
-                "`make data` or set LJSPEECH_PATH to the LJSpeech-1.1 folder."
+                f"`make data` or set {ENV_VAR} to the LJSpeech-1.1 folder."
             )
         return Path(p["root"])
     raise DataError(f"q3 features: unknown source {p['source']!r}; use 'corpus' or 'ljspeech'.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from compute.engine.profiles import derive
 from compute.engine.step import DataError, Resources, Step
-from compute.q3 import corpus, data, features, figures, settings, train
+from compute.q3 import check, corpus, data, features, figures, settings, train
 from compute.q3.download import download_ljspeech
 from compute.q3.model import DECODERS, ModelDimensions
 from compute.q3.text import MAX_TEXT
@@ -131,7 +131,7 @@ def differences_from_homework(profile: str) -> dict:
 
 
 def ljspeech_root(options: dict) -> Path | None:
-    return data.find_ljspeech(options.get("ljspeech"), defaults=(DATA_DIR,))
+    return check.find_ljspeech(options.get("ljspeech"), defaults=(DATA_DIR,))
 
 
 def steps(profile: str, options: dict) -> list[Step]:
@@ -203,7 +203,7 @@ def audio_source(p: dict, options: dict) -> tuple[list[Step], dict]:
 
 def present_input_files(root: Path) -> tuple[Path, ...]:
     """metadata.csv and every wav it lists; DataError naming the absent ones when any is missing."""
-    files = data.input_files(root)
+    files = check.input_files(root)
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         more = f" and {len(missing) - 3:,} more" if len(missing) > 3 else ""
@@ -231,7 +231,7 @@ def check_data(profile: str, options: dict) -> list[str]:
     root = ljspeech_root(options)
     if root is None:
         raise DataError(NOT_FOUND)
-    return data.check_data(root, f["bounds"], f["sample_rate"], p["require_complete"])
+    return check.check_data(root, f["bounds"], f["sample_rate"], p["require_complete"])
 
 
 def split_sizes(bounds: list[int]) -> list[int]:

@@ -2,7 +2,8 @@
 
 Accuracies are re-derived from the stored predictions and validation confusion matrices against
 the labels read again from the data file (the course's 529-image subset selected again here); the
-architecture the text states is checked against the constructed modules and a forward pass;
+architecture the text states is checked against the constructed modules and a forward pass, its
+input's side against the data file's images;
 parameter counts against the per-layer formulas; settings against the step's declaration.
 """
 
@@ -27,7 +28,6 @@ from report.sections import DataOption, Section
 
 NAMES = {"cnn_maxpool": "max-pooling (2.1)", "cnn_strided": "strided (2.2)"}
 LAYER_TEXT = {"conv1": "conv1", "conv2": "conv2", "fc1": "fc1", "fc2": "fc2", "fc3": "fc3 (output)"}
-# the architecture sizes each network's paragraph states
 # each symbol of the parameter formulas and the size of the constructed network it stands for
 SYMBOL_SIZES = {
     "C_in": "in_channels",
@@ -39,6 +39,7 @@ SYMBOL_SIZES = {
     "H_2": "fc2",
     "K": "n_classes",
 }
+# the architecture sizes each network's paragraph states
 STATED_SIZES = {
     "cnn_maxpool": (
         "kernel",
@@ -65,6 +66,15 @@ MEASURED = {
 def _labels(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as npz:
         return {s: npz[f"{s}_labels"].reshape(-1) for s in ("train", "val", "test")}
+
+
+@lru_cache(maxsize=4)
+def _image_side(path: str) -> int | None:
+    """The side of the data file's images (read from its test split, 1,000 images in every
+    profile); None when they are not square."""
+    with np.load(path) as npz:
+        height, width = npz["test_images"].shape[1:]
+    return int(width) if height == width else None
 
 
 # Training computes accuracies in float32; the re-derivations here count in float64. They agree to
@@ -310,7 +320,9 @@ def _still_rising(accuracies: list) -> bool:
     return len(accuracies) >= 4 and accuracies[-1] > accuracies[-4]
 
 
-def _cost_claims(cost_result) -> list[Claim]:
+def _cost_claims(cost_result, image_side: int | None) -> list[Claim]:
+    """The architecture, parameter counts and multiply-adds; `image_side` is the side of the data's
+    images, which the input size the networks declare must be."""
     cost, out = cost_result.data, []
     out.append(
         Claim(
@@ -319,8 +331,9 @@ def _cost_claims(cost_result) -> list[Claim]:
     )
     for net, info in cost["networks"].items():
         arch = info["architecture"]
+        observed = arch["constructed"] | {"image_size": image_side}
         out += [
-            Claim(f"q2.arch.{net}.{size}", arch["declared"][size], arch["constructed"][size])
+            Claim(f"q2.arch.{net}.{size}", arch["declared"][size], observed[size])
             for size in STATED_SIZES[net]
         ]
         values = info["symbols"]
@@ -483,13 +496,14 @@ def _layer_formula(formula: str, values: tuple) -> dict:
 
 def claims(results: dict) -> list[Claim]:
     data = results["q2.data"]
-    labels = _labels(str(data.dir / data.data["file"]))
+    path = str(data.dir / data.data["file"])
+    labels = _labels(path)
     train, plotted = results["q2.train"], results["q2.figures"].data["plotted"]
     redo = _rescored(train.data["runs"], labels)
     return (
         _data_claims(data, labels)
         + _run_claims(train, labels, redo)
-        + _cost_claims(results["q2.cost"])
+        + _cost_claims(results["q2.cost"], _image_side(path))
         + _curve_claims(train, plotted, redo)
         + _confusion_claims(train, plotted, redo, labels)
         + _sample_claims(plotted["samples.pdf"], labels["train"])
@@ -574,6 +588,7 @@ PROOFS = {
     "q2.inside.*": ("q2.train", "the re-scored test accuracy against the published range (cited)"),
     "q2.cost_threads": ("q2.cost", DECLARED),
     "q2.timing_batches": ("q2.cost", DECLARED),
+    "q2.arch.*.image_size": ("q2.cost", "the side of the images read from the data file"),
     "q2.arch.*": (
         "q2.cost",
         "the size read from the constructed PyTorch modules and a forward pass",
