@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute.engine.testing import fake_context  # noqa: E402
+from compute.engine.testing import LJSPEECH_SAMPLE, fake_context  # noqa: E402
 from compute.q3 import corpus  # noqa: E402
 from compute.q3.data import read_metadata, wav_path  # noqa: E402
 from compute.q3.features import clip_features, mel_filterbank, pad_or_crop  # noqa: E402
@@ -39,7 +39,6 @@ from compute.q3.text import encode  # noqa: E402
 from compute.q3.train import batch_indices, load_split, train_batch  # noqa: E402
 
 P = flat(PROFILES["quick"])  # its settings by name, every step's together
-SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"
 
 
 class OnTheFly:
@@ -64,8 +63,8 @@ class OnTheFly:
 
 
 def clip_folder(args, scratch: Path) -> tuple[Path, str]:
-    if args.ljspeech or (SAMPLE / "metadata.csv").is_file():
-        return Path(args.ljspeech or SAMPLE), "LJ Speech"
+    if args.ljspeech or (LJSPEECH_SAMPLE / "metadata.csv").is_file():
+        return Path(args.ljspeech or LJSPEECH_SAMPLE), "LJ Speech"
     params = {"n_clips": args.clips, "sample_rate": P["sample_rate"]}
     ctx = fake_context(scratch, params, P["seed"], name="q3.corpus")
     return ctx.out / corpus.run(ctx)["dir"], "espeak-ng corpus"

@@ -26,6 +26,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from compute.engine.testing import LJSPEECH_SAMPLE  # noqa: E402
 from compute.q2.data import REAL_SIZES, save_arrays  # noqa: E402
 from compute.q2.synthetic import generate  # noqa: E402
 from compute.q3.data import read_metadata, wav_path  # noqa: E402
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument(
         "--sample",
         type=Path,
-        default=ROOT.parent / "shared" / "data" / "ljspeech-sample",
+        default=LJSPEECH_SAMPLE,
         help="an LJ Speech folder whose clips and rows are repeated",
     )
     parser.add_argument("--clips", type=int, default=CLIPS)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compute.engine.testing import copy_project
+from compute.engine.testing import LJSPEECH_SAMPLE, copy_project
 from compute.torchtools import torch_threads
 
 
@@ -19,3 +19,11 @@ def one_torch_thread():
 def project_copy(tmp_path) -> Path:
     """A copy of the project in a temporary folder, to edit freely."""
     return copy_project(tmp_path / "project")
+
+
+@pytest.fixture
+def ljspeech_sample() -> Path:
+    """The real LJ Speech sample's folder; the test is skipped where the sample is absent."""
+    if not (LJSPEECH_SAMPLE / "metadata.csv").is_file():
+        pytest.skip(f"the real LJ Speech sample is not at {LJSPEECH_SAMPLE}")
+    return LJSPEECH_SAMPLE

@@ -20,11 +20,6 @@ from compute.engine.step import DataError
 from compute.q3 import check, data, download
 from compute.q3.data import DataWarning, Row
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
-needs_sample = pytest.mark.skipif(
-    not (SAMPLE / "metadata.csv").is_file(), reason=f"the real LJ Speech sample is not at {SAMPLE}"
-)
-
 
 def tone(seconds: float, rate: int = 22050, freq: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
@@ -50,26 +45,23 @@ def rows_of(n: int) -> list[str]:
 
 
 # metadata.csv --------------------------------------------------------------------------------
-@needs_sample
-def test_real_sample_metadata_has_186_rows_in_file_order():
-    rows = data.read_metadata(SAMPLE)
+def test_real_sample_metadata_has_186_rows_in_file_order(ljspeech_sample):
+    rows = data.read_metadata(ljspeech_sample)
     assert len(rows) == 186
     assert rows[0] == Row("LJ001-0001", rows[0].transcript, rows[0].normalized, 1)
     assert rows[1].normalized == "in being comparatively modern."
     assert rows[-1].id == "LJ001-0186" and rows[-1].row == 186
 
 
-@needs_sample
-def test_real_sample_wav_is_mono_float_at_22050():
-    wave = data.read_wav(SAMPLE / "wavs" / "LJ001-0002.wav", 22050)
-    info = soundfile.info(str(SAMPLE / "wavs" / "LJ001-0002.wav"))
+def test_real_sample_wav_is_mono_float_at_22050(ljspeech_sample):
+    wave = data.read_wav(ljspeech_sample / "wavs" / "LJ001-0002.wav", 22050)
+    info = soundfile.info(str(ljspeech_sample / "wavs" / "LJ001-0002.wav"))
     assert wave.dtype == torch.float32 and wave.shape == (info.frames,)
     assert 0.01 < wave.abs().max() <= 1.0
 
 
-@needs_sample
-def test_real_sample_summary_counts_clips_hours_and_unknown_characters():
-    summary = check.summarize(SAMPLE, [150, 168, 186], 22050)
+def test_real_sample_summary_counts_clips_hours_and_unknown_characters(ljspeech_sample):
+    summary = check.summarize(ljspeech_sample, [150, 168, 186], 22050)
     assert summary["clips"] == summary["readable"] == 186
     assert summary["splits"] == {"train": 150, "val": 18, "test": 18}
     assert summary["hours"] == pytest.approx(0.3325, abs=0.001)  # 186 clips of 6.4 s on average
@@ -233,9 +225,8 @@ def test_check_data_names_a_truncated_wav_and_the_homework_profile_refuses_it(tm
         check.check_data(root, [6, 8, 10], 22050, require_complete=True)
 
 
-@needs_sample
-def test_every_wav_of_the_real_sample_holds_what_its_header_declares():
-    for path in sorted((SAMPLE / "wavs").glob("*.wav")):
+def test_every_wav_of_the_real_sample_holds_what_its_header_declares(ljspeech_sample):
+    for path in sorted((ljspeech_sample / "wavs").glob("*.wav")):
         assert data.declared_frames(path) == soundfile.info(str(path)).frames, path
 
 
@@ -383,10 +374,9 @@ def test_archive_with_members_outside_the_folder_is_refused(tmp_path):
     assert not (tmp_path / "data" / "LJSpeech-1.1").exists()
 
 
-@needs_sample
-def test_real_sample_is_described_then_refused_for_the_course_split():
+def test_real_sample_is_described_then_refused_for_the_course_split(ljspeech_sample):
     with pytest.raises(DataError) as error:
-        check.check_data(SAMPLE, data.COURSE_BOUNDS, 22050, require_complete=True)
+        check.check_data(ljspeech_sample, data.COURSE_BOUNDS, 22050, require_complete=True)
     message = str(error.value)
     assert "186 clips, 186 readable, 0.33 hours" in message
     assert "186 rows but the split bounds [9825, 10480, 13100] need 13100" in message

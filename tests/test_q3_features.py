@@ -14,7 +14,6 @@ from compute.engine.testing import fake_context
 from compute.q3 import features
 from compute.q3.text import decode, encode
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ljspeech-sample"
 PARAMS = {
     "source": "ljspeech",
     "root": None,
@@ -183,17 +182,14 @@ def test_step_refuses_a_split_with_a_missing_wav(tmp_path):
         features.run(fake_context(tmp_path / "step", params={**PARAMS, "root": str(root)}))
 
 
-@pytest.mark.skipif(
-    not (SAMPLE / "metadata.csv").is_file(), reason=f"the real LJ Speech sample is not at {SAMPLE}"
-)
-def test_real_clips_fill_frames_in_proportion_to_their_duration(tmp_path):
-    params = {**PARAMS, "root": str(SAMPLE), "bounds": [4, 6, 8], "frames": 2754}
+def test_real_clips_fill_frames_in_proportion_to_their_duration(tmp_path, ljspeech_sample):
+    params = {**PARAMS, "root": str(ljspeech_sample), "bounds": [4, 6, 8], "frames": 2754}
     result = features.run(fake_context(tmp_path, params=params))
     train = torch.load(tmp_path / "out" / "train.pt")
     assert train["ids"] == ["LJ001-0001", "LJ001-0002", "LJ001-0003", "LJ001-0004"]
     assert train["features"].shape == (4, 80, 2754)
     for i, clip_id in enumerate(train["ids"]):
-        samples = soundfile.info(str(SAMPLE / "wavs" / f"{clip_id}.wav")).frames
+        samples = soundfile.info(str(ljspeech_sample / "wavs" / f"{clip_id}.wav")).frames
         used = int(train["frames_used"][i])
         assert used == samples // 160 + 1  # about 138 frames a second
         x = train["features"][i]

@@ -11,7 +11,7 @@ from compute.engine.files import DigestMemo
 from compute.engine.keys import cache_key, key_components
 from compute.engine.pipeline import Runner
 from compute.engine.step import DataError, Result
-from compute.engine.testing import fake_context
+from compute.engine.testing import LJSPEECH_SAMPLE, fake_context
 from compute.q3 import figures, train
 from compute.q3 import steps as q3_steps
 from compute.q3.metrics import similarities
@@ -395,11 +395,6 @@ def test_offline_profiles_generate_the_corpus_then_train_both_decoders(profile, 
     assert "matplotlib" not in step.libraries and by_name["q3.figures"].needs == ("q3.train",)
 
 
-SAMPLE = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ljspeech-sample"
-).resolve()
-
-
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_quick_check_data_describes_the_generated_corpus():
     lines = q3_steps.check_data("quick", {"ljspeech": None})
@@ -431,29 +426,28 @@ def test_homework_steps_download_when_the_section_is_computed(tmp_path, monkeypa
     monkeypatch.setattr(q3_steps, "DATA_DIR", tmp_path)
     monkeypatch.delenv("LJSPEECH_PATH", raising=False)
     fetched = []
-    monkeypatch.setattr(q3_steps, "download_ljspeech", lambda dest: fetched.append(dest) or SAMPLE)
+    monkeypatch.setattr(
+        q3_steps, "download_ljspeech", lambda dest: fetched.append(dest) or LJSPEECH_SAMPLE
+    )
     monkeypatch.setattr(q3_steps.check, "input_files", lambda root: ())
     features_step = steps(
         "homework", {"ljspeech": None, "device": "auto", "download_missing": True}
     )[0]
-    assert fetched == [tmp_path] and features_step.params["root"] == str(SAMPLE)
+    assert fetched == [tmp_path] and features_step.params["root"] == str(LJSPEECH_SAMPLE)
 
 
-@pytest.mark.skipif(
-    not SAMPLE.is_dir(), reason="the LJ Speech sample (../shared/data/ljspeech-sample) is absent"
-)
-def test_homework_refuses_an_incomplete_ljspeech():
+def test_homework_refuses_an_incomplete_ljspeech(ljspeech_sample):
     with pytest.raises(DataError, match="13100"):
-        q3_steps.check_data("homework", {"ljspeech": SAMPLE})
+        q3_steps.check_data("homework", {"ljspeech": ljspeech_sample})
 
 
-@pytest.mark.skipif(
-    not SAMPLE.is_dir(), reason="the LJ Speech sample (../shared/data/ljspeech-sample) is absent"
-)
-def test_homework_features_step_reads_the_given_folder_and_digests_its_files():
-    features_step = steps("homework", {"ljspeech": SAMPLE, "device": "auto"})[0]
+def test_homework_features_step_reads_the_given_folder_and_digests_its_files(ljspeech_sample):
+    features_step = steps("homework", {"ljspeech": ljspeech_sample, "device": "auto"})[0]
     assert features_step.name == "q3.features" and features_step.needs == ()
-    assert features_step.params["root"] == str(SAMPLE) and features_step.params["frames"] == 2754
+    assert (
+        features_step.params["root"] == str(ljspeech_sample)
+        and features_step.params["frames"] == 2754
+    )
     assert len(features_step.input_files) == 1 + 186  # metadata.csv and every wav
 
 

@@ -17,6 +17,10 @@ from compute.engine.files import ROOT
 from compute.engine.progress import Reporter
 from compute.engine.step import Context, Result
 
+# The real LJ Speech sample, beside the project and never copied into it: tests that read it are
+# skipped where it is absent (the `ljspeech_sample` fixture); benchmarks take clips from it.
+LJSPEECH_SAMPLE = ROOT.parent / "shared" / "data" / "ljspeech-sample"
+
 
 def fake_context(
     tmp: Path,
