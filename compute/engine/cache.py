@@ -226,6 +226,16 @@ class Cache:
             final.unlink()
         os.replace(tmp, final)
         self._damage.pop((step, key), None)
+        self._remember(self.entry(step, key))
+
+    def _remember(self, entry: Entry) -> None:
+        """Records the digests of a complete entry just moved into place (each was computed from
+        its files, or checked against them, before): moved, not rewritten, its files keep their
+        size and modification time, so verify() reads none of them again."""
+        recorded = (entry.manifest() or {}).get("digests")
+        for name, digest in (recorded if isinstance(recorded, dict) else {}).items():
+            self.digests.remember(entry.path / name, digest)
+        self.digests.save()
 
     def store(self, step: str, key: str, tmp: Path, data: dict, manifest: dict) -> None:
         (tmp / RESULT).write_text(json.dumps(data, indent=1))

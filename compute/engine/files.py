@@ -69,6 +69,13 @@ class DigestMemo:
             self.table[tag], self.dirty = file_digest(file), True
         return self.table[tag]
 
+    def remember(self, file: Path, digest: str) -> None:
+        """Records the digest of a file whose bytes are known (just written and digested), so that
+        the next check of it reads nothing."""
+        tag = self._tag(file)
+        if self.table.get(tag) != digest:
+            self.table[tag], self.dirty = digest, True
+
     def _tag(self, file: Path) -> str:
         if self.table is None:
             self.table = read_json(self.path) if self.path.exists() else {}
