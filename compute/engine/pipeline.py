@@ -221,8 +221,7 @@ class Runner:
                 step.name,
                 plan.key,
                 plan.reason,
-                f"python build.py{profile} --section "
-                f"{step.name.split('.')[0]} --device {self.device}",
+                f"python build.py{profile} --section {step.section} --device {self.device}",
             )
         print(f"{step.name}: running ({plan.reason})", file=sys.stderr, flush=True)
         tmp = self.cache.new_entry(step.name, plan.key)
