@@ -129,10 +129,15 @@ class Cache:
             if not p.parent.name.startswith(".")
         ]
 
+    def history(self, step: str) -> list[tuple[Entry, dict]]:
+        """The step's entries with a readable manifest, each with it, newest first (by when they
+        finished)."""
+        found = [(e, m) for e in self.entries(step) if (m := e.manifest()) is not None]
+        return sorted(found, key=lambda em: str(em[1].get("finished", "")), reverse=True)
+
     def manifests(self, step: str) -> list[dict]:
         """The readable manifests of the step's entries, newest first (by when they finished)."""
-        found = [m for e in self.entries(step) if (m := e.manifest()) is not None]
-        return sorted(found, key=lambda m: str(m.get("finished", "")), reverse=True)
+        return [m for _, m in self.history(step)]
 
     def exists(self, step: str, key: str) -> bool:
         """Something lies where the entry's folder goes (an entry, intact or not, or a file)."""
