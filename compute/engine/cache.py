@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from compute.engine.files import DigestMemo, file_digest, read_json, write_atomic
+from compute.engine.files import DigestMemo, file_digest, read_json, write_json
 from compute.engine.keys import cache_key
 from compute.engine.step import Result
 
@@ -80,10 +80,6 @@ def work_folder(build_dir: Path, step: str, key: str) -> Path:
     return build_dir / "work" / step / key
 
 
-def _write_json_atomic(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
-
-
 def entry_digests(entry: Path) -> dict[str, str]:
     """SHA-256 of an entry's result.json and of each file under files/, by path in the entry."""
     paths = [entry / RESULT] + sorted(p for p in (entry / FILES).rglob("*") if p.is_file())
@@ -105,7 +101,7 @@ class Cache:
 
     def __init__(self, root: Path, digests: DigestMemo | None = None):
         self.root = root
-        self.digests = digests or DigestMemo(root.parent / "digests.json")
+        self.digests = digests or DigestMemo(build_folder_parts(root.parent)[1])
         self._damage: dict[tuple[str, str], str | None] = {}
 
     @classmethod
@@ -247,7 +243,7 @@ class Cache:
         manifest = {**manifest, "digests": entry_digests(tmp)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         self._place(tmp, step, key)
-        _write_json_atomic(self.root / step / LATEST, manifest["components"])
+        write_json(self.root / step / LATEST, manifest["components"])
 
     def receive(self, step: str, key: str, source: Entry) -> str | None:
         """Copies a complete entry from another cache folder into this one, atomically, once it
