@@ -83,14 +83,29 @@ def _caller() -> str:
     return f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{frame.f_lineno}"
 
 
+def plain(value):
+    """NumPy scalars and arrays (anything with `tolist` but a SymPy matrix) as the Python numbers,
+    booleans and lists they hold, inside lists, tuples and dicts too; every other value as it is.
+    A claim compares and prints its values so: np.int64(3) states 3, as 3 does."""
+    if hasattr(value, "tolist") and not isinstance(value, sympy.MatrixBase):
+        return plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return (list if isinstance(value, list) else tuple)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def _short(value, limit: int = 200) -> str:
-    text = repr(value.tolist() if hasattr(value, "tolist") else value)  # 0.34, not np.float64(0.34)
+    text = repr(plain(value))  # 0.34, not np.float64(0.34)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str, Any, Any] | None:
     """None when v and e agree, else (where, what v has there, what e has there); where is "" for
-    single values."""
+    single values. NumPy values are compared as plain() gives them: an integer and a boolean, or a
+    tuple and a list, still differ."""
+    v, e = plain(v), plain(e)
     if isinstance(v, sympy.Basic) or isinstance(e, sympy.Basic):
         return None if _sympy_equal(sympy.sympify(v), sympy.sympify(e)) else (at, v, e)
     if isinstance(v, float) or isinstance(e, float):

@@ -29,6 +29,7 @@ from compute.engine.errors import BuildError
 from compute.engine.files import DigestMemo, read_json, write_atomic
 from compute.engine.keys import explain_change
 from compute.engine.step import Result
+from report.claims import plain
 from report.sections import discover
 
 FILE = "claims.json"
@@ -38,16 +39,19 @@ GONE = "another key (an entry is no longer in its folder: what differs is unknow
 DAMAGED = "a damaged entry ({}); remove that folder, or rebuild or push it again"
 
 
-def plain(value):
-    """A claim's value as JSON: numbers, booleans, strings, lists as they are; a formula as text."""
+def json_value(value):
+    """A claim's value as JSON: NumPy values as Python's (claims.plain); numbers, booleans, strings
+    and lists as they are; a formula as text."""
+    return _json(plain(value))
+
+
+def _json(value):
     if isinstance(value, sympy.Basic):
         return str(value)
-    if hasattr(value, "tolist"):  # a NumPy scalar or array
-        return plain(value.tolist())
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [_json(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): _json(v) for k, v in value.items()}
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
@@ -108,7 +112,7 @@ def evaluate(section: str, results: dict) -> tuple[dict, set[str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         claims = discover()[section].claims(reads)
-    return {c.name: {"value": plain(c.value), "tol": c.tol} for c in claims}, reads.read
+    return {c.name: {"value": json_value(c.value), "tol": c.tol} for c in claims}, reads.read
 
 
 def same(a, b) -> bool:
@@ -370,7 +374,7 @@ def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
             if section_of(o.name) == name
         }
         claims = {
-            c.name: {"value": plain(c.value), "tol": c.tol}
+            c.name: {"value": json_value(c.value), "tol": c.tol}
             for c in registry.claims.values()
             if section_of(c.name) == name and not c.name.endswith(WRITTEN)
         }
