@@ -166,21 +166,11 @@ def cause(a: Side, b: Side, step: str, reasons: dict) -> str:
     if a.steps[step]["key"] == b.steps[step]["key"]:
         why = reasons.get(step) or "the same key, another result"
     elif len(parts) == 2:
-        why = explain_change(*({**c, "params": dotted(c.get("params", {}))} for c in parts))
+        why = explain_change(*parts)
     else:
         why = reasons.get(step) or GONE
     machines = [m.get("machine", "not recorded") for m in manifests]
     return why + (f"; machine {machines[0]} -> {machines[1]}" if len(set(machines)) == 2 else "")
-
-
-def dotted(params: dict, prefix: str = "") -> dict:
-    """Nested settings by dotted name ({"timing": {"lengths": ...}} gives "timing.lengths"), so that
-    a cause names the one setting that changed."""
-    out = {}
-    for name, value in params.items():
-        nested = isinstance(value, dict) and value
-        out |= dotted(value, f"{prefix}{name}.") if nested else {prefix + name: value}
-    return out
 
 
 def step_rows(a: Side, b: Side, reasons: dict) -> list[dict]:

@@ -427,6 +427,7 @@ CASES = [
             "pulled from {b}/cache: 12 absent",
             "warning: {b}/cache holds nothing usable for this build",
             "  q1.numeric: 1 entry of other keys; the newest (",
+            "; parameter changed: error.dimension (4 -> 16); ",
             ") differs: parameter changed: ",
             "  no entry at all of q2.data, q2.train,",
             "q1.symbolic: no result for key",

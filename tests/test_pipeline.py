@@ -100,6 +100,15 @@ def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
     assert reason == "parameter changed: x (3 -> 4)"
 
 
+def test_a_nested_parameter_change_is_explained_by_its_dotted_name(project, tmp_path):
+    _, work = project
+    params = {"x": 3, "timing": {"repeats": 3, "lengths": [16, 32]}, "error": {}}
+    pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params=params), {})
+    changed = {**params, "timing": {"repeats": 5, "lengths": [16, 32]}}
+    reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params=changed))
+    assert reason.reason == "parameter changed: timing.repeats (3 -> 5)"
+
+
 def test_a_failed_step_leaves_no_cache_entry(project, tmp_path):
     _, work = project
     runner = pipeline.Runner(tmp_path / "build")
