@@ -354,7 +354,7 @@ def as_text(diff: dict) -> str:
 # --- after each build ---------------------------------------------------------------------------
 
 
-def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
+def snapshot(registry, runner, sections: list[str]) -> dict:
     """{section: {"profile", "steps", "claims"}} of this build, as claims.json keeps them."""
     out = {}
     for name in sections:
@@ -368,7 +368,7 @@ def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
             for c in registry.claims.values()
             if section_of(c.name) == name and not c.name.endswith(WRITTEN)
         }
-        out[name] = {"profile": profile, "steps": steps, "claims": claims}
+        out[name] = {"profile": runner.profile, "steps": steps, "claims": claims}
     return out
 
 
@@ -397,12 +397,11 @@ def stored_side(folder: Path, cache: Cache, sections: dict, source: str) -> Side
     )
 
 
-def report_changes(
-    build_dir: Path, profile: str, registry, runner, computed: list[str], keep: bool = True
-) -> None:
+def report_changes(registry, runner, computed: list[str], keep: bool = True) -> None:
     """Prints (to stderr) the claims of the computed sections whose value changed since the previous
     build in this folder, by the step they follow from; nothing when none did. With `keep`, this
     build's claims replace those sections' in <build>/claims.json, for the next build."""
+    build_dir = runner.build_dir
     path = build_dir / FILE
     stored = read_json(path)
     previous = stored["sections"] if valid(stored) else {}
@@ -412,7 +411,7 @@ def report_changes(
             f"it is written anew",
             file=sys.stderr,
         )
-    now = snapshot(registry, runner, profile, computed)
+    now = snapshot(registry, runner, computed)
     both = [s for s in computed if s in previous]
     if both:
         diff = compare(
