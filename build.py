@@ -392,11 +392,12 @@ def preflight(args: argparse.Namespace) -> dict:
         if getattr(args, option) is not None:
             check_folder(getattr(args, option), f"--{option}")
     meta = load_meta(ROOT / "report.toml")
-    check_templates(make_environment())
+    environment = make_environment()
+    check_templates(environment)
     if not (args.check or args.push):
         check_installed()
         memo = args.build_dir / "title-page.ok"
-        check_typesets(meta, ROOT / "report.toml", make_environment(), memo)
+        check_typesets(meta, ROOT / "report.toml", environment, memo)
     return meta
 
 
