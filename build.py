@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compute.engine.cache import Cache
 from compute.engine.devices import device_kind, resolve_device
 from compute.engine.errors import BuildError, describe
-from compute.engine.files import user_path, write_atomic
+from compute.engine.files import ROOT, user_path, write_atomic
 from compute.engine.jobs import Jobs
 from compute.engine.keys import library_version, program_version
 from compute.engine.pipeline import Runner, build_lock
@@ -45,8 +45,6 @@ from report.proofs import Proofs, appendix
 from report.render import TemplateProblem, Tex, check_templates, make_environment, template_message
 from report.sections import discover
 from report.watch import watch
-
-ROOT = Path(__file__).resolve().parent
 
 DEBUG_VARIABLE = "BUILD_DEBUG"
 

@@ -20,9 +20,9 @@ import sympy
 
 from compute.engine.cache import Entry, entry_of
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from report.links import linked
 
-ROOT = Path(__file__).resolve().parent.parent
 HELPERS = {__file__}  # modules that build claims for their callers: a claim's `where` is the caller
 
 
