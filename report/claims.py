@@ -23,6 +23,9 @@ from compute.engine.errors import BuildError
 from compute.engine.files import ROOT
 from report.links import linked
 
+# the suffix of a claim's hand-written restatement (ClaimRegistry.written): checked against the
+# claim, not a value of its own
+WRITTEN = ".written"
 HELPERS = {__file__}  # modules that build claims for their callers: a claim's `where` is the caller
 
 
@@ -205,14 +208,14 @@ class ClaimRegistry:
         the claim's entry in the appendix of proofs (report/links.py)."""
         return linked(self.value(name), ("claim", name))
 
-    def figure(self, section: str, file: str) -> None:
-        """A template includes a figure: the checks of its drawn data count as used."""
-        prefix = f"{section}.figure.{Path(file).stem}."
-        found = [n for n in self.claims if n.startswith(prefix)]
+    def figure(self, prefix: str, file: str) -> None:
+        """A template includes a figure: the checks of its drawn data, the claims named
+        `prefix`.* (report/figures.prefix), count as used."""
+        found = [n for n in self.claims if n.startswith(prefix + ".")]
         if not found:
             raise ClaimError(
-                f"figure {file} of {section} has no checks of its drawn data (claims named "
-                f"{prefix}...); add them to the section's claims (report/figures.py)"
+                f"figure {file} of {prefix.split('.', 1)[0]} has no checks of its drawn data "
+                f"(claims named {prefix}.*); add them to the section's claims (report/figures.py)"
             )
         for name in found:
             self.used.setdefault(name)
@@ -223,7 +226,7 @@ class ClaimRegistry:
         parsed = parse_written_math(source)
         ours = {s.name: s for s in sympy.sympify(value).free_symbols}
         parsed = parsed.subs({s: ours.get(s.name, s) for s in parsed.free_symbols})
-        check = Claim(f"{name}.written", parsed, value, where=self.claims[name].where)
+        check = Claim(name + WRITTEN, parsed, value, where=self.claims[name].where)
         self.claims.setdefault(check.name, check)
         self.used.setdefault(check.name)
         return source

@@ -29,11 +29,10 @@ from compute.engine.errors import BuildError
 from compute.engine.files import DigestMemo, read_json, write_atomic
 from compute.engine.keys import explain_change
 from compute.engine.step import Result
-from report.claims import plain
+from report.claims import WRITTEN, plain
 from report.sections import discover
 
 FILE = "claims.json"
-WRITTEN = ".written"  # a hand-written restatement of a claim: checked, but not a value of its own
 FAILED = (Exception,)  # what evaluating one build's claims on another build's results may raise
 GONE = "another key (an entry is no longer in its folder: what differs is unknown)"
 DAMAGED = "a damaged entry ({}); remove that folder, or rebuild or push it again"
