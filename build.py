@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compute.engine.cache import Cache
 from compute.engine.devices import device_kind, resolve_device
 from compute.engine.errors import BuildError, describe
-from compute.engine.files import user_path, write_atomic
+from compute.engine.files import ROOT, user_path, write_atomic
 from compute.engine.jobs import Jobs
 from compute.engine.keys import library_version, program_version
 from compute.engine.pipeline import Runner, build_lock
@@ -45,8 +45,6 @@ from report.proofs import Proofs, appendix
 from report.render import TemplateProblem, Tex, check_templates, make_environment, template_message
 from report.sections import discover
 from report.watch import watch
-
-ROOT = Path(__file__).resolve().parent
 
 DEBUG_VARIABLE = "BUILD_DEBUG"
 
@@ -354,7 +352,7 @@ class Document:
         self.sources[output] = template
 
 
-def provenance(runner: Runner, profile: str, device: str) -> dict:
+def provenance(runner: Runner) -> dict:
     steps = [
         {
             "name": o.name,
@@ -369,13 +367,13 @@ def provenance(runner: Runner, profile: str, device: str) -> dict:
     ]
     recorded = sorted({o.device for o in runner.outcomes.values()} - {"not recorded"})
     here = (
-        (", ".join(recorded) or device) + " (as the results record)"
+        (", ".join(recorded) or runner.device) + " (as the results record)"
         if runner.frozen
-        else device_kind(device)
+        else device_kind(runner.device)
     )
     return {
         "commit": git_commit(),
-        "profile": profile,
+        "profile": runner.profile,
         "device": here,
         "python": sys.version.split()[0],
         "built": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -392,11 +390,12 @@ def preflight(args: argparse.Namespace) -> dict:
         if getattr(args, option) is not None:
             check_folder(getattr(args, option), f"--{option}")
     meta = load_meta(ROOT / "report.toml")
-    check_templates(make_environment())
+    environment = make_environment()
+    check_templates(environment)
     if not (args.check or args.push):
         check_installed()
         memo = args.build_dir / "title-page.ok"
-        check_typesets(meta, ROOT / "report.toml", make_environment(), memo)
+        check_typesets(meta, ROOT / "report.toml", environment, memo)
     return meta
 
 
@@ -431,9 +430,9 @@ def build(args: argparse.Namespace) -> int:
             profile=args.profile,
         )
         if args.explain:
-            return explain(runner, args.profile, options)
+            return explain(runner, options)
         if args.plan:
-            return plan(runner, args, options, selected)
+            return plan(runner, options, selected)
         plans = section_plans(args, options, selected)
         if args.pull:
             pull(
@@ -448,9 +447,7 @@ def build(args: argparse.Namespace) -> int:
         computed = list(selected) + from_cache(runner, plans, selected, results)
         if args.push:
             return push(runner, args.push)
-        return render(
-            args, runner, device, results, [name for name in SECTIONS if name in computed], meta
-        )
+        return render(args, runner, results, [name for name in SECTIONS if name in computed], meta)
 
 
 def from_cache(runner: Runner, plans: dict, selected: list[str], results: dict) -> list[str]:
@@ -508,10 +505,8 @@ def section_plans(args, options: dict, selected: list[str]) -> dict:
     return plans
 
 
-def render(
-    args, runner: Runner, device: str, results: dict, computed: list[str], meta: dict
-) -> int:
-    tex_dir = args.build_dir / "tex"
+def render(args, runner: Runner, results: dict, computed: list[str], meta: dict) -> int:
+    tex_dir = runner.build_dir / "tex"
     shutil.rmtree(tex_dir / "figures", ignore_errors=True)
     tex_dir.mkdir(parents=True, exist_ok=True)
     registry = ClaimRegistry()
@@ -525,14 +520,14 @@ def render(
             doc.render(
                 "placeholder.tex.j2",
                 f"{name}.tex",
-                {"name": name, "title": section.title, "profile": args.profile},
+                {"name": name, "title": section.title, "profile": runner.profile},
             )
     problems, stray = registry.problems(set(computed)), numerals.problems(tex_dir, doc.sources)
     for problem in problems:
         print(f"claim check failed: {problem}", file=sys.stderr)
     print("".join(f"{problem}\n" for problem in stray), end="", file=sys.stderr)
     problems += stray
-    report_changes(args.build_dir, args.profile, registry, runner, computed, keep=not problems)
+    report_changes(registry, runner, computed, keep=not problems)
     if args.check:
         print(
             f"claims: {len(registry.claims)} checked in {', '.join(computed) or 'no section'}; "
@@ -551,8 +546,8 @@ def render(
         {
             "meta": meta,
             "sections": list(SECTIONS),
-            "profile": args.profile,
-            "provenance": provenance(runner, args.profile, device),
+            "profile": runner.profile,
+            "provenance": provenance(runner),
             "measured_values": [what for _, what in measured_values(computed)],
             "proofs": appendix(doc.proofs, registry, SECTIONS, runner.outcomes),
         },
@@ -563,7 +558,7 @@ def render(
         return 1
     start = time.monotonic()
     pdf = compile_pdf(tex_dir, "main.tex", doc.sources)
-    target = args.build_dir / "report.pdf"
+    target = runner.build_dir / "report.pdf"
     write_atomic(target, pdf)
     print(f"latex: {time.monotonic() - start:.1f} s", file=sys.stderr)
     print(target)
@@ -610,8 +605,8 @@ def planned_steps(profile: str, options: dict, names) -> tuple[list, int]:
     return steps, status
 
 
-def explain(runner: Runner, profile: str, options: dict) -> int:
-    steps, status = planned_steps(profile, options, SECTIONS)
+def explain(runner: Runner, options: dict) -> int:
+    steps, status = planned_steps(runner.profile, options, SECTIONS)
     for step in steps:
         planned = runner.plan(step)
         state = "cached" if planned.reason is None else f"would run: {planned.reason}"
@@ -619,16 +614,16 @@ def explain(runner: Runner, profile: str, options: dict) -> int:
     return status
 
 
-def plan(runner: Runner, args: argparse.Namespace, options: dict, selected: list[str]) -> int:
+def plan(runner: Runner, options: dict, selected: list[str]) -> int:
     """--plan: the projected cost of each step a build would run, measured now; nothing kept."""
-    steps, status = planned_steps(args.profile, options, selected)
+    steps, status = planned_steps(runner.profile, options, selected)
     print(
-        f"plan of the {args.profile} profile: projections from short runs measured now on this "
+        f"plan of the {runner.profile} profile: projections from short runs measured now on this "
         f"machine; nothing is computed or kept",
         flush=True,
     )
     rows = project(runner, steps)
-    print("\n".join(plan_lines(rows, args.build_dir, device_text(runner.device))))
+    print("\n".join(plan_lines(rows, runner.build_dir, device_text(runner.device))))
     return 1 if status or any(p is not None and p.failed for _, _, p in rows) else 0
 
 

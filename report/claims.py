@@ -20,9 +20,12 @@ import sympy
 
 from compute.engine.cache import Entry, entry_of
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from report.links import linked
 
-ROOT = Path(__file__).resolve().parent.parent
+# the suffix of a claim's hand-written restatement (ClaimRegistry.written): checked against the
+# claim, not a value of its own
+WRITTEN = ".written"
 HELPERS = {__file__}  # modules that build claims for their callers: a claim's `where` is the caller
 
 
@@ -83,14 +86,29 @@ def _caller() -> str:
     return f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}:{frame.f_lineno}"
 
 
+def plain(value):
+    """NumPy scalars and arrays (anything with `tolist` but a SymPy matrix) as the Python numbers,
+    booleans and lists they hold, inside lists, tuples and dicts too; every other value as it is.
+    A claim compares and prints its values so: np.int64(3) states 3, as 3 does."""
+    if hasattr(value, "tolist") and not isinstance(value, sympy.MatrixBase):
+        return plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return (list if isinstance(value, list) else tuple)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def _short(value, limit: int = 200) -> str:
-    text = repr(value.tolist() if hasattr(value, "tolist") else value)  # 0.34, not np.float64(0.34)
+    text = repr(plain(value))  # 0.34, not np.float64(0.34)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _difference(v, e, tol: float, rtol: float = 0.0, at: str = "") -> tuple[str, Any, Any] | None:
     """None when v and e agree, else (where, what v has there, what e has there); where is "" for
-    single values."""
+    single values. NumPy values are compared as plain() gives them: an integer and a boolean, or a
+    tuple and a list, still differ."""
+    v, e = plain(v), plain(e)
     if isinstance(v, sympy.Basic) or isinstance(e, sympy.Basic):
         return None if _sympy_equal(sympy.sympify(v), sympy.sympify(e)) else (at, v, e)
     if isinstance(v, float) or isinstance(e, float):
@@ -190,14 +208,14 @@ class ClaimRegistry:
         the claim's entry in the appendix of proofs (report/links.py)."""
         return linked(self.value(name), ("claim", name))
 
-    def figure(self, section: str, file: str) -> None:
-        """A template includes a figure: the checks of its drawn data count as used."""
-        prefix = f"{section}.figure.{Path(file).stem}."
-        found = [n for n in self.claims if n.startswith(prefix)]
+    def figure(self, prefix: str, file: str) -> None:
+        """A template includes a figure: the checks of its drawn data, the claims named
+        `prefix`.* (report/figures.prefix), count as used."""
+        found = [n for n in self.claims if n.startswith(prefix + ".")]
         if not found:
             raise ClaimError(
-                f"figure {file} of {section} has no checks of its drawn data (claims named "
-                f"{prefix}...); add them to the section's claims (report/figures.py)"
+                f"figure {file} of {prefix.split('.', 1)[0]} has no checks of its drawn data "
+                f"(claims named {prefix}.*); add them to the section's claims (report/figures.py)"
             )
         for name in found:
             self.used.setdefault(name)
@@ -208,7 +226,7 @@ class ClaimRegistry:
         parsed = parse_written_math(source)
         ours = {s.name: s for s in sympy.sympify(value).free_symbols}
         parsed = parsed.subs({s: ours.get(s.name, s) for s in parsed.free_symbols})
-        check = Claim(f"{name}.written", parsed, value, where=self.claims[name].where)
+        check = Claim(name + WRITTEN, parsed, value, where=self.claims[name].where)
         self.claims.setdefault(check.name, check)
         self.used.setdefault(check.name)
         return source

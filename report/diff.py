@@ -29,25 +29,28 @@ from compute.engine.errors import BuildError
 from compute.engine.files import DigestMemo, read_json, write_atomic
 from compute.engine.keys import explain_change
 from compute.engine.step import Result
+from report.claims import WRITTEN, plain
 from report.sections import discover
 
 FILE = "claims.json"
-WRITTEN = ".written"  # a hand-written restatement of a claim: checked, but not a value of its own
 FAILED = (Exception,)  # what evaluating one build's claims on another build's results may raise
 GONE = "another key (an entry is no longer in its folder: what differs is unknown)"
 DAMAGED = "a damaged entry ({}); remove that folder, or rebuild or push it again"
 
 
-def plain(value):
-    """A claim's value as JSON: numbers, booleans, strings, lists as they are; a formula as text."""
+def json_value(value):
+    """A claim's value as JSON: NumPy values as Python's (claims.plain); numbers, booleans, strings
+    and lists as they are; a formula as text."""
+    return _json(plain(value))
+
+
+def _json(value):
     if isinstance(value, sympy.Basic):
         return str(value)
-    if hasattr(value, "tolist"):  # a NumPy scalar or array
-        return plain(value.tolist())
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [_json(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): _json(v) for k, v in value.items()}
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
@@ -108,7 +111,7 @@ def evaluate(section: str, results: dict) -> tuple[dict, set[str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         claims = discover()[section].claims(reads)
-    return {c.name: {"value": plain(c.value), "tol": c.tol} for c in claims}, reads.read
+    return {c.name: {"value": json_value(c.value), "tol": c.tol} for c in claims}, reads.read
 
 
 def same(a, b) -> bool:
@@ -162,21 +165,11 @@ def cause(a: Side, b: Side, step: str, reasons: dict) -> str:
     if a.steps[step]["key"] == b.steps[step]["key"]:
         why = reasons.get(step) or "the same key, another result"
     elif len(parts) == 2:
-        why = explain_change(*({**c, "params": dotted(c.get("params", {}))} for c in parts))
+        why = explain_change(*parts)
     else:
         why = reasons.get(step) or GONE
     machines = [m.get("machine", "not recorded") for m in manifests]
     return why + (f"; machine {machines[0]} -> {machines[1]}" if len(set(machines)) == 2 else "")
-
-
-def dotted(params: dict, prefix: str = "") -> dict:
-    """Nested settings by dotted name ({"timing": {"lengths": ...}} gives "timing.lengths"), so that
-    a cause names the one setting that changed."""
-    out = {}
-    for name, value in params.items():
-        nested = isinstance(value, dict) and value
-        out |= dotted(value, f"{prefix}{name}.") if nested else {prefix + name: value}
-    return out
 
 
 def step_rows(a: Side, b: Side, reasons: dict) -> list[dict]:
@@ -360,7 +353,7 @@ def as_text(diff: dict) -> str:
 # --- after each build ---------------------------------------------------------------------------
 
 
-def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
+def snapshot(registry, runner, sections: list[str]) -> dict:
     """{section: {"profile", "steps", "claims"}} of this build, as claims.json keeps them."""
     out = {}
     for name in sections:
@@ -370,11 +363,11 @@ def snapshot(registry, runner, profile: str, sections: list[str]) -> dict:
             if section_of(o.name) == name
         }
         claims = {
-            c.name: {"value": plain(c.value), "tol": c.tol}
+            c.name: {"value": json_value(c.value), "tol": c.tol}
             for c in registry.claims.values()
             if section_of(c.name) == name and not c.name.endswith(WRITTEN)
         }
-        out[name] = {"profile": profile, "steps": steps, "claims": claims}
+        out[name] = {"profile": runner.profile, "steps": steps, "claims": claims}
     return out
 
 
@@ -403,12 +396,11 @@ def stored_side(folder: Path, cache: Cache, sections: dict, source: str) -> Side
     )
 
 
-def report_changes(
-    build_dir: Path, profile: str, registry, runner, computed: list[str], keep: bool = True
-) -> None:
+def report_changes(registry, runner, computed: list[str], keep: bool = True) -> None:
     """Prints (to stderr) the claims of the computed sections whose value changed since the previous
     build in this folder, by the step they follow from; nothing when none did. With `keep`, this
     build's claims replace those sections' in <build>/claims.json, for the next build."""
+    build_dir = runner.build_dir
     path = build_dir / FILE
     stored = read_json(path)
     previous = stored["sections"] if valid(stored) else {}
@@ -418,7 +410,7 @@ def report_changes(
             f"it is written anew",
             file=sys.stderr,
         )
-    now = snapshot(registry, runner, profile, computed)
+    now = snapshot(registry, runner, computed)
     both = [s for s in computed if s in previous]
     if both:
         diff = compare(

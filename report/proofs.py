@@ -16,11 +16,12 @@ from typing import Any, Callable
 import sympy
 
 from report.cited import PUBLISHED, SOURCES, cited_value
-from report.claims import ClaimRegistry
+from report.claims import WRITTEN, ClaimRegistry
+from report.figures import prefix
 from report.links import linked
 from report.render import Tex, anchor, escape, linked_text, num
 
-WRITTEN = (
+WRITTEN_CHECK = (
     "",
     "the formula as typed in the template, read back by SymPy's LaTeX parser, equals the claim",
 )
@@ -55,7 +56,7 @@ class Proofs:
             "fig": self.fig,
             "figure_checks": self.figure_checks,
             "written": lambda source, name: linked_text(
-                self.registry.written(source, name), linked(0, ("claim", f"{name}.written"))
+                self.registry.written(source, name), linked(0, ("claim", name + WRITTEN))
             ),
         }
 
@@ -67,7 +68,7 @@ class Proofs:
 
     def fig(self, step: str, file: str) -> Tex:
         """Includes a figure: its data checks count as used, the next caption links to them."""
-        self.registry.figure(step.split(".", 1)[0], file)
+        self.registry.figure(prefix(step.split(".", 1)[0], file), file)
         entry = {
             "step": step,
             "file": file,
@@ -109,8 +110,8 @@ def describe(value: Any, limit: int = 4) -> Tex:
 
 
 def _how(name: str, table: dict) -> tuple[str, str]:
-    if name.endswith(".written"):
-        return WRITTEN
+    if name.endswith(WRITTEN):
+        return WRITTEN_CHECK
     for pattern, found in (table | FIGURES).items():
         if fnmatch.fnmatchcase(name, pattern):
             if found[0] or ".figure." not in name:
@@ -134,7 +135,7 @@ def claim_entries(registry: ClaimRegistry, sections: dict, keys: dict[str, str])
         for claimed in (n for n in registry.used if n.split(".", 1)[0] == name):
             claim = registry.claims[claimed]
             step, how = _how(claimed, section.proofs)
-            step = step or _how(claimed.removesuffix(".written"), section.proofs)[0]
+            step = step or _how(claimed.removesuffix(WRITTEN), section.proofs)[0]
             groups.setdefault(how, []).append(
                 {
                     "anchor": anchor(claimed),
@@ -167,12 +168,8 @@ def _tolerance(claim) -> str:
 def figure_entries(proofs: Proofs, registry: ClaimRegistry, keys: dict[str, str]) -> list[dict]:
     out = []
     for entry in proofs.figures:
-        stem = entry["file"].rsplit(".", 1)[0]
-        checks = [
-            n
-            for n in registry.used
-            if n.startswith(f"{entry['step'].split('.')[0]}.figure.{stem}.")
-        ]
+        drawn = prefix(entry["step"].split(".", 1)[0], entry["file"]) + "."
+        checks = [n for n in registry.used if n.startswith(drawn)]
         out.append(
             entry
             | {

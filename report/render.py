@@ -18,9 +18,10 @@ import jinja2.ext
 import sympy
 
 from compute.engine.errors import BuildError
+from compute.engine.files import ROOT
 from report.links import LinkedExpr, LinkedInt, linked, origin
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = ROOT / "templates"
 
 
 class Tex(str):

@@ -1,5 +1,6 @@
 """Claims: verification by type, and the registry's used/undefined/unused bookkeeping."""
 
+import numpy as np
 import pytest
 import sympy
 
@@ -25,6 +26,33 @@ def test_integer_claims_are_exact_and_float_claims_use_the_tolerance():
 
 def test_boolean_claims_do_not_equal_integers():
     assert Claim("q3.x", True, 1).failure() is not None
+
+
+def test_numpy_values_equal_their_python_values():
+    assert Claim("x.a", np.int64(3), 3).failure() is None
+    assert Claim("x.a", 3, np.int32(3)).failure() is None
+    assert Claim("x.b", np.float32(0.5), 0.5).failure() is None
+    assert Claim("x.c", np.bool_(True), True).failure() is None
+    assert Claim("x.d", np.array([1, 2]), [1, 2]).failure() is None
+    assert Claim("x.e", [np.float64(0.25), np.int64(2)], [0.25, 2]).failure() is None
+    assert Claim("x.f", {"n": np.int64(4)}, {"n": 4}).failure() is None
+
+
+def test_numpy_values_keep_the_distinctions_python_values_have():
+    assert Claim("x.a", np.bool_(True), 1).failure() == "x.a: states True but verification gives 1"
+    assert Claim("x.b", np.int64(1), True).failure() == "x.b: states 1 but verification gives True"
+    assert Claim("x.c", np.int64(3), 4).failure() == "x.c: states 3 but verification gives 4"
+    assert (
+        Claim("x.d", (np.int64(1),), [1]).failure() == "x.d: states (1,) but verification gives [1]"
+    )
+
+
+def test_numpy_values_inside_a_list_are_printed_as_python_values():
+    failure = Claim("x.a", [np.float64(0.25), np.float32(0.5)], [0.25, 0.75]).failure()
+    assert failure == (
+        "x.a: states [0.25, 0.5] but verification gives [0.25, 0.75] "
+        "(first difference at [1]: 0.5 against 0.75)"
+    )
 
 
 def test_registry_reports_undefined_unused_and_failing_claims():

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy
 
@@ -294,7 +295,8 @@ def test_a_change_is_judged_against_the_claims_tolerance():
     nan = {"value": math.nan, "tol": 0}
     assert diff.claim_row("x", nan, dict(nan))["status"] == "equal"
     assert diff.claim_row("x", None, {"value": 1, "tol": 0})["status"] == "only_b"
-    assert diff.plain(sympy.Symbol("D") * 2 + 1) == "2*D + 1"
+    assert diff.json_value(sympy.Symbol("D") * 2 + 1) == "2*D + 1"
+    assert diff.json_value((np.float32(0.5), np.array([1, 2]))) == [0.5, [1, 2]]
     row = diff.claim_row("x", {"value": "2*D + 1", "tol": 0}, {"value": "2*D + 2", "tol": 0})
     assert row["difference"] is None and not row["within"]
 

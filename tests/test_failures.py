@@ -231,6 +231,11 @@ def case_pull_from_a_build_folder(p, b, t):
     return ["--section", "q1", "--build-dir", str(t / "laptop"), "--pull", str(b)], None
 
 
+def case_pull_from_a_build_folder_without_results(p, b, t):
+    shutil.rmtree(b / "cache")  # only digests.json is left
+    return ["--section", "q1", "--build-dir", str(t / "laptop"), "--pull", str(b)], None
+
+
 def case_pull_from_an_empty_folder(p, b, t):
     (t / "dl-results").mkdir()
     return ["--section", "q1", "--build-dir", str(b), "--pull", str(t / "dl-results")], None
@@ -395,6 +400,14 @@ CASES = [
             "results are in {b}/cache: use --pull {b}/cache"
         ],
     ),
+    (
+        case_pull_from_a_build_folder_without_results,
+        1,
+        [
+            "error: --pull {b}: is a build folder, not a shared folder. It holds no results "
+            "({b}/cache does not exist): give a folder written by --push"
+        ],
+    ),
     (case_pull_from_an_empty_folder, 1, ["error: --pull {t}/dl-results: holds no shared results"]),
     (
         case_push_under_a_missing_folder,
@@ -408,6 +421,7 @@ CASES = [
             "pulled from {b}/cache: 12 absent",
             "warning: {b}/cache holds nothing usable for this build",
             "  q1.numeric: 1 entry of other keys; the newest (",
+            "; parameter changed: error.dimension (4 -> 16); ",
             ") differs: parameter changed: ",
             "  no entry at all of q2.data, q2.train,",
             "q1.symbolic: no result for key",
@@ -452,6 +466,7 @@ BEFORE_COMPUTING = {
     case_pull_from_a_folder_that_does_not_exist,
     case_pull_from_a_file,
     case_pull_from_a_build_folder,
+    case_pull_from_a_build_folder_without_results,
     case_pull_from_an_empty_folder,
     case_push_under_a_missing_folder,
     case_pull_of_another_profiles_results,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import compute.engine.cache as cache
+import compute.engine.files as files
 import compute.engine.keys as keys
 import compute.engine.pipeline as pipeline
 from compute.engine.cache import Cache
@@ -96,6 +98,15 @@ def test_a_parameter_change_is_explained_with_both_values(project, tmp_path):
         pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params={"x": 4})).reason
     )
     assert reason == "parameter changed: x (3 -> 4)"
+
+
+def test_a_nested_parameter_change_is_explained_by_its_dotted_name(project, tmp_path):
+    _, work = project
+    params = {"x": 3, "timing": {"repeats": 3, "lengths": [16, 32]}, "error": {}}
+    pipeline.Runner(tmp_path / "build").run(Step("t.double", work.run, params=params), {})
+    changed = {**params, "timing": {"repeats": 5, "lengths": [16, 32]}}
+    reason = pipeline.Runner(tmp_path / "build").plan(Step("t.double", work.run, params=changed))
+    assert reason.reason == "parameter changed: timing.repeats (3 -> 5)"
 
 
 def test_a_failed_step_leaves_no_cache_entry(project, tmp_path):
@@ -252,6 +263,27 @@ def test_the_manifest_records_the_digest_of_every_file(project, tmp_path):
         "result.json": hashlib.sha256((result.dir.parent / "result.json").read_bytes()).hexdigest(),
         "files/note.txt": hashlib.sha256(b"hi").hexdigest(),
     }
+
+
+def test_a_computed_step_has_each_file_read_once_for_its_digest(project, tmp_path, monkeypatch):
+    """Storing digests each file of the entry; checking the stored entry, and the next build's
+    check of it, find those digests remembered and read nothing again."""
+    _, work = project
+    read: list[str] = []
+
+    def counted(path, *args, **kwargs):
+        read.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    real = files.file_digest
+    monkeypatch.setattr(files, "file_digest", counted)
+    monkeypatch.setattr(cache, "file_digest", counted)
+    step = Step("t.double", work.run, params={"x": 3})
+    pipeline.Runner(tmp_path / "build").run(step, {})
+    assert sorted(read) == ["note.txt", "result.json"]
+    again = pipeline.Runner(tmp_path / "build").run(step, {})
+    assert again.data == {"value": 6} and len(work.CALLS) == 1
+    assert sorted(read) == ["note.txt", "result.json"]
 
 
 def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, capsys):

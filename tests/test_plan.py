@@ -2,6 +2,7 @@
 scaled by their counts, nothing computed or kept, a disk too small stops a build before it
 computes, and --plan and --explain exit non-zero when a section cannot be planned."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from compute.engine import plan
+from compute.engine.cache import Cache
 from compute.engine.errors import BuildError
 from compute.engine.files import ROOT
 from compute.engine.pipeline import Runner
@@ -75,6 +77,29 @@ def test_a_fixed_size_step_is_projected_from_its_last_run_and_a_cached_one_said_
     )
     assert "q1.symbolic: would run (forced (--force))" in forced.stdout
     assert "from: its last run in this build folder (" in blocks(forced.stdout)["q1.numeric"]
+
+
+def test_a_fixed_size_step_whose_manifest_records_no_time_is_not_projected(tmp_path):
+    """The newest entry is measured where it lies, whatever its manifest says of its key."""
+    entry = tmp_path / "cache" / "q9.fixed" / "0123456789abcdef"
+    (entry / "files").mkdir(parents=True)
+    (entry / "files" / "table.bin").write_bytes(b"x" * 1000)
+    manifest = {"key": "another", "finished": "2024-05-01 10:00:00", "device": "cpu"}
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+    step = Step("q9.fixed", lambda ctx: {})
+    projection = plan.last_run(Cache(tmp_path / "cache"), step)
+    assert projection.seconds is None
+    assert projection.basis == (
+        "not projected: its last run in this build folder (2024-05-01 10:00:00, cpu) recorded "
+        "no time"
+    )
+    assert projection.disk == 1000 + len(json.dumps(manifest))
+    lines = plan.plan_lines([(step, "forced (--force)", projection)], tmp_path, "cpu")
+    assert lines[:2] == [
+        "q9.fixed: would run (forced (--force))",
+        f"  from: {projection.basis}",
+    ]
+    assert lines[-1].startswith("total, projected on cpu: 0 s + 1 step(s) not projected")
 
 
 def unusable_ljspeech(tmp_path: Path) -> list[str]:

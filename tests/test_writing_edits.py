@@ -191,7 +191,9 @@ def test_editing_a_course_setting_the_profile_overrides_keeps_its_trainings_cach
     states = plan(project_copy, built)
     assert states["q2.train"] == states["q3.train"] == "cached"
     assert rerun(states) == {"q3.settings"}
-    assert states["q3.settings"].startswith("would run: parameter changed: differences ")
+    assert states["q3.settings"] == (
+        "would run: parameter changed: differences.epochs.homework (15 -> 16)"
+    )
 
 
 def engine_modules(copy: Path) -> list[Path]:

@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from compute.engine.files import DigestMemo, file_digest, read_json, write_atomic
+from compute.engine.files import DigestMemo, file_digest, read_json, write_json
 from compute.engine.keys import cache_key
 from compute.engine.step import Result
 
@@ -80,10 +80,6 @@ def work_folder(build_dir: Path, step: str, key: str) -> Path:
     return build_dir / "work" / step / key
 
 
-def _write_json_atomic(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
-
-
 def entry_digests(entry: Path) -> dict[str, str]:
     """SHA-256 of an entry's result.json and of each file under files/, by path in the entry."""
     paths = [entry / RESULT] + sorted(p for p in (entry / FILES).rglob("*") if p.is_file())
@@ -105,7 +101,7 @@ class Cache:
 
     def __init__(self, root: Path, digests: DigestMemo | None = None):
         self.root = root
-        self.digests = digests or DigestMemo(root.parent / "digests.json")
+        self.digests = digests or DigestMemo(build_folder_parts(root.parent)[1])
         self._damage: dict[tuple[str, str], str | None] = {}
 
     @classmethod
@@ -129,10 +125,15 @@ class Cache:
             if not p.parent.name.startswith(".")
         ]
 
+    def history(self, step: str) -> list[tuple[Entry, dict]]:
+        """The step's entries with a readable manifest, each with it, newest first (by when they
+        finished)."""
+        found = [(e, m) for e in self.entries(step) if (m := e.manifest()) is not None]
+        return sorted(found, key=lambda em: str(em[1].get("finished", "")), reverse=True)
+
     def manifests(self, step: str) -> list[dict]:
         """The readable manifests of the step's entries, newest first (by when they finished)."""
-        found = [m for e in self.entries(step) if (m := e.manifest()) is not None]
-        return sorted(found, key=lambda m: str(m.get("finished", "")), reverse=True)
+        return [m for _, m in self.history(step)]
 
     def exists(self, step: str, key: str) -> bool:
         """Something lies where the entry's folder goes (an entry, intact or not, or a file)."""
@@ -226,13 +227,23 @@ class Cache:
             final.unlink()
         os.replace(tmp, final)
         self._damage.pop((step, key), None)
+        self._remember(self.entry(step, key))
+
+    def _remember(self, entry: Entry) -> None:
+        """Records the digests of a complete entry just moved into place (each was computed from
+        its files, or checked against them, before): moved, not rewritten, its files keep their
+        size and modification time, so verify() reads none of them again."""
+        recorded = (entry.manifest() or {}).get("digests")
+        for name, digest in (recorded if isinstance(recorded, dict) else {}).items():
+            self.digests.remember(entry.path / name, digest)
+        self.digests.save()
 
     def store(self, step: str, key: str, tmp: Path, data: dict, manifest: dict) -> None:
         (tmp / RESULT).write_text(json.dumps(data, indent=1))
         manifest = {**manifest, "digests": entry_digests(tmp)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         self._place(tmp, step, key)
-        _write_json_atomic(self.root / step / LATEST, manifest["components"])
+        write_json(self.root / step / LATEST, manifest["components"])
 
     def receive(self, step: str, key: str, source: Entry) -> str | None:
         """Copies a complete entry from another cache folder into this one, atomically, once it

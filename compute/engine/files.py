@@ -56,6 +56,11 @@ def read_json(path: Path):
         return None
 
 
+def write_json(path: Path, data) -> None:
+    """Writes `data` as JSON (keys sorted, one entry a line), whole or not at all."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+
+
 class DigestMemo:
     """SHA-256 digests of files, remembered by (path, size, mtime) in <build>/digests.json, so a
     dataset of thousands of files or a large cached result is read once, not at every build."""
@@ -68,6 +73,13 @@ class DigestMemo:
         if tag not in self.table:
             self.table[tag], self.dirty = file_digest(file), True
         return self.table[tag]
+
+    def remember(self, file: Path, digest: str) -> None:
+        """Records the digest of a file whose bytes are known (just written and digested), so that
+        the next check of it reads nothing."""
+        tag = self._tag(file)
+        if self.table.get(tag) != digest:
+            self.table[tag], self.dirty = digest, True
 
     def _tag(self, file: Path) -> str:
         if self.table is None:
@@ -85,5 +97,5 @@ class DigestMemo:
 
     def save(self) -> None:
         if self.dirty:
-            write_atomic(self.path, json.dumps(self.table, indent=1, sort_keys=True))
+            write_json(self.path, self.table)
             self.dirty = False

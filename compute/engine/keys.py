@@ -196,13 +196,26 @@ def _short(value, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def dotted(params: dict, prefix: str = "") -> dict:
+    """Nested settings by dotted name ({"timing": {"lengths": ...}} gives "timing.lengths"), so that
+    a change names the one setting that changed."""
+    out = {}
+    for name, value in params.items():
+        nested = isinstance(value, dict) and value
+        out |= dotted(value, f"{prefix}{name}.") if nested else {prefix + name: value}
+    return out
+
+
 def explain_change(old: dict | None, new: dict) -> str:
-    """Says in words what differs between the last cached components and the current ones."""
+    """Says in words what differs between the last cached components and the current ones; a
+    nested parameter by its dotted name (`parameter changed: timing.repeats (3 -> 5)`)."""
     if old is None:
         return "never computed"
     reasons = []
     for part in ("code", "inputs", "libraries", "programs", "needs", "params"):
         before, after = old.get(part, {}), new[part]
+        if part == "params":
+            before, after = dotted(before), dotted(after)
         for name in sorted(set(before) | set(after)):
             if before.get(name) != after.get(name):
                 what = {

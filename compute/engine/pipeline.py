@@ -113,7 +113,9 @@ def compute(step: Step, ctx: Context) -> dict:
 class Runner:
     """Decides per step whether the cache holds its result, runs it when not, and says why.
     `jobs` (compute/engine/jobs.py) runs the steps as local or Slurm jobs; without it they run here,
-    one after the other. `frozen` computes nothing: a missing result is a MissingResult."""
+    one after the other. `frozen` computes nothing: a missing result is a MissingResult. `profile`
+    names the settings the build's steps were declared with (for the command a MissingResult
+    gives, the appendix and the claims file)."""
 
     def __init__(
         self,
@@ -124,7 +126,6 @@ class Runner:
         jobs=None,
         profile: str | None = None,
     ):
-        # the profile only names the command to run
         self.build_dir, self.profile = build_dir, profile
         cache, digests = build_folder_parts(build_dir)
         self.digests = DigestMemo(digests)
@@ -221,8 +222,7 @@ class Runner:
                 step.name,
                 plan.key,
                 plan.reason,
-                f"python build.py{profile} --section "
-                f"{step.name.split('.')[0]} --device {self.device}",
+                f"python build.py{profile} --section {step.section} --device {self.device}",
             )
         print(f"{step.name}: running ({plan.reason})", file=sys.stderr, flush=True)
         tmp = self.cache.new_entry(step.name, plan.key)

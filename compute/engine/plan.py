@@ -126,22 +126,23 @@ def projector(step: Step) -> Callable | None:
 
 def last_run(cache, step: Step) -> Projection:
     """A fixed-size step: the time and size of its newest entry in this build folder."""
-    manifests = cache.manifests(step.name)
-    if not manifests:
+    history = cache.history(step.name)
+    if not history:
         return Projection(
             None,
             "not projected: a step of fixed size, not scaled by the data, never run in "
             "this build folder",
         )
-    manifest = manifests[0]
-    entry = cache.entry(step.name, manifest.get("key", "")).path
-    disk = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-    return Projection(
-        manifest["seconds"],
+    entry, manifest = history[0]
+    disk = sum(f.stat().st_size for f in entry.path.rglob("*") if f.is_file())
+    run = (
         f"its last run in this build folder ({manifest.get('finished', '?')}, "
-        f"{manifest.get('device', '?')}); a step of fixed size",
-        disk=disk,
+        f"{manifest.get('device', '?')})"
     )
+    seconds = manifest.get("seconds")
+    if not isinstance(seconds, (int, float)):
+        return Projection(None, f"not projected: {run} recorded no time", disk=disk)
+    return Projection(seconds, f"{run}; a step of fixed size", disk=disk)
 
 
 def reasons(runner, steps: list[Step]) -> dict[str, str | None]:

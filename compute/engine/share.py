@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from compute.engine.cache import Cache, is_build_folder
+from compute.engine.cache import Cache, build_folder_parts, is_build_folder
 from compute.engine.errors import BuildError
 from compute.engine.keys import explain_change
 from compute.engine.pipeline import Plan
@@ -47,11 +47,13 @@ def check_folder(folder: Path, option: str) -> None:
             f"writes (one subfolder per step)"
         )
     if is_build_folder(folder):
-        raise BuildError(
-            f"{option} {folder}: is a build folder, not a shared folder. Its results are in "
-            f"{Cache.of(folder).root}: use {option} {Cache.of(folder).root}, or a folder written "
-            f"by --push"
+        cache, _ = build_folder_parts(folder)
+        where = (
+            f"Its results are in {cache}: use {option} {cache}, or a folder written by --push"
+            if cache.is_dir()
+            else f"It holds no results ({cache} does not exist): give a folder written by --push"
         )
+        raise BuildError(f"{option} {folder}: is a build folder, not a shared folder. {where}")
     if option == "--push":
         if not folder.exists() and not folder.parent.is_dir():
             raise BuildError(
