@@ -34,15 +34,9 @@ from compute.q3.train import load_trained  # noqa: E402
 
 
 def newest(cache: Cache, step: str, name: str) -> Path | None:
-    """The file `name` of the step's newest cached entry that holds one: by the time its manifest
-    records the entry finished, then by the file's time."""
-    held = [(entry, entry.files / name) for entry in cache.entries(step)]
-    found = [
-        (str((entry.manifest() or {}).get("finished", "")), path.stat().st_mtime, path)
-        for entry, path in held
-        if path.is_file()
-    ]
-    return max(found)[-1] if found else None
+    """The file `name` of the step's newest cached entry (by when it finished) that holds one."""
+    held = (entry.files / name for entry, _ in cache.history(step))
+    return next((path for path in held if path.is_file()), None)
 
 
 def setting(
